@@ -1,0 +1,220 @@
+//! Session data: named values, each encoded on its own with MessagePack.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// One encoded session value: MessagePack bytes with field names
+/// (`rmp_serde::to_vec_named`), so a stored struct can gain fields later.
+///
+/// Values are compared and conditioned on as bytes; `Debug` shows only the
+/// length, so session contents do not end up in logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Value(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl Value {
+    /// Encodes `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] if serde refuses the value (a map with non-string
+    /// keys is fine; a failing `Serialize` impl is not).
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, Error> {
+        rmp_serde::to_vec_named(value)
+            .map(Self)
+            .map_err(Error::encode)
+    }
+
+    /// Decodes the value as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] if the bytes are not a `T`, for example a value
+    /// stored as another type.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        rmp_serde::from_slice(&self.0).map_err(Error::decode)
+    }
+
+    /// Wraps bytes that are already encoded (as read back from a store).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Takes the encoded bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Value(<{} bytes>)", self.0.len())
+    }
+}
+
+/// The data of one session: string keys to encoded [`Value`]s.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use session_core::SessionData;
+///
+/// #[derive(Serialize, Deserialize, PartialEq, Debug)]
+/// struct Cart { items: Vec<String> }
+///
+/// let mut data = SessionData::new();
+/// data.insert("cart", &Cart { items: vec!["tea".into()] })?;
+/// assert_eq!(data.get::<Cart>("cart")?, Some(Cart { items: vec!["tea".into()] }));
+/// assert_eq!(data.get::<Cart>("missing")?, None);
+/// assert!(data.get::<u32>("cart").is_err()); // another type is an error, not `None`
+/// # Ok::<(), session_core::Error>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionData(BTreeMap<String, Value>);
+
+impl SessionData {
+    /// Empty data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value under `key` decoded as a `T`, or `None` if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] if the value is there but is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.0.get(key).map(Value::decode).transpose()
+    }
+
+    /// Encodes `value` and stores it under `key`, replacing what was there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] if `value` cannot be encoded; the data is unchanged.
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
+        self.insert_value(key.to_owned(), Value::encode(value)?);
+        Ok(())
+    }
+
+    /// The encoded value under `key`.
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// Stores an encoded value, returning the one it replaced.
+    pub fn insert_value(&mut self, key: String, value: Value) -> Option<Value> {
+        self.0.insert(key, value)
+    }
+
+    /// Removes `key`, returning its encoded value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key)
+    }
+
+    /// Removes every value.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Keys and encoded values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, Value)> for SessionData {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl fmt::Debug for SessionData {
+    /// Keys only: values may be secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Old {
+        name: String,
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct New {
+        name: String,
+        #[serde(default)]
+        age: Option<u8>,
+    }
+
+    #[test]
+    fn a_struct_can_gain_fields() {
+        let mut data = SessionData::new();
+        data.insert("user", &Old { name: "ada".into() }).unwrap();
+        let user: New = data.get("user").unwrap().unwrap();
+        assert_eq!(
+            user,
+            New {
+                name: "ada".into(),
+                age: None
+            }
+        );
+    }
+
+    #[test]
+    fn another_type_is_a_decode_error() {
+        let mut data = SessionData::new();
+        data.insert("n", "not a number").unwrap();
+        assert!(matches!(data.get::<u64>("n"), Err(Error::Decode(_))));
+        assert!(matches!(
+            Value::from_bytes(vec![0xc1]).decode::<u8>(),
+            Err(Error::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn debug_shows_no_values() {
+        let mut data = SessionData::new();
+        data.insert("token", "s3cret").unwrap();
+        let shown = format!("{data:?} {:?}", data.get_value("token"));
+        assert!(
+            shown.contains("token") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+}

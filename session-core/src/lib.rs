@@ -1,0 +1,48 @@
+//! The session storage contract.
+//!
+//! A browser gets a cookie holding a random [`SessionId`]; storage keeps the
+//! session under the id's hash, a [`SessionKey`], so a dump of the store
+//! holds no usable cookie. A session is a [`Record`]: its [`SessionData`]
+//! (named values, each encoded on its own with MessagePack), when it was
+//! created, its [`Deadlines`] (idle and absolute) and a version.
+//!
+//! Requests do not write snapshots back. Each records a [`ChangeSet`] (keys
+//! set, keys removed, cleared, optional conditions) and storage applies it
+//! atomically to the record as it is at that moment, so concurrent requests
+//! to one session keep each other's changes, and a session that was logged
+//! out stays logged out.
+//!
+//! [`SessionStorage`] is the trait backends implement; its documentation
+//! lists every operation and rule. The `conformance` feature adds
+//! [`conformance`], the suite that checks an implementation against all of
+//! them, with a complete custom store as its example.
+//!
+//! This crate has no HTTP and no runtime of its own: the HTTP layer and the
+//! backends build on it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod change;
+mod data;
+mod error;
+mod expiry;
+mod id;
+mod record;
+pub mod storage;
+
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
+
+/// Re-exported so a custom store can implement [`SessionStorage`] without
+/// depending on `async-trait` itself.
+pub use async_trait::async_trait;
+
+pub use change::{ChangeSet, Conflict};
+pub use data::{SessionData, Value};
+pub use error::{BoxError, Error};
+pub use expiry::{Deadlines, EXPIRY_SLACK, Timestamp};
+pub use id::{RandomnessError, SessionId, SessionKey};
+pub use record::{DEFAULT_MAX_RECORD_BYTES, FORMAT_V1, Record};
+pub use storage::{
+    Capabilities, CreateOutcome, CycleOutcome, SessionStorage, TouchOutcome, UpdateOutcome,
+};

@@ -1,0 +1,244 @@
+//! The stored form of a session: its data, timestamps and version, and the
+//! versioned byte encoding stores that keep whole records use.
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{CycleOutcome, UpdateOutcome};
+use crate::{ChangeSet, Deadlines, Error, SessionData, Timestamp};
+
+/// Default cap on a record's encoded size: 64 KiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// First byte of every encoded record. A record whose first byte is unknown
+/// is refused with [`Error::Decode`], never guessed at.
+pub const FORMAT_V1: u8 = 1;
+
+/// A session as storage holds it.
+///
+/// The transition methods ([`updated`](Self::updated),
+/// [`touched`](Self::touched), [`cycled`](Self::cycled)) are the contract's
+/// rules applied to the record a store holds now; a store that keeps whole
+/// records calls them inside its atomic section and writes what they return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Record {
+    /// The session's values.
+    pub data: SessionData,
+    /// When the session was created.
+    pub created_at: Timestamp,
+    /// When the session ends.
+    pub deadlines: Deadlines,
+    /// Bumped by every write that changes the data.
+    pub version: u64,
+}
+
+/// The encoded layout; short field names keep small records small.
+#[derive(Serialize, Deserialize)]
+struct Wire<D> {
+    #[serde(rename = "c")]
+    created_at: u64,
+    #[serde(rename = "i")]
+    idle: u64,
+    #[serde(rename = "a")]
+    absolute: u64,
+    #[serde(rename = "v")]
+    version: u64,
+    #[serde(rename = "d")]
+    data: D,
+}
+
+impl Record {
+    /// A new record at version 1.
+    pub fn new(data: SessionData, created_at: Timestamp, deadlines: Deadlines) -> Self {
+        Self {
+            data,
+            created_at,
+            deadlines,
+            version: 1,
+        }
+    }
+
+    /// Whether the record is live at `now` (before both deadlines).
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.deadlines.is_live(now)
+    }
+
+    /// Encodes the record: [`FORMAT_V1`], then MessagePack.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if the encoding exceeds `limit` bytes;
+    /// [`Error::Encode`] if it cannot be encoded at all.
+    pub fn encode(&self, limit: usize) -> Result<Vec<u8>, Error> {
+        let wire = Wire {
+            created_at: self.created_at.as_unix_millis(),
+            idle: self.deadlines.idle().as_unix_millis(),
+            absolute: self.deadlines.absolute().as_unix_millis(),
+            version: self.version,
+            data: &self.data,
+        };
+        let mut bytes = vec![FORMAT_V1];
+        rmp_serde::encode::write_named(&mut bytes, &wire).map_err(Error::encode)?;
+        if bytes.len() > limit {
+            return Err(Error::TooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes bytes made by [`encode`](Self::encode).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] for anything else: empty input, an unknown format
+    /// byte, truncated or corrupt MessagePack.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let Some((&format, body)) = bytes.split_first() else {
+            return Err(Error::decode("empty session record"));
+        };
+        if format != FORMAT_V1 {
+            return Err(Error::decode(format!(
+                "unknown session record format {format}"
+            )));
+        }
+        let wire: Wire<SessionData> = rmp_serde::from_slice(body).map_err(Error::decode)?;
+        Ok(Self {
+            data: wire.data,
+            created_at: Timestamp::from_unix_millis(wire.created_at),
+            deadlines: Deadlines::new(
+                Timestamp::from_unix_millis(wire.idle),
+                Timestamp::from_unix_millis(wire.absolute),
+            ),
+            version: wire.version,
+        })
+    }
+
+    /// `update` applied to this record as stored now.
+    ///
+    /// # Errors
+    ///
+    /// The outcome to report, with nothing to write: [`UpdateOutcome::Gone`]
+    /// if the record is not live at `now`, [`UpdateOutcome::Conflict`] if a
+    /// condition does not hold. `Ok` is the record to write; its version is
+    /// the one to report in [`UpdateOutcome::Updated`].
+    pub fn updated(
+        mut self,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<Self, UpdateOutcome> {
+        if !self.is_live(now) {
+            return Err(UpdateOutcome::Gone);
+        }
+        changes
+            .check(&self.data)
+            .map_err(|current| UpdateOutcome::Conflict { current })?;
+        changes.apply(&mut self.data);
+        self.deadlines = self.deadlines.narrowed_by(deadlines);
+        self.version += 1;
+        Ok(self)
+    }
+
+    /// `touch` applied to this record as stored now: the idle deadline moved
+    /// (never past the absolute one), nothing else changed. `None` if the
+    /// record is not live at `now`.
+    pub fn touched(mut self, idle_deadline: Timestamp, now: Timestamp) -> Option<Self> {
+        self.is_live(now).then(|| {
+            self.deadlines = self.deadlines.with_idle(idle_deadline);
+            self
+        })
+    }
+
+    /// `cycle` applied to the old record as stored now: the record to write
+    /// under the new key, with the changes applied and `deadlines` as given
+    /// (a login may reset the absolute deadline).
+    ///
+    /// # Errors
+    ///
+    /// [`CycleOutcome::Gone`] if the record is not live at `now`,
+    /// [`CycleOutcome::Conflict`] if a condition does not hold.
+    pub fn cycled(
+        mut self,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<Self, CycleOutcome> {
+        if !self.is_live(now) {
+            return Err(CycleOutcome::Gone);
+        }
+        changes
+            .check(&self.data)
+            .map_err(|current| CycleOutcome::Conflict { current })?;
+        changes.apply(&mut self.data);
+        self.deadlines = deadlines;
+        self.version += 1;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+
+    fn record() -> Record {
+        let mut data = SessionData::new();
+        data.insert("n", &1).unwrap();
+        let at = Timestamp::from_unix_millis;
+        Record::new(data, at(10), Deadlines::new(at(100), at(200)))
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let record = record();
+        let bytes = record.encode(DEFAULT_MAX_RECORD_BYTES).unwrap();
+        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(Record::decode(&bytes).unwrap(), record);
+    }
+
+    #[test]
+    fn corrupt_bytes_are_decode_errors() {
+        let bytes = record().encode(DEFAULT_MAX_RECORD_BYTES).unwrap();
+        let mut unknown_format = bytes.clone();
+        unknown_format[0] = 9;
+        for bad in [
+            &[][..],
+            &[FORMAT_V1],
+            &bytes[..bytes.len() - 1],
+            &unknown_format,
+            b"\x01garbage",
+        ] {
+            assert!(
+                matches!(Record::decode(bad), Err(Error::Decode(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn over_the_limit_is_too_large() {
+        let mut record = record();
+        let blob = "x".repeat(DEFAULT_MAX_RECORD_BYTES);
+        record.data.insert("blob", &blob).unwrap();
+        let err = record.encode(DEFAULT_MAX_RECORD_BYTES).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { size, limit } if size > limit));
+    }
+
+    #[test]
+    fn updated_bumps_version_and_never_extends_absolute() {
+        let at = Timestamp::from_unix_millis;
+        let mut changes = ChangeSet::new();
+        changes.insert("m", Value::encode(&2).unwrap());
+        let next = record()
+            .updated(&changes, Deadlines::new(at(150), at(900)), at(50))
+            .unwrap();
+        assert_eq!(next.version, 2);
+        assert_eq!(next.deadlines, Deadlines::new(at(150), at(200)));
+        assert!(matches!(
+            record().updated(&changes, next.deadlines, at(100)),
+            Err(UpdateOutcome::Gone)
+        ));
+    }
+}

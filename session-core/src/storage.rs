@@ -1,0 +1,179 @@
+//! The [`SessionStorage`] trait and the outcomes of its operations.
+
+use async_trait::async_trait;
+
+use crate::{ChangeSet, Conflict, Deadlines, Error, Record, SessionKey, Timestamp};
+
+/// Where sessions live: the contract every backend implements.
+///
+/// Storage sees only [`SessionKey`]s (hashes of ids), never the ids. Time is
+/// always an argument: deadlines are checked against `now`, and native
+/// expiry, where a backend has it, is set relative to `now`
+/// ([`Deadlines::native_ttl`]), so a test on a moved clock behaves like
+/// production.
+///
+/// | operation | outcome | rule |
+/// |---|---|---|
+/// | [`load`](Self::load) | `Option<Record>` | `None` if absent or past either deadline at `now`, even while still stored |
+/// | [`create`](Self::create) | [`CreateOutcome`] | insert-only: a live record under the key is never touched |
+/// | [`update`](Self::update) | [`UpdateOutcome`] | the change set applied atomically, all-or-nothing, to the record as stored now |
+/// | [`touch`](Self::touch) | [`TouchOutcome`] | moves the idle deadline only; cannot lose a concurrent update |
+/// | [`cycle`](Self::cycle) | [`CycleOutcome`] | the record, with the changes, moves to a new key; never both live afterwards |
+/// | [`delete`](Self::delete) | `()` | idempotent |
+/// | [`delete_expired`](Self::delete_expired) | count | `0` for backends with native expiry |
+///
+/// **Logout wins**: an operation on a record that is gone (deleted, or
+/// expired at `now`) writes nothing and reports `Gone`; it never re-creates
+/// the session.
+///
+/// Outcomes are values; [`Error`] is for failures only. Corrupt stored bytes
+/// are [`Error::Decode`] and are left as they were; a record whose encoding
+/// would exceed the backend's size limit is [`Error::TooLarge`] and is not
+/// written.
+///
+/// The trait is object safe and is used as `Arc<dyn SessionStorage>`. New
+/// operations will only ever arrive as provided methods, so a custom store
+/// keeps compiling. The [`conformance`](crate::conformance) suite (feature
+/// `conformance`) checks an implementation against every rule here; its
+/// documentation shows a complete custom store.
+#[async_trait]
+pub trait SessionStorage: Send + Sync + 'static {
+    /// The live record under `key` at `now`.
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error>;
+
+    /// Stores `record` under `key` unless a record live at `now` is already
+    /// there, in which case nothing is written and the outcome is
+    /// [`CreateOutcome::Collision`]. A record that is stored but expired at
+    /// `now` is replaced.
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, Error>;
+
+    /// Applies `changes` atomically to the record under `key` as it is now.
+    ///
+    /// The idle deadline becomes `deadlines.idle()`; the absolute deadline
+    /// becomes the earlier of the stored one and `deadlines.absolute()`, so
+    /// an update never lengthens a session's absolute lifetime. See
+    /// [`Record::updated`] for the whole rule.
+    async fn update(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error>;
+
+    /// Moves the idle deadline of the record under `key` to `idle_deadline`,
+    /// clamped to its absolute deadline. Sends no data, so a concurrent
+    /// update is never overwritten.
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error>;
+
+    /// Moves the record under `old`, with `changes` applied and `deadlines`
+    /// set as given, to `new` (a login). Afterwards `old` no longer loads;
+    /// the two are never both live once this returns. A collision on `new`
+    /// or a failure leaves the old session as it was.
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<CycleOutcome, Error>;
+
+    /// Deletes the record under `key`, if any.
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error>;
+
+    /// Deletes records expired at `now` and returns how many. Backends whose
+    /// records expire natively return `0` and say so in
+    /// [`capabilities`](Self::capabilities).
+    async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error>;
+
+    /// What the backend does on its own.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+}
+
+/// What a backend does on its own, beyond the contract.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Records disappear by themselves some time after their deadline
+    /// (Redis TTL, moka expiry); [`SessionStorage::delete_expired`] is a
+    /// no-op returning `0`.
+    pub native_expiry: bool,
+}
+
+impl Capabilities {
+    /// These capabilities with native expiry.
+    #[must_use]
+    pub const fn with_native_expiry(mut self) -> Self {
+        self.native_expiry = true;
+        self
+    }
+}
+
+/// Outcome of [`SessionStorage::create`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum CreateOutcome {
+    /// The record was stored.
+    Created,
+    /// A live record already holds the key; nothing was written.
+    Collision,
+}
+
+/// Outcome of [`SessionStorage::update`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum UpdateOutcome {
+    /// The changes were written; the record is now at `version`.
+    Updated {
+        /// The record's version after the write.
+        version: u64,
+    },
+    /// No live record under the key; nothing was written.
+    Gone,
+    /// A condition no longer held; nothing was written.
+    Conflict {
+        /// The current values of the conditioned keys.
+        current: Conflict,
+    },
+}
+
+/// Outcome of [`SessionStorage::touch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum TouchOutcome {
+    /// The idle deadline was moved.
+    Touched,
+    /// No live record under the key; nothing was written.
+    Gone,
+}
+
+/// Outcome of [`SessionStorage::cycle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum CycleOutcome {
+    /// The record now lives under the new key only.
+    Cycled,
+    /// No live record under the old key; nothing was written.
+    Gone,
+    /// A live record already holds the new key; nothing was written and the
+    /// old session is as it was.
+    Collision,
+    /// A condition of the change set no longer held; nothing was written.
+    Conflict {
+        /// The current values of the conditioned keys.
+        current: Conflict,
+    },
+}

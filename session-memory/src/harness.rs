@@ -1,0 +1,68 @@
+//! The conformance harness: a [`MemoryStorage`] with raw probes into its
+//! cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::ops::compute::Op;
+use session_core::conformance::Harness;
+use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+
+use crate::MemoryStorage;
+use crate::stored::Stored;
+
+/// How long bytes planted by [`Harness::write_raw`] stay in the cache.
+const RAW_TTL: Duration = Duration::from_secs(3_600);
+
+/// Runs the `session-core` conformance suite on a [`MemoryStorage`].
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() {
+/// use session_memory::{MemoryHarness, MemoryStorage};
+///
+/// let outcome = session_core::conformance::run_all(|| async {
+///     MemoryHarness::new(MemoryStorage::new())
+/// })
+/// .await;
+/// assert!(outcome.is_ok(), "{outcome:?}");
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryHarness {
+    storage: MemoryStorage,
+}
+
+impl MemoryHarness {
+    /// A harness over `storage`.
+    pub fn new(storage: MemoryStorage) -> Self {
+        Self { storage }
+    }
+}
+
+#[async_trait]
+impl Harness for MemoryHarness {
+    fn storage(&self) -> Arc<dyn SessionStorage> {
+        Arc::new(self.storage.clone())
+    }
+
+    async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        Ok(self.storage.cache.contains_key(key))
+    }
+
+    async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
+        let stored = self.storage.cache.get(key).await;
+        Ok(stored.map(|stored| stored.bytes().to_vec()))
+    }
+
+    async fn write_raw(&self, key: &SessionKey, bytes: &[u8], _: Timestamp) -> Result<(), Error> {
+        let stored = Stored::new(bytes, RAW_TTL);
+        self.storage
+            .compute(key, |_| Ok((Op::Put(stored), ())))
+            .await
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.storage.max_record_bytes
+    }
+}

@@ -1,0 +1,294 @@
+//! The conformance suite catches broken stores.
+//!
+//! Each store here is the memory backend with one classic bug added on top.
+//! A suite that passes them proves nothing, so each must fail the tests
+//! that guard against its bug. The races are forced, not hoped for: a gate
+//! holds the first N callers between their read and their write until all N
+//! have read.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use session_core::conformance::{
+    self, CONCURRENT_CREATES, CONCURRENT_INCREMENTS, CONCURRENT_WRITERS, Failure, Harness,
+};
+use session_core::{
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionData, SessionKey,
+    SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+};
+use session_memory::{MemoryHarness, MemoryStorage};
+use tokio::sync::Barrier;
+
+/// Holds the first `count` callers until all of them have arrived; later
+/// callers pass straight through.
+struct Gate {
+    barrier: Barrier,
+    remaining: AtomicUsize,
+}
+
+impl Gate {
+    fn new(count: usize) -> Self {
+        Self {
+            barrier: Barrier::new(count),
+            remaining: AtomicUsize::new(count),
+        }
+    }
+
+    async fn pass(&self) {
+        let held = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if held {
+            self.barrier.wait().await;
+        }
+    }
+}
+
+/// The bug a broken store adds.
+enum Flaw {
+    /// `update` writes back a snapshot, and creates the record if absent.
+    UpsertingUpdate,
+    /// `update` reads, awaits, then writes back the snapshot it read.
+    RacyUpdate(Gate),
+    /// `create` checks for a record, awaits, then inserts anyway.
+    CheckThenInsert(Gate),
+}
+
+struct Broken {
+    inner: MemoryStorage,
+    flaw: Flaw,
+}
+
+/// A change set that replaces the whole record with `data`.
+fn snapshot(data: &SessionData) -> ChangeSet {
+    let mut changes = ChangeSet::new();
+    changes.clear();
+    for (key, value) in data.iter() {
+        changes.insert(key, value.clone());
+    }
+    changes
+}
+
+/// `changes` applied to `data` the way a careless store does it: on a copy.
+fn applied(mut data: SessionData, changes: &ChangeSet) -> SessionData {
+    changes.apply(&mut data);
+    data
+}
+
+impl Broken {
+    async fn upserting_update(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        match self.inner.load(key, now).await? {
+            Some(record) => {
+                let snapshot = snapshot(&applied(record.data, changes));
+                self.inner.update(key, &snapshot, deadlines, now).await
+            }
+            None => {
+                let record = Record::new(applied(SessionData::new(), changes), now, deadlines);
+                let _ = self.inner.create(key, &record, now).await?;
+                Ok(UpdateOutcome::Updated { version: 1 })
+            }
+        }
+    }
+
+    async fn racy_update(
+        &self,
+        gate: &Gate,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let Some(record) = self.inner.load(key, now).await? else {
+            return Ok(UpdateOutcome::Gone);
+        };
+        if let Err(current) = changes.check(&record.data) {
+            return Ok(UpdateOutcome::Conflict { current });
+        }
+        gate.pass().await;
+        let snapshot = snapshot(&applied(record.data, changes));
+        self.inner.update(key, &snapshot, deadlines, now).await
+    }
+
+    async fn check_then_insert(
+        &self,
+        gate: &Gate,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, Error> {
+        if self.inner.load(key, now).await?.is_some() {
+            return Ok(CreateOutcome::Collision);
+        }
+        gate.pass().await;
+        self.inner.delete(key).await?;
+        self.inner.create(key, record, now).await
+    }
+}
+
+#[async_trait]
+impl SessionStorage for Broken {
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
+        self.inner.load(key, now).await
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, Error> {
+        match &self.flaw {
+            Flaw::CheckThenInsert(gate) => self.check_then_insert(gate, key, record, now).await,
+            _ => self.inner.create(key, record, now).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        match &self.flaw {
+            Flaw::UpsertingUpdate => self.upserting_update(key, changes, deadlines, now).await,
+            Flaw::RacyUpdate(gate) => self.racy_update(gate, key, changes, deadlines, now).await,
+            Flaw::CheckThenInsert(_) => self.inner.update(key, changes, deadlines, now).await,
+        }
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        self.inner.touch(key, idle_deadline, now).await
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<CycleOutcome, Error> {
+        self.inner.cycle(old, new, changes, deadlines, now).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.inner.delete(key).await
+    }
+
+    async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
+        self.inner.delete_expired(now).await
+    }
+
+    fn capabilities(&self) -> session_core::Capabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// A broken store with the memory backend's raw probes.
+struct BrokenHarness {
+    probes: MemoryHarness,
+    storage: Arc<Broken>,
+}
+
+impl BrokenHarness {
+    fn new(flaw: Flaw) -> Self {
+        let inner = MemoryStorage::new();
+        Self {
+            probes: MemoryHarness::new(inner.clone()),
+            storage: Arc::new(Broken { inner, flaw }),
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for BrokenHarness {
+    fn storage(&self) -> Arc<dyn SessionStorage> {
+        self.storage.clone()
+    }
+
+    async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.probes.raw_exists(key).await
+    }
+
+    async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
+        self.probes.read_raw(key).await
+    }
+
+    async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
+        self.probes.write_raw(key, bytes, now).await
+    }
+}
+
+/// Runs one conformance test, bounded so that a gate that is never filled
+/// fails the test instead of hanging it.
+async fn run<F: Future<Output = Result<(), Failure>>>(test: F) -> Result<(), Failure> {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .unwrap_or_else(|_| Err(Failure::new("the conformance test hung")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upserting_update_is_caught() {
+    let report = conformance::run_all(|| async { BrokenHarness::new(Flaw::UpsertingUpdate) })
+        .await
+        .expect_err("the suite passed a store whose update upserts");
+    assert!(report.failed("update_after_delete_is_gone"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_racy_update_loses_concurrent_keys_and_is_caught() {
+    let harness = BrokenHarness::new(Flaw::RacyUpdate(Gate::new(CONCURRENT_WRITERS)));
+    let failure = run(conformance::concurrent_updates_keep_every_key(&harness))
+        .await
+        .expect_err("the suite passed a read-modify-write update");
+    assert!(
+        failure.to_string().contains("concurrent writes were lost"),
+        "{failure}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_racy_update_breaks_conditions_and_is_caught() {
+    let harness = BrokenHarness::new(Flaw::RacyUpdate(Gate::new(CONCURRENT_INCREMENTS)));
+    let failure = run(conformance::concurrent_conditioned_increments(&harness))
+        .await
+        .expect_err("the suite passed a read-modify-write conditioned update");
+    assert!(failure.to_string().contains("counter after 4"), "{failure}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_check_then_insert_create_is_caught() {
+    let harness = BrokenHarness::new(Flaw::CheckThenInsert(Gate::new(CONCURRENT_CREATES)));
+    let failure = run(conformance::concurrent_creates_have_one_winner(&harness))
+        .await
+        .expect_err("the suite passed a create that checks then inserts");
+    assert!(
+        failure.to_string().contains("reported as created"),
+        "{failure}"
+    );
+}
+
+/// The concurrency tests fail for want of a multi-thread runtime rather than
+/// pass without having raced anything.
+#[tokio::test(flavor = "current_thread")]
+async fn concurrency_tests_refuse_a_single_thread() {
+    let harness = MemoryHarness::new(MemoryStorage::new());
+    let failure = conformance::concurrent_updates_keep_every_key(&harness)
+        .await
+        .expect_err("a concurrency test ran on a current-thread runtime");
+    assert!(failure.to_string().contains("multi-thread"), "{failure}");
+}
