@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::storage::{CycleOutcome, UpdateOutcome};
-use crate::{ChangeSet, Deadlines, Error, SessionData, Timestamp};
+use crate::{ChangeSet, Conflict, Deadlines, Error, SessionData, Timestamp};
 
 /// Default cap on a record's encoded size: 64 KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -124,21 +124,17 @@ impl Record {
     /// condition does not hold. `Ok` is the record to write; its version is
     /// the one to report in [`UpdateOutcome::Updated`].
     pub fn updated(
-        mut self,
+        self,
         changes: &ChangeSet,
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<Self, UpdateOutcome> {
-        if !self.is_live(now) {
-            return Err(UpdateOutcome::Gone);
-        }
-        changes
-            .check(&self.data)
-            .map_err(|current| UpdateOutcome::Conflict { current })?;
-        changes.apply(&mut self.data);
-        self.deadlines = self.deadlines.narrowed_by(deadlines);
-        self.version += 1;
-        Ok(self)
+        let deadlines = self.deadlines.narrowed_by(deadlines);
+        self.changed(changes, deadlines, now)
+            .map_err(|refused| match refused {
+                Refused::Gone => UpdateOutcome::Gone,
+                Refused::Conflict(current) => UpdateOutcome::Conflict { current },
+            })
     }
 
     /// `touch` applied to this record as stored now: the idle deadline moved
@@ -160,22 +156,41 @@ impl Record {
     /// [`CycleOutcome::Gone`] if the record is not live at `now`,
     /// [`CycleOutcome::Conflict`] if a condition does not hold.
     pub fn cycled(
-        mut self,
+        self,
         changes: &ChangeSet,
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<Self, CycleOutcome> {
+        self.changed(changes, deadlines, now)
+            .map_err(|refused| match refused {
+                Refused::Gone => CycleOutcome::Gone,
+                Refused::Conflict(current) => CycleOutcome::Conflict { current },
+            })
+    }
+
+    /// The rule `update` and `cycle` share: a live record whose conditions
+    /// hold gets the changes, the deadlines and a new version.
+    fn changed(
+        mut self,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<Self, Refused> {
         if !self.is_live(now) {
-            return Err(CycleOutcome::Gone);
+            return Err(Refused::Gone);
         }
-        changes
-            .check(&self.data)
-            .map_err(|current| CycleOutcome::Conflict { current })?;
+        changes.check(&self.data).map_err(Refused::Conflict)?;
         changes.apply(&mut self.data);
         self.deadlines = deadlines;
         self.version += 1;
         Ok(self)
     }
+}
+
+/// Why a change set writes nothing.
+enum Refused {
+    Gone,
+    Conflict(Conflict),
 }
 
 #[cfg(test)]

@@ -4,15 +4,29 @@ use std::time::Duration;
 
 use super::fixtures::{MS, create, create_with, deadlines, int, int_at, ints, load_live, update};
 use super::{Failure, Harness};
-use crate::{ChangeSet, Deadlines, Timestamp, TouchOutcome};
+use crate::{ChangeSet, Deadlines, SessionKey, SessionStorage, Timestamp, TouchOutcome};
 
 const TEN_SECONDS: Duration = Duration::from_secs(10);
 const TWENTY_SECONDS: Duration = Duration::from_secs(20);
 
+/// Creates a record with ten seconds to its idle deadline and twenty to its
+/// absolute one; returns its key and deadlines.
+async fn create_short(
+    storage: &dyn SessionStorage,
+    now: Timestamp,
+) -> Result<(SessionKey, Deadlines), Failure> {
+    let deadlines = Deadlines::new(
+        now.saturating_add(TEN_SECONDS),
+        now.saturating_add(TWENTY_SECONDS),
+    );
+    let key = create_with(storage, ints(&[("n", 1)])?, deadlines, now).await?;
+    Ok((key, deadlines))
+}
+
 /// Loads at `moments` and checks which of them find the record live.
 async fn check_liveness<H: Harness + ?Sized>(
     harness: &H,
-    key: &crate::SessionKey,
+    key: &SessionKey,
     moments: &[(&str, Timestamp, bool)],
 ) -> Result<(), Failure> {
     let storage = harness.storage();
@@ -45,15 +59,8 @@ pub async fn expired_is_none_while_stored<H: Harness + ?Sized>(harness: &H) -> R
 pub async fn idle_deadline_is_exact<H: Harness + ?Sized>(harness: &H) -> Result<(), Failure> {
     let storage = harness.storage();
     let now = Timestamp::now();
-    let idle = now.saturating_add(TEN_SECONDS);
-    let absolute = now.saturating_add(TWENTY_SECONDS);
-    let key = create_with(
-        &*storage,
-        ints(&[("n", 1)])?,
-        Deadlines::new(idle, absolute),
-        now,
-    )
-    .await?;
+    let (key, short) = create_short(&*storage, now).await?;
+    let idle = short.idle();
     check_liveness(
         harness,
         &key,
@@ -113,14 +120,8 @@ pub async fn update_never_extends_absolute<H: Harness + ?Sized>(
 ) -> Result<(), Failure> {
     let storage = harness.storage();
     let now = Timestamp::now();
-    let absolute = now.saturating_add(TWENTY_SECONDS);
-    let key = create_with(
-        &*storage,
-        ints(&[("n", 1)])?,
-        Deadlines::new(now.saturating_add(TEN_SECONDS), absolute),
-        now,
-    )
-    .await?;
+    let (key, short) = create_short(&*storage, now).await?;
+    let absolute = short.absolute();
     let later = now.saturating_add(TEN_SECONDS).saturating_sub(MS);
     let far = later.saturating_add(Duration::from_secs(3_600));
     let mut changes = ChangeSet::new();
@@ -195,14 +196,8 @@ pub async fn touch_moves_idle_only<H: Harness + ?Sized>(harness: &H) -> Result<(
 pub async fn touch_never_passes_absolute<H: Harness + ?Sized>(harness: &H) -> Result<(), Failure> {
     let storage = harness.storage();
     let now = Timestamp::now();
-    let absolute = now.saturating_add(TWENTY_SECONDS);
-    let key = create_with(
-        &*storage,
-        ints(&[("n", 1)])?,
-        Deadlines::new(now.saturating_add(TEN_SECONDS), absolute),
-        now,
-    )
-    .await?;
+    let (key, short) = create_short(&*storage, now).await?;
+    let absolute = short.absolute();
     let far = now.saturating_add(Duration::from_secs(3_600));
     ensure_eq!(
         storage.touch(&key, far, now).await?,
