@@ -4,7 +4,7 @@
 //! A suite that passes them proves nothing, so each must fail the tests
 //! that guard against its bug. The races are forced, not hoped for: a gate
 //! holds the first N callers between their read and their write until all N
-//! have read.
+//! have read, or orders a slow operation around racing writes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use session_core::conformance::{
     self, CONCURRENT_CREATES, CONCURRENT_INCREMENTS, CONCURRENT_WRITERS, Failure, Harness,
+    RACING_TOUCHES, RACING_WRITERS,
 };
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionData, SessionKey,
@@ -46,6 +47,38 @@ impl Gate {
     }
 }
 
+/// Orders a race: a slow operation reads, then every racing writer writes,
+/// then the slow operation writes back what it read.
+struct Race {
+    read: Gate,
+    written: Gate,
+}
+
+impl Race {
+    /// A race of `slow` operations against `writers` writes.
+    fn new(slow: usize, writers: usize) -> Self {
+        Self {
+            read: Gate::new(slow + writers),
+            written: Gate::new(slow + writers),
+        }
+    }
+
+    /// Runs a racing write after every slow operation has read, and lets the
+    /// slow operations go on once every write is done.
+    async fn write<T>(&self, write: impl Future<Output = T>) -> T {
+        self.read.pass().await;
+        let written = write.await;
+        self.written.pass().await;
+        written
+    }
+
+    /// Where a slow operation waits between its read and its write.
+    async fn between(&self) {
+        self.read.pass().await;
+        self.written.pass().await;
+    }
+}
+
 /// The bug a broken store adds.
 enum Flaw {
     /// `update` writes back a snapshot, and creates the record if absent.
@@ -54,6 +87,12 @@ enum Flaw {
     RacyUpdate(Gate),
     /// `create` checks for a record, awaits, then inserts anyway.
     CheckThenInsert(Gate),
+    /// `touch` reads the record, awaits, then stores it back with the new
+    /// deadline.
+    RacyTouch(Race),
+    /// `cycle` reads the old record, awaits, then creates the new one and
+    /// deletes the old one in separate steps.
+    StepwiseCycle(Race),
 }
 
 struct Broken {
@@ -78,6 +117,60 @@ fn applied(mut data: SessionData, changes: &ChangeSet) -> SessionData {
 }
 
 impl Broken {
+    /// The race that updates and deletes take part in, if any.
+    fn race(&self) -> Option<&Race> {
+        match &self.flaw {
+            Flaw::RacyTouch(race) | Flaw::StepwiseCycle(race) => Some(race),
+            _ => None,
+        }
+    }
+
+    /// Stores `record` under `key` whatever is there: an upsert.
+    async fn put(&self, key: &SessionKey, record: &Record, now: Timestamp) -> Result<(), Error> {
+        self.inner.delete(key).await?;
+        let _ = self.inner.create(key, record, now).await?;
+        Ok(())
+    }
+
+    async fn racy_touch(
+        &self,
+        race: &Race,
+        key: &SessionKey,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        let Some(mut record) = self.inner.load(key, now).await? else {
+            return Ok(TouchOutcome::Gone);
+        };
+        race.between().await;
+        record.deadlines = record.deadlines.with_idle(idle_deadline);
+        self.put(key, &record, now).await?;
+        Ok(TouchOutcome::Touched)
+    }
+
+    async fn stepwise_cycle(
+        &self,
+        race: &Race,
+        (old, new): (&SessionKey, &SessionKey),
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<CycleOutcome, Error> {
+        let Some(record) = self.inner.load(old, now).await? else {
+            return Ok(CycleOutcome::Gone);
+        };
+        let next = match record.cycled(changes, deadlines, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(refused),
+        };
+        race.between().await;
+        if self.inner.create(new, &next, now).await? == CreateOutcome::Collision {
+            return Ok(CycleOutcome::Collision);
+        }
+        self.inner.delete(old).await?;
+        Ok(CycleOutcome::Cycled)
+    }
+
     async fn upserting_update(
         &self,
         key: &SessionKey,
@@ -161,6 +254,10 @@ impl SessionStorage for Broken {
         match &self.flaw {
             Flaw::UpsertingUpdate => self.upserting_update(key, changes, deadlines, now).await,
             Flaw::RacyUpdate(gate) => self.racy_update(gate, key, changes, deadlines, now).await,
+            Flaw::RacyTouch(race) | Flaw::StepwiseCycle(race) => {
+                race.write(self.inner.update(key, changes, deadlines, now))
+                    .await
+            }
             Flaw::CheckThenInsert(_) => self.inner.update(key, changes, deadlines, now).await,
         }
     }
@@ -171,7 +268,10 @@ impl SessionStorage for Broken {
         idle_deadline: Timestamp,
         now: Timestamp,
     ) -> Result<TouchOutcome, Error> {
-        self.inner.touch(key, idle_deadline, now).await
+        match &self.flaw {
+            Flaw::RacyTouch(race) => self.racy_touch(race, key, idle_deadline, now).await,
+            _ => self.inner.touch(key, idle_deadline, now).await,
+        }
     }
 
     async fn cycle(
@@ -182,11 +282,20 @@ impl SessionStorage for Broken {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
-        self.inner.cycle(old, new, changes, deadlines, now).await
+        match &self.flaw {
+            Flaw::StepwiseCycle(race) => {
+                self.stepwise_cycle(race, (old, new), changes, deadlines, now)
+                    .await
+            }
+            _ => self.inner.cycle(old, new, changes, deadlines, now).await,
+        }
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.inner.delete(key).await
+        match self.race() {
+            Some(race) => race.write(self.inner.delete(key)).await,
+            None => self.inner.delete(key).await,
+        }
     }
 
     async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
@@ -273,6 +382,28 @@ async fn a_check_then_insert_create_is_caught() {
     let harness = BrokenHarness::new(Flaw::CheckThenInsert(Gate::new(CONCURRENT_CREATES)));
     let test = conformance::concurrent_creates_have_one_winner(&harness);
     assert_caught(test, "reported as created").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_touch_writing_back_what_it_read_loses_updates_and_is_caught() {
+    let race = Race::new(RACING_TOUCHES, RACING_WRITERS);
+    let harness = BrokenHarness::new(Flaw::RacyTouch(race));
+    let test = conformance::touches_racing_updates_keep_them(&harness);
+    assert_caught(test, "updates lost to racing touches").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_touch_writing_back_what_it_read_revives_a_logout_and_is_caught() {
+    let harness = BrokenHarness::new(Flaw::RacyTouch(Race::new(1, 1)));
+    let test = conformance::touch_racing_delete_does_not_revive(&harness);
+    assert_caught(test, "a touch revived a deleted session").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cycle_in_separate_steps_loses_updates_and_is_caught() {
+    let harness = BrokenHarness::new(Flaw::StepwiseCycle(Race::new(1, RACING_WRITERS)));
+    let test = conformance::cycle_racing_updates_keeps_them(&harness);
+    assert_caught(test, "updates reported written but lost by the cycle").await;
 }
 
 /// The concurrency tests fail for want of a multi-thread runtime rather than

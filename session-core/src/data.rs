@@ -142,6 +142,16 @@ impl SessionData {
         self.0.iter().map(|(key, value)| (key.as_str(), value))
     }
 
+    /// The size the record limit applies to: the bytes of every key and
+    /// encoded value. Every backend measures it the same way, whatever its
+    /// own layout.
+    pub fn size(&self) -> usize {
+        self.0
+            .iter()
+            .map(|(key, value)| key.len() + value.as_bytes().len())
+            .sum()
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         self.0.len()

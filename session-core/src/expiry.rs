@@ -12,11 +12,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// application servers, and of the store, from racing each other.
 pub const EXPIRY_SLACK: Duration = Duration::from_secs(5);
 
-/// A point in time: milliseconds since the Unix epoch.
+/// A point in time: milliseconds since the Unix epoch, at most
+/// [`Timestamp::MAX`].
 ///
 /// Every storage operation takes `now` as an argument instead of reading a
 /// clock, so tests can move time by hand and behave like production.
-/// Arithmetic saturates instead of overflowing.
+/// Arithmetic saturates instead of overflowing, and every timestamp fits
+/// the signed 64-bit integers of SQLite and Redis.
 ///
 /// ```
 /// use std::time::Duration;
@@ -30,17 +32,25 @@ pub const EXPIRY_SLACK: Duration = Duration::from_secs(5);
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    /// The latest timestamp: `i64::MAX` milliseconds after the epoch.
+    pub const MAX: Self = Self(0x7fff_ffff_ffff_ffff);
+
     /// The current wall-clock time (the epoch if the clock is set before it).
     pub fn now() -> Self {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
-        Self(millis(since_epoch))
+        Self::from_unix_millis(millis(since_epoch))
     }
 
-    /// A timestamp from milliseconds since the Unix epoch.
+    /// A timestamp from milliseconds since the Unix epoch, saturating at
+    /// [`Timestamp::MAX`].
     pub const fn from_unix_millis(millis: u64) -> Self {
-        Self(millis)
+        if millis > Self::MAX.0 {
+            Self::MAX
+        } else {
+            Self(millis)
+        }
     }
 
     /// Milliseconds since the Unix epoch.
@@ -48,10 +58,10 @@ impl Timestamp {
         self.0
     }
 
-    /// `self + duration`, saturating at the largest timestamp.
+    /// `self + duration`, saturating at [`Timestamp::MAX`].
     #[must_use]
     pub fn saturating_add(self, duration: Duration) -> Self {
-        Self(self.0.saturating_add(millis(duration)))
+        Self::from_unix_millis(self.0.saturating_add(millis(duration)))
     }
 
     /// `self - duration`, saturating at the epoch.
@@ -192,7 +202,9 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(at(u64::MAX).saturating_add(Duration::MAX), at(u64::MAX));
+        assert_eq!(at(u64::MAX), Timestamp::MAX);
+        assert_eq!(at(5).saturating_add(Duration::MAX), Timestamp::MAX);
+        assert_eq!(Timestamp::MAX.as_unix_millis(), i64::MAX.unsigned_abs());
         assert_eq!(at(5).saturating_duration_since(at(9)), Duration::ZERO);
     }
 }

@@ -1,12 +1,14 @@
 //! The stored form of a session: its data, timestamps and version, and the
 //! versioned byte encoding stores that keep whole records use.
 
+use std::io::Cursor;
+
 use serde::{Deserialize, Serialize};
 
 use crate::storage::{CycleOutcome, UpdateOutcome};
 use crate::{ChangeSet, Conflict, Deadlines, Error, SessionData, Timestamp};
 
-/// Default cap on a record's encoded size: 64 KiB.
+/// Default cap on a record's size ([`SessionData::size`]): 64 KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// First byte of every encoded record. A record whose first byte is unknown
@@ -50,12 +52,36 @@ struct Wire<D> {
 impl Record {
     /// A new record at version 1.
     pub fn new(data: SessionData, created_at: Timestamp, deadlines: Deadlines) -> Self {
+        Self::from_parts(data, created_at, deadlines, 1)
+    }
+
+    /// A record rebuilt from what a backend stored field by field.
+    pub fn from_parts(
+        data: SessionData,
+        created_at: Timestamp,
+        deadlines: Deadlines,
+        version: u64,
+    ) -> Self {
         Self {
             data,
             created_at,
             deadlines,
-            version: 1,
+            version,
         }
+    }
+
+    /// Fails with [`Error::TooLarge`] if the data is over `limit` bytes as
+    /// [`SessionData::size`] measures it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`].
+    pub fn check_size(&self, limit: usize) -> Result<(), Error> {
+        let size = self.data.size();
+        if size > limit {
+            return Err(Error::TooLarge { size, limit });
+        }
+        Ok(())
     }
 
     /// Whether the record is live at `now` (before both deadlines).
@@ -67,9 +93,11 @@ impl Record {
     ///
     /// # Errors
     ///
-    /// [`Error::TooLarge`] if the encoding exceeds `limit` bytes;
-    /// [`Error::Encode`] if it cannot be encoded at all.
+    /// [`Error::TooLarge`] if the data is over `limit` bytes
+    /// ([`check_size`](Self::check_size)); [`Error::Encode`] if it cannot be
+    /// encoded at all.
     pub fn encode(&self, limit: usize) -> Result<Vec<u8>, Error> {
+        self.check_size(limit)?;
         let wire = Wire {
             created_at: self.created_at.as_unix_millis(),
             idle: self.deadlines.idle().as_unix_millis(),
@@ -79,12 +107,6 @@ impl Record {
         };
         let mut bytes = vec![FORMAT_V1];
         rmp_serde::encode::write_named(&mut bytes, &wire).map_err(Error::encode)?;
-        if bytes.len() > limit {
-            return Err(Error::TooLarge {
-                size: bytes.len(),
-                limit,
-            });
-        }
         Ok(bytes)
     }
 
@@ -93,7 +115,7 @@ impl Record {
     /// # Errors
     ///
     /// [`Error::Decode`] for anything else: empty input, an unknown format
-    /// byte, truncated or corrupt MessagePack.
+    /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let Some((&format, body)) = bytes.split_first() else {
             return Err(Error::decode("empty session record"));
@@ -103,7 +125,11 @@ impl Record {
                 "unknown session record format {format}"
             )));
         }
-        let wire: Wire<SessionData> = rmp_serde::from_slice(body).map_err(Error::decode)?;
+        let mut decoder = rmp_serde::Deserializer::new(Cursor::new(body));
+        let wire = Wire::<SessionData>::deserialize(&mut decoder).map_err(Error::decode)?;
+        if usize::try_from(decoder.position()).ok() != Some(body.len()) {
+            return Err(Error::decode("trailing bytes after the session record"));
+        }
         Ok(Self {
             data: wire.data,
             created_at: Timestamp::from_unix_millis(wire.created_at),
@@ -182,7 +208,8 @@ impl Record {
         changes.check(&self.data).map_err(Refused::Conflict)?;
         changes.apply(&mut self.data);
         self.deadlines = deadlines;
-        self.version += 1;
+        // Saturating: stored bytes must never make this panic.
+        self.version = self.version.saturating_add(1);
         Ok(self)
     }
 }
@@ -218,11 +245,14 @@ mod tests {
         let bytes = record().encode(DEFAULT_MAX_RECORD_BYTES).unwrap();
         let mut unknown_format = bytes.clone();
         unknown_format[0] = 9;
+        let mut trailing = bytes.clone();
+        trailing.push(0xc0);
         for bad in [
             &[][..],
             &[FORMAT_V1],
             &bytes[..bytes.len() - 1],
             &unknown_format,
+            &trailing,
             b"\x01garbage",
         ] {
             assert!(
@@ -239,6 +269,19 @@ mod tests {
         record.data.insert("blob", &blob).unwrap();
         let err = record.encode(DEFAULT_MAX_RECORD_BYTES).unwrap_err();
         assert!(matches!(err, Error::TooLarge { size, limit } if size > limit));
+    }
+
+    #[test]
+    fn the_version_saturates() {
+        let mut stored = record();
+        stored.version = u64::MAX;
+        let deadlines = stored.deadlines;
+        let next = stored.updated(
+            &ChangeSet::new(),
+            deadlines,
+            Timestamp::from_unix_millis(50),
+        );
+        assert_eq!(next.unwrap().version, u64::MAX);
     }
 
     #[test]

@@ -26,10 +26,18 @@ use crate::{ChangeSet, Conflict, Deadlines, Error, Record, SessionKey, Timestamp
 /// expired at `now`) writes nothing and reports `Gone`; it never re-creates
 /// the session.
 ///
+/// **All or nothing, even when cancelled**: callers run every operation
+/// under a timeout and HTTP servers drop request futures when clients go
+/// away, so an operation whose future is dropped before it completes must
+/// leave storage as if it had either completed or never started. (A store
+/// whose operation takes several steps runs them where dropping cannot
+/// interrupt them: one transaction, one server-side script, or a spawned
+/// task.)
+///
 /// Outcomes are values; [`Error`] is for failures only. Corrupt stored bytes
-/// are [`Error::Decode`] and are left as they were; a record whose encoding
-/// would exceed the backend's size limit is [`Error::TooLarge`] and is not
-/// written.
+/// are [`Error::Decode`] and are left as they were; a record whose data
+/// would exceed the backend's size limit ([`SessionData::size`](crate::SessionData::size)) is
+/// [`Error::TooLarge`] and is not written.
 ///
 /// The trait is object safe and is used as `Arc<dyn SessionStorage>`. New
 /// operations will only ever arrive as provided methods, so a custom store

@@ -267,24 +267,28 @@ impl SessionStorage for MemoryStorage {
                 None => CycleOutcome::Gone,
             });
         }
-        self.compute_pair((old, new), |old_entry, new_entry| {
-            let Some(current) = decode(old_entry)? else {
-                return Ok((Op::Nop, Op::Nop, CycleOutcome::Gone));
-            };
-            let next = match current.cycled(changes, deadlines, now) {
-                Ok(next) => next,
-                Err(refused) => return Ok((Op::Nop, Op::Nop, refused)),
-            };
-            if is_live(new_entry, now)? {
-                return Ok((Op::Nop, Op::Nop, CycleOutcome::Collision));
-            }
-            Ok((
-                Op::Remove,
-                Op::Put(self.stored(&next, now)?),
-                CycleOutcome::Cycled,
-            ))
-        })
-        .await
+        // Two keys take two steps; a spawned task finishes both even if the
+        // caller's future is dropped between them.
+        let (storage, old, new, changes) = (self.clone(), *old, *new, changes.clone());
+        let task = tokio::spawn(async move {
+            storage
+                .compute_pair((&old, &new), |old_entry, new_entry| {
+                    let Some(current) = decode(old_entry)? else {
+                        return Ok((Op::Nop, Op::Nop, CycleOutcome::Gone));
+                    };
+                    let next = match current.cycled(&changes, deadlines, now) {
+                        Ok(next) => next,
+                        Err(refused) => return Ok((Op::Nop, Op::Nop, refused)),
+                    };
+                    if is_live(new_entry, now)? {
+                        return Ok((Op::Nop, Op::Nop, CycleOutcome::Collision));
+                    }
+                    let stored = storage.stored(&next, now)?;
+                    Ok((Op::Remove, Op::Put(stored), CycleOutcome::Cycled))
+                })
+                .await
+        });
+        task.await.map_err(Error::backend)?
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

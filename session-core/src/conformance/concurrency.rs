@@ -28,7 +28,7 @@ const INCREMENT_ATTEMPTS: usize = 2 * CONCURRENT_INCREMENTS;
 
 /// Runs `count` tasks that each read, wait until all have read, then write;
 /// returns what each task's write returned.
-async fn read_then_write<T, R, RF, W, WF>(
+pub(super) async fn read_then_write<T, R, RF, W, WF>(
     count: usize,
     storage: &Shared,
     read: R,
@@ -68,7 +68,7 @@ where
 }
 
 /// The key each writer sets.
-fn writer_key(index: usize) -> String {
+pub(super) fn writer_key(index: usize) -> String {
     format!("writer-{index}")
 }
 

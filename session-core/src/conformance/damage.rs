@@ -3,7 +3,9 @@
 
 use super::fixtures::{create, deadlines, fresh_key, ints, load_live};
 use super::{Failure, Harness};
-use crate::{ChangeSet, CreateOutcome, Error, FORMAT_V1, Record, SessionData, Timestamp, Value};
+use crate::{
+    ChangeSet, CreateOutcome, CycleOutcome, Error, FORMAT_V1, Record, SessionData, Timestamp, Value,
+};
 
 /// Byte strings that are not records: empty, an unknown format byte, a
 /// truncated record, and invalid MessagePack.
@@ -25,8 +27,9 @@ fn is_decode<T>(result: &Result<T, Error>) -> bool {
 }
 
 /// Every operation on corrupt stored bytes is [`Error::Decode`], with no
-/// panic; the bytes stay as they were, other sessions are unaffected, and
-/// `delete` still removes them.
+/// panic (create, or a cycle onto them, may instead report a collision);
+/// the bytes stay as they were, other sessions are unaffected, and `delete`
+/// still removes them.
 pub async fn corrupt_record_is_decode_error<H: Harness + ?Sized>(
     harness: &H,
 ) -> Result<(), Failure> {
@@ -64,6 +67,13 @@ pub async fn corrupt_record_is_decode_error<H: Harness + ?Sized>(
             is_decode(&create) || matches!(create, Ok(CreateOutcome::Collision)),
             "{label}: create over corrupt bytes gave {create:?}"
         );
+        let onto = storage
+            .cycle(&neighbour, &key, &changes, deadlines(now), now)
+            .await;
+        ensure!(
+            is_decode(&onto) || matches!(onto, Ok(CycleOutcome::Collision)),
+            "{label}: cycle onto corrupt bytes gave {onto:?}"
+        );
         ensure_eq!(
             harness.read_raw(&key).await?,
             planted,
@@ -90,7 +100,8 @@ fn blob(len: usize) -> Result<Value, Failure> {
 }
 
 /// A record over the size limit is [`Error::TooLarge`] and nothing is
-/// written, on create and on an update that would grow it past the limit.
+/// written, on create, and on an update or a cycle that would grow it past
+/// the limit.
 pub async fn oversized_record_is_too_large<H: Harness + ?Sized>(
     harness: &H,
 ) -> Result<(), Failure> {
@@ -128,6 +139,23 @@ pub async fn oversized_record_is_too_large<H: Harness + ?Sized>(
         harness.read_raw(&key).await?,
         before,
         "stored bytes after a refused update"
+    );
+    let new = fresh_key()?;
+    let cycled = storage
+        .cycle(&key, &new, &changes, deadlines(now), now)
+        .await;
+    ensure!(
+        matches!(cycled, Err(Error::TooLarge { .. })),
+        "cycle over the limit: {cycled:?}"
+    );
+    ensure!(
+        !harness.raw_exists(&new).await?,
+        "an oversized cycle stored the new key"
+    );
+    ensure_eq!(
+        harness.read_raw(&key).await?,
+        before,
+        "stored bytes after a refused cycle"
     );
     ensure_eq!(
         load_live(&*storage, &key, now).await?.data,

@@ -194,6 +194,7 @@ mod expiry;
 mod fixtures;
 mod gone;
 mod harness;
+mod races;
 
 pub use basics::*;
 pub use concurrency::*;
@@ -203,6 +204,7 @@ pub use damage::*;
 pub use expiry::*;
 pub use gone::*;
 pub use harness::{Failure, Harness, Report};
+pub use races::*;
 
 /// Runs every conformance test, each on a fresh harness from `factory`,
 /// and reports the ones that failed.
@@ -275,6 +277,9 @@ macro_rules! __conformance {
             cycle_moves_data_and_changes,
             cycle_collision_leaves_both,
             cycle_checks_conditions,
+            touches_racing_updates_keep_them,
+            touch_racing_delete_does_not_revive,
+            cycle_racing_updates_keeps_them,
             corrupt_record_is_decode_error,
             oversized_record_is_too_large,
         ]);
