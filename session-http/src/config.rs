@@ -1,0 +1,390 @@
+//! How sessions behave: timeouts, the cookie, failure handling, the clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_core::Timestamp;
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent only on same-site requests.
+    Strict,
+    /// Sent on same-site requests and top-level navigations (the default).
+    Lax,
+    /// Sent on every request; needs `Secure`.
+    None,
+}
+
+/// Where the layer reads the time. The system clock by default; tests set
+/// a clock they move by hand.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(Timestamp::now))
+    }
+
+    /// A clock that calls `now`.
+    pub fn from_fn(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// The validated configuration of a [`SessionLayer`](crate::SessionLayer).
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | cookie name | `id` | says nothing about the framework behind it |
+/// | `Path` / `Domain` | `/` / none | the whole site, this host only |
+/// | `Secure` | on | browsers and curl send Secure cookies to `http://localhost` too |
+/// | `HttpOnly` | always | no script ever needs the session id |
+/// | `SameSite` | `Lax` | blocks cross-site POSTs, keeps links working |
+/// | persistent | off | a browser-session cookie ends with the browser |
+/// | idle timeout | 30 min | OWASP, ordinary sites |
+/// | absolute timeout | 12 h | OWASP; activity never outlives it |
+/// | store timeout | 1 s | a request fails fast instead of hanging on a dead store |
+/// | persist on 5xx | off | a failed request does not half-save its changes |
+/// | login resets absolute | on | the absolute lifetime counts from login |
+/// | update attempts | 5 | retries of [`Session::update`](crate::Session::update) on conflict |
+///
+/// ```
+/// use std::time::Duration;
+/// use session_http::{SameSite, SessionConfig};
+///
+/// let config = SessionConfig::builder()
+///     .cookie_name("__Host-id")
+///     .same_site(SameSite::Strict)
+///     .idle_timeout(Duration::from_secs(5 * 60))
+///     .build()?;
+/// # let _ = config;
+///
+/// // `__Host-` cookies may not name a domain: refused when built.
+/// assert!(SessionConfig::builder().cookie_name("__Host-id").domain("example.com").build().is_err());
+/// # Ok::<(), session_http::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub(crate) cookie_name: String,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) secure: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) persistent: bool,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) persist_on_server_error: bool,
+    pub(crate) reset_absolute_on_login: bool,
+    pub(crate) update_attempts: u32,
+    pub(crate) clock: Clock,
+}
+
+impl SessionConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> SessionConfigBuilder {
+        SessionConfigBuilder(Self {
+            cookie_name: "id".to_owned(),
+            path: "/".to_owned(),
+            domain: None,
+            secure: true,
+            same_site: SameSite::Lax,
+            persistent: false,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 60 * 60),
+            store_timeout: Duration::from_secs(1),
+            persist_on_server_error: false,
+            reset_absolute_on_login: true,
+            update_attempts: 5,
+            clock: Clock::system(),
+        })
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        // The defaults pass validation by construction; building them
+        // unvalidated avoids a panic path.
+        Self::builder().0
+    }
+}
+
+/// Builds a [`SessionConfig`]; [`build`](Self::build) validates it.
+#[derive(Debug)]
+#[must_use]
+pub struct SessionConfigBuilder(SessionConfig);
+
+impl SessionConfigBuilder {
+    /// The cookie's name: an RFC 6265 token. `__Host-` and `__Secure-`
+    /// prefixes are checked against the other attributes.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.0.cookie_name = name.into();
+        self
+    }
+
+    /// The cookie's `Path` (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.0.path = path.into();
+        self
+    }
+
+    /// The cookie's `Domain` (default: none, this host only).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.0.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `Secure` attribute (default on).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.0.secure = secure;
+        self
+    }
+
+    /// The cookie's `SameSite` attribute (default [`SameSite::Lax`]).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.0.same_site = same_site;
+        self
+    }
+
+    /// A persistent cookie (`Max-Age` = time left in the session, at most
+    /// 400 days) instead of a browser-session one (default off).
+    pub fn persistent(mut self, persistent: bool) -> Self {
+        self.0.persistent = persistent;
+        self
+    }
+
+    /// How long a session lives without requests (default 30 minutes).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.0.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a session lives at most, however active (default 12 hours).
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.0.absolute_timeout = timeout;
+        self
+    }
+
+    /// How long one storage call may take (default 1 second).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.0.store_timeout = timeout;
+        self
+    }
+
+    /// Whether deferred changes are written when the handler answers 5xx
+    /// (default off).
+    pub fn persist_on_server_error(mut self, persist: bool) -> Self {
+        self.0.persist_on_server_error = persist;
+        self
+    }
+
+    /// Whether [`Session::cycle_id`](crate::Session::cycle_id) (login)
+    /// restarts the absolute timeout (default on).
+    pub fn reset_absolute_on_login(mut self, reset: bool) -> Self {
+        self.0.reset_absolute_on_login = reset;
+        self
+    }
+
+    /// How many times [`Session::update`](crate::Session::update) tries
+    /// before giving up with [`SessionError::Contended`](crate::SessionError::Contended)
+    /// (default 5).
+    pub fn update_attempts(mut self, attempts: u32) -> Self {
+        self.0.update_attempts = attempts;
+        self
+    }
+
+    /// Where the time comes from (default the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.0.clock = clock;
+        self
+    }
+
+    /// The configuration, if its combination of settings is valid.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first invalid setting.
+    pub fn build(self) -> Result<SessionConfig, ConfigError> {
+        let config = self.0;
+        validate(&config)?;
+        Ok(config)
+    }
+}
+
+/// An invalid [`SessionConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The cookie name is empty or not an RFC 6265 token.
+    #[error("cookie name {0:?} is not an RFC 6265 token")]
+    InvalidName(String),
+    /// The `Path` does not start with `/` or holds `;` or control bytes.
+    #[error("cookie path {0:?} must start with '/' and hold no ';' or control characters")]
+    InvalidPath(String),
+    /// The `Domain` holds characters a domain cannot.
+    #[error("cookie domain {0:?} is not a domain name")]
+    InvalidDomain(String),
+    /// A `__Host-` cookie must be `Secure`, have no `Domain` and `Path=/`.
+    #[error("a `__Host-` cookie must be Secure, with no Domain and Path=/")]
+    HostPrefix,
+    /// A `__Secure-` cookie must be `Secure`.
+    #[error("a `__Secure-` cookie must be Secure")]
+    SecurePrefix,
+    /// `SameSite=None` needs `Secure`.
+    #[error("SameSite=None requires Secure")]
+    SameSiteNoneWithoutSecure,
+    /// A timeout or the number of update attempts is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
+    let name = &config.cookie_name;
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(ConfigError::InvalidName(name.clone()));
+    }
+    let path = &config.path;
+    if !path.starts_with('/') || !path.bytes().all(is_attribute_byte) {
+        return Err(ConfigError::InvalidPath(path.clone()));
+    }
+    if let Some(domain) = &config.domain {
+        let valid = !domain.is_empty()
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(ConfigError::InvalidDomain(domain.clone()));
+        }
+    }
+    if name.starts_with("__Host-") && (!config.secure || config.domain.is_some() || path != "/") {
+        return Err(ConfigError::HostPrefix);
+    }
+    if name.starts_with("__Secure-") && !config.secure {
+        return Err(ConfigError::SecurePrefix);
+    }
+    if config.same_site == SameSite::None && !config.secure {
+        return Err(ConfigError::SameSiteNoneWithoutSecure);
+    }
+    for (what, zero) in [
+        ("idle timeout", config.idle_timeout.is_zero()),
+        ("absolute timeout", config.absolute_timeout.is_zero()),
+        ("store timeout", config.store_timeout.is_zero()),
+        ("update attempts", config.update_attempts == 0),
+    ] {
+        if zero {
+            return Err(ConfigError::Zero(what));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 7230 `tchar`: what a cookie name may hold.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// What an attribute value may hold: visible ASCII and space, but no `;`.
+fn is_attribute_byte(byte: u8) -> bool {
+    (0x20..0x7f).contains(&byte) && byte != b';'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(builder: SessionConfigBuilder) -> Result<SessionConfig, ConfigError> {
+        builder.build()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = build(SessionConfig::builder()).unwrap();
+        assert_eq!(config.cookie_name, "id");
+        assert!(config.secure && !config.persistent);
+        assert_eq!(config.same_site, SameSite::Lax);
+        assert_eq!(config.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(config.absolute_timeout, Duration::from_secs(43_200));
+    }
+
+    #[test]
+    fn invalid_combinations_are_refused() {
+        let b = SessionConfig::builder;
+        let cases = [
+            (b().cookie_name(""), ConfigError::InvalidName(String::new())),
+            (
+                b().cookie_name("a b"),
+                ConfigError::InvalidName("a b".into()),
+            ),
+            (
+                b().cookie_name("a;b"),
+                ConfigError::InvalidName("a;b".into()),
+            ),
+            (
+                b().cookie_name("sid="),
+                ConfigError::InvalidName("sid=".into()),
+            ),
+            (b().cookie_name("é"), ConfigError::InvalidName("é".into())),
+            (b().path("app"), ConfigError::InvalidPath("app".into())),
+            (b().path("/a;b"), ConfigError::InvalidPath("/a;b".into())),
+            (b().path("/\n"), ConfigError::InvalidPath("/\n".into())),
+            (
+                b().domain("a;b.com"),
+                ConfigError::InvalidDomain("a;b.com".into()),
+            ),
+            (
+                b().cookie_name("__Host-id").domain("example.com"),
+                ConfigError::HostPrefix,
+            ),
+            (
+                b().cookie_name("__Host-id").secure(false),
+                ConfigError::HostPrefix,
+            ),
+            (
+                b().cookie_name("__Host-id").path("/app"),
+                ConfigError::HostPrefix,
+            ),
+            (
+                b().cookie_name("__Secure-id").secure(false),
+                ConfigError::SecurePrefix,
+            ),
+            (
+                b().same_site(SameSite::None).secure(false),
+                ConfigError::SameSiteNoneWithoutSecure,
+            ),
+            (
+                b().idle_timeout(Duration::ZERO),
+                ConfigError::Zero("idle timeout"),
+            ),
+            (b().update_attempts(0), ConfigError::Zero("update attempts")),
+        ];
+        for (builder, expected) in cases {
+            assert_eq!(build(builder).unwrap_err(), expected);
+        }
+    }
+
+    #[test]
+    fn prefixed_names_pass_with_their_requirements() {
+        build(SessionConfig::builder().cookie_name("__Host-id")).unwrap();
+        build(
+            SessionConfig::builder()
+                .cookie_name("__Secure-id")
+                .domain("example.com"),
+        )
+        .unwrap();
+        build(SessionConfig::builder().same_site(SameSite::None)).unwrap();
+    }
+}

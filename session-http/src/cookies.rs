@@ -1,0 +1,213 @@
+//! Reading the session cookie from requests, writing it into responses.
+//!
+//! `Cookie` headers are scanned as bytes: every header, every pair, names
+//! compared byte for byte and never percent-decoded, so other cookies may
+//! hold anything and `__Host%2Did` is not `__Host-id`. The `cookie` crate
+//! builds `Set-Cookie`.
+
+use std::time::Duration;
+
+use cookie::Cookie;
+use http::header::COOKIE;
+use http::{HeaderMap, HeaderValue};
+use session_core::SessionId;
+
+use crate::config::{SameSite, SessionConfig};
+
+/// At most this many well-formed session cookies are looked up.
+pub(crate) const MAX_CANDIDATES: usize = 4;
+
+/// The longest `Max-Age` browsers honour (RFC 6265bis): 400 days.
+const MAX_AGE_LIMIT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// The request's session cookies: the distinct well-formed ids (at most
+/// [`MAX_CANDIDATES`]) and how many values were not ids at all.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    pub(crate) ids: Vec<SessionId>,
+    pub(crate) malformed: usize,
+}
+
+/// Scans every `Cookie` header for values of the cookie called `name`.
+pub(crate) fn candidates(headers: &HeaderMap, name: &str) -> Candidates {
+    let mut found = Candidates::default();
+    let values = headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|header| header.as_bytes().split(|&byte| byte == b';'))
+        .filter_map(|pair| {
+            let mut parts = pair.splitn(2, |&byte| byte == b'=');
+            let pair_name = parts.next()?.trim_ascii();
+            let value = parts.next()?.trim_ascii();
+            (pair_name == name.as_bytes()).then_some(value)
+        });
+    for value in values {
+        match std::str::from_utf8(value).ok().and_then(SessionId::parse) {
+            Some(id) if found.ids.contains(&id) => {}
+            Some(id) if found.ids.len() < MAX_CANDIDATES => found.ids.push(id),
+            Some(_) | None => found.malformed += 1,
+        }
+    }
+    found
+}
+
+/// `Set-Cookie` for the session `id`; `max_age` for a persistent cookie.
+pub(crate) fn session_cookie(
+    config: &SessionConfig,
+    id: &SessionId,
+    max_age: Option<Duration>,
+) -> Option<HeaderValue> {
+    let mut cookie = base(config, id.to_cookie_value());
+    if let Some(max_age) = max_age {
+        let seconds = max_age.min(MAX_AGE_LIMIT).as_secs();
+        cookie.set_max_age(cookie::time::Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ));
+    }
+    header(&cookie)
+}
+
+/// `Set-Cookie` that removes the session cookie: the same name and
+/// attributes, an empty value, `Max-Age=0` and an `Expires` in the past.
+pub(crate) fn removal_cookie(config: &SessionConfig) -> Option<HeaderValue> {
+    let mut cookie = base(config, String::new());
+    cookie.make_removal();
+    header(&cookie)
+}
+
+fn base(config: &SessionConfig, value: String) -> Cookie<'static> {
+    let mut cookie = Cookie::build((config.cookie_name.clone(), value))
+        .path(config.path.clone())
+        .http_only(true)
+        .secure(config.secure)
+        .same_site(match config.same_site {
+            SameSite::Strict => cookie::SameSite::Strict,
+            SameSite::Lax => cookie::SameSite::Lax,
+            SameSite::None => cookie::SameSite::None,
+        })
+        .build();
+    if let Some(domain) = &config.domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
+}
+
+fn header(cookie: &Cookie<'_>) -> Option<HeaderValue> {
+    // The configuration was validated, so this cannot fail; if it ever did,
+    // sending no cookie is the safe answer.
+    HeaderValue::try_from(cookie.to_string())
+        .inspect_err(|_| tracing::error!("session cookie is not a valid header value"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(COOKIE, HeaderValue::from_bytes(value).unwrap());
+        }
+        headers
+    }
+
+    fn id() -> SessionId {
+        SessionId::generate().unwrap()
+    }
+
+    #[test]
+    fn finds_the_cookie_among_others_and_across_headers() {
+        let (a, b) = (id(), id());
+        let first = format!("theme=dark; id={}", a.to_cookie_value());
+        let second = format!("x=\"unbalanced; id = {} ;other=1", b.to_cookie_value());
+        let found = candidates(
+            &headers(&[first.as_bytes(), b"lang=\xff\xfe", second.as_bytes()]),
+            "id",
+        );
+        assert_eq!(found.ids, [a, b]);
+        assert_eq!(found.malformed, 0);
+    }
+
+    #[test]
+    fn names_match_exactly() {
+        let a = id().to_cookie_value();
+        for header in [
+            format!("ID={a}"),
+            format!("xid={a}"),
+            format!("__Host%2Did={a}"),
+            format!("i d={a}"),
+        ] {
+            assert!(
+                candidates(&headers(&[header.as_bytes()]), "id")
+                    .ids
+                    .is_empty(),
+                "{header}"
+            );
+        }
+        let header = format!("__Host-id={a}");
+        assert_eq!(
+            candidates(&headers(&[header.as_bytes()]), "__Host-id")
+                .ids
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_counted_not_kept() {
+        let found = candidates(&headers(&[b"id=; id=malformed; id=\"abc\"; id"]), "id");
+        assert!(found.ids.is_empty());
+        assert_eq!(found.malformed, 3);
+    }
+
+    #[test]
+    fn duplicates_collapse_and_candidates_are_capped() {
+        let a = id().to_cookie_value();
+        let mut header = format!("id={a}; id={a}");
+        for _ in 0..6 {
+            header.push_str(&format!("; id={}", id().to_cookie_value()));
+        }
+        let found = candidates(&headers(&[header.as_bytes()]), "id");
+        assert_eq!(found.ids.len(), MAX_CANDIDATES);
+        assert_eq!(found.malformed, 7 - MAX_CANDIDATES);
+    }
+
+    #[test]
+    fn default_set_cookie_is_exact() {
+        let config = SessionConfig::default();
+        let id = id();
+        let value = session_cookie(&config, &id, None).unwrap();
+        assert_eq!(
+            value.to_str().unwrap(),
+            format!(
+                "id={}; HttpOnly; SameSite=Lax; Secure; Path=/",
+                id.to_cookie_value()
+            )
+        );
+    }
+
+    #[test]
+    fn persistent_cookie_max_age_is_clamped() {
+        let config = SessionConfig::default();
+        let value = session_cookie(&config, &id(), Some(Duration::from_secs(u64::MAX))).unwrap();
+        assert!(
+            value.to_str().unwrap().ends_with("; Max-Age=34560000"),
+            "{value:?}"
+        );
+    }
+
+    #[test]
+    fn removal_repeats_the_attributes() {
+        let config = SessionConfig::builder()
+            .cookie_name("__Secure-sid")
+            .domain("example.com")
+            .path("/app")
+            .same_site(SameSite::Strict)
+            .build()
+            .unwrap();
+        let removal = removal_cookie(&config).unwrap();
+        let removal = removal.to_str().unwrap();
+        assert!(removal.starts_with("__Secure-sid=; HttpOnly; SameSite=Strict; Secure; Path=/app; Domain=example.com; Max-Age=0; Expires="), "{removal}");
+    }
+}

@@ -1,0 +1,43 @@
+//! The axum extractor (feature `axum`).
+
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::{MissingSessionLayer, Session, SessionError};
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(MissingSessionLayer)
+    }
+}
+
+/// A 500 that names the missing layer: a wiring mistake, not a client error.
+impl IntoResponse for MissingSessionLayer {
+    fn into_response(self) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+/// Lets a handler return `Result<_, SessionError>`: storage trouble is a
+/// 503 (the layer answers with its store-failure response anyway), a
+/// session that ended is a 409, the rest a 500.
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::Storage(_) | Self::Poisoned | Self::Contended { .. } | Self::Randomness(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Gone => StatusCode::CONFLICT,
+            Self::Value(_) | Self::Closed => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        status.into_response()
+    }
+}

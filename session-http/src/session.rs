@@ -1,0 +1,684 @@
+//! The [`Session`] handle a handler gets, and what happens to it at the end
+//! of the request.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use session_core::{
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionData, SessionId,
+    SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, Value,
+};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::SessionError;
+use crate::config::SessionConfig;
+use crate::cookies::{self, Candidates};
+
+/// How many fresh ids a create or cycle draws before giving up on
+/// collisions (with 128-bit ids, one is all it ever takes).
+const ID_ATTEMPTS: u32 = 3;
+
+/// What every request of one layer shares: the storage and the
+/// configuration.
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn SessionStorage>,
+    pub(crate) config: SessionConfig,
+}
+
+impl Shared {
+    fn now(&self) -> Timestamp {
+        self.config.clock.now()
+    }
+
+    /// Runs a storage call under the configured timeout.
+    async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let limit = self.config.store_timeout;
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(Error::Timeout(limit)))
+    }
+
+    /// Deadlines of a session starting at `now`.
+    fn fresh_deadlines(&self, now: Timestamp) -> Deadlines {
+        Deadlines::new(
+            now.saturating_add(self.config.idle_timeout),
+            now.saturating_add(self.config.absolute_timeout),
+        )
+    }
+
+    /// Deadlines after activity at `now`: the idle one moves, the absolute
+    /// one stays.
+    fn extended(&self, current: Deadlines, now: Timestamp) -> Deadlines {
+        current.with_idle(now.saturating_add(self.config.idle_timeout))
+    }
+
+    /// `Set-Cookie` for a live session: `Max-Age` if the cookie is
+    /// persistent.
+    fn cookie(&self, id: &SessionId, deadlines: Deadlines, now: Timestamp) -> Option<HeaderValue> {
+        let max_age = self
+            .config
+            .persistent
+            .then(|| deadlines.expires_at().saturating_duration_since(now));
+        cookies::session_cookie(&self.config, id, max_age)
+    }
+
+    /// Stores `data` as a new session under a fresh id.
+    async fn create(&self, data: SessionData, now: Timestamp) -> Result<Live, SessionError> {
+        let record = Record::new(data, now, self.fresh_deadlines(now));
+        for _ in 0..ID_ATTEMPTS {
+            let id = SessionId::generate()?;
+            let key = id.key();
+            let outcome = self.timed(self.storage.create(&key, &record, now)).await;
+            match outcome.map_err(SessionError::Storage)? {
+                CreateOutcome::Created => {
+                    tracing::debug!(%key, "session created");
+                    return Ok(Live {
+                        id,
+                        record,
+                        from_cookie: false,
+                    });
+                }
+                CreateOutcome::Collision => tracing::warn!(%key, "session id collision"),
+            }
+        }
+        Err(SessionError::Storage(Error::backend(
+            "every fresh session id collided",
+        )))
+    }
+}
+
+/// A session found in storage or created during this request.
+struct Live {
+    id: SessionId,
+    /// The record as last known to be stored.
+    record: Record,
+    /// Whether the request's cookie named it (else no cookie was sent yet).
+    from_cookie: bool,
+}
+
+/// Where the request stands with its session.
+enum Origin {
+    /// Nothing asked for the session yet.
+    Unloaded,
+    /// Loading failed: the session is unusable for this request.
+    Failed,
+    /// No live session: a write creates one.
+    Anonymous,
+    /// A live session.
+    Live(Live),
+    /// The session ended while the request ran (logged out elsewhere):
+    /// nothing more is written, no cookie is sent.
+    Ended,
+}
+
+/// The request's view of its session.
+struct State {
+    origin: Origin,
+    /// What the handler sees: the stored data with `changes` applied.
+    view: SessionData,
+    /// Changes to write at the end of the request.
+    changes: ChangeSet,
+    /// `cycle_id` was called.
+    cycle: bool,
+    /// The session of the request's cookie was destroyed: send a removal
+    /// cookie unless a new session replaces it.
+    removal: bool,
+    /// Any method was called: the response depends on the cookie.
+    accessed: bool,
+}
+
+impl State {
+    /// The session ended elsewhere: drop everything pending.
+    fn end(&mut self) {
+        self.origin = Origin::Ended;
+        self.view = SessionData::new();
+        self.changes = ChangeSet::new();
+        self.cycle = false;
+    }
+
+    /// Start over with no session (after `destroy`).
+    fn forget(&mut self) {
+        self.origin = Origin::Anonymous;
+        self.view = SessionData::new();
+        self.changes = ChangeSet::new();
+        self.cycle = false;
+    }
+}
+
+/// The session of one request.
+///
+/// Cloning is cheap; every clone is the same session. Reads load the session
+/// lazily, at most once per request: a request that never asks costs no
+/// storage call at all.
+///
+/// | method | I/O |
+/// |---|---|
+/// | [`get`](Self::get), [`contains`](Self::contains), [`keys`](Self::keys), [`id`](Self::id) | the first call of the request loads |
+/// | [`insert`](Self::insert), [`remove`](Self::remove), [`clear`](Self::clear) | load if not yet loaded; the change is written once, at the end of the request |
+/// | [`update`](Self::update) | reads and writes now, conditioned on what it read |
+/// | [`cycle_id`](Self::cycle_id) | at the end of the request |
+/// | [`destroy`](Self::destroy) | now |
+///
+/// Once the response has been sent every call fails with
+/// [`SessionError::Closed`], so a change made from a spawned task is never
+/// silently lost.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    candidates: Vec<SessionId>,
+    closed: AtomicBool,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, candidates: Candidates) -> Self {
+        if candidates.malformed > 0 {
+            tracing::debug!(
+                count = candidates.malformed,
+                "ignoring malformed session cookies"
+            );
+        }
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                candidates: candidates.ids,
+                closed: AtomicBool::new(false),
+                state: Mutex::new(State {
+                    origin: Origin::Unloaded,
+                    view: SessionData::new(),
+                    changes: ChangeSet::new(),
+                    cycle: false,
+                    removal: false,
+                    accessed: false,
+                }),
+            }),
+        }
+    }
+
+    /// The value under `key`, decoded as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Value`] if the value is not a `T`; a storage error if
+    /// the session cannot be loaded.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        self.state()
+            .await?
+            .view
+            .get(key)
+            .map_err(SessionError::Value)
+    }
+
+    /// Whether the session holds `key`.
+    ///
+    /// # Errors
+    ///
+    /// A storage error if the session cannot be loaded.
+    pub async fn contains(&self, key: &str) -> Result<bool, SessionError> {
+        Ok(self.state().await?.view.contains_key(key))
+    }
+
+    /// The keys the session holds.
+    ///
+    /// # Errors
+    ///
+    /// A storage error if the session cannot be loaded.
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        Ok(self.state().await?.view.keys().map(str::to_owned).collect())
+    }
+
+    /// The id of the live session, if there is one. The id is a secret:
+    /// its `Debug` and `Display` print nothing, and nothing should log it.
+    ///
+    /// # Errors
+    ///
+    /// A storage error if the session cannot be loaded.
+    pub async fn id(&self) -> Result<Option<SessionId>, SessionError> {
+        Ok(match &self.state().await?.origin {
+            Origin::Live(live) => Some(live.id.clone()),
+            _ => None,
+        })
+    }
+
+    /// Sets `key` to `value`; written at the end of the request (creating
+    /// the session if there is none).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Value`] if `value` cannot be encoded,
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub fn insert<'s, T: Serialize + ?Sized>(
+        &'s self,
+        key: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send + use<'s, T> {
+        // Encoded before the future starts, so the future holds no `&T` and
+        // is `Send` whatever `T` is.
+        let encoded = Value::encode(value).map_err(SessionError::Value);
+        let key = key.to_owned();
+        async move {
+            let value = encoded?;
+            let mut state = self.writable().await?;
+            state.changes.insert(key.as_str(), value.clone());
+            state.view.insert_value(key, value);
+            Ok(())
+        }
+    }
+
+    /// Removes `key`; written at the end of the request.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        state.changes.remove(key);
+        state.view.remove(key);
+        Ok(())
+    }
+
+    /// Removes every value, including ones other requests write before
+    /// this one ends; written at the end of the request.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        state.changes.clear();
+        state.view.clear();
+        Ok(())
+    }
+
+    /// Replaces the value under `key` with `next(current)`, now, atomically.
+    ///
+    /// The write is conditioned on the stored value being the one `next`
+    /// saw; if another request changed it meanwhile, `next` runs again on
+    /// the new value (a few times, with jitter). So concurrent requests
+    /// incrementing a counter never lose an increment. The request's other
+    /// changes so far are written in the same atomic step. With no session
+    /// yet, this creates one. Unlike [`insert`](Self::insert), the write has
+    /// happened when this returns, whatever the response.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Contended`] if every attempt met a conflicting write;
+    /// [`SessionError::Gone`] if the session ended during the request;
+    /// [`SessionError::Storage`] if the write failed (nothing was written).
+    pub async fn update<T, F>(&self, key: &str, mut next: F) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnMut(Option<T>) -> T + Send,
+    {
+        let mut state = self.writable().await?;
+        let shared = &self.inner.shared;
+        if !matches!(state.origin, Origin::Live(_)) {
+            let value = next(state.view.get(key).map_err(SessionError::Value)?);
+            let mut data = state.view.clone();
+            data.insert_value(
+                key.to_owned(),
+                Value::encode(&value).map_err(SessionError::Value)?,
+            );
+            let live = shared.create(data, shared.now()).await?;
+            state.view = live.record.data.clone();
+            state.changes = ChangeSet::new();
+            state.cycle = false;
+            state.origin = Origin::Live(live);
+            return Ok(value);
+        }
+        let attempts = shared.config.update_attempts;
+        for attempt in 0..attempts {
+            let State {
+                origin: Origin::Live(live),
+                view,
+                changes,
+                ..
+            } = &mut *state
+            else {
+                break;
+            };
+            let value = next(view.get(key).map_err(SessionError::Value)?);
+            let encoded = Value::encode(&value).map_err(SessionError::Value)?;
+            let mut write = changes.clone();
+            write.require(key, live.record.data.get_value(key).cloned());
+            write.insert(key, encoded);
+            let now = shared.now();
+            let deadlines = shared.extended(live.record.deadlines, now);
+            let key_hash = live.id.key();
+            let outcome = shared
+                .timed(shared.storage.update(&key_hash, &write, deadlines, now))
+                .await;
+            match outcome.map_err(SessionError::Storage)? {
+                UpdateOutcome::Updated { version } => {
+                    write.apply(&mut live.record.data);
+                    live.record.version = version;
+                    live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
+                    *view = live.record.data.clone();
+                    *changes = ChangeSet::new();
+                    return Ok(value);
+                }
+                UpdateOutcome::Conflict { current } => {
+                    tracing::debug!(key = %key_hash, attempt, "session update conflicted; retrying");
+                    match current.value(key) {
+                        Some(value) => live.record.data.insert_value(key.to_owned(), value.clone()),
+                        None => live.record.data.remove(key),
+                    };
+                    *view = live.record.data.clone();
+                    changes.apply(view);
+                    backoff(attempt).await;
+                }
+                UpdateOutcome::Gone => {
+                    tracing::debug!(key = %key_hash, "session ended during the request");
+                    state.end();
+                    return Err(SessionError::Gone);
+                }
+            }
+        }
+        Err(SessionError::Contended { attempts })
+    }
+
+    /// Gives the session a new id at the end of the request, keeping its
+    /// data: call it on login, so an id an attacker planted before login is
+    /// worth nothing after. The old id stops working.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub async fn cycle_id(&self) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        // A session not yet known to the browser gets a fresh id anyway.
+        state.cycle = matches!(&state.origin, Origin::Live(live) if live.from_cookie);
+        Ok(())
+    }
+
+    /// Deletes the session now (logout), and removes the cookie with the
+    /// response. Changes made earlier in the request are dropped; changes
+    /// made after start a new session.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Storage`] if the delete failed: the session is as it
+    /// was and no removal cookie is sent, so logout can be retried.
+    pub async fn destroy(&self) -> Result<(), SessionError> {
+        let mut state = self.state().await?;
+        if let Origin::Live(live) = &state.origin {
+            let shared = &self.inner.shared;
+            let key = live.id.key();
+            shared
+                .timed(shared.storage.delete(&key))
+                .await
+                .map_err(SessionError::Storage)?;
+            tracing::debug!(%key, "session destroyed");
+            state.removal |= live.from_cookie;
+        }
+        state.forget();
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), SessionError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(SessionError::Closed);
+        }
+        Ok(())
+    }
+
+    /// The state, loaded.
+    async fn state(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+        self.check_open()?;
+        let mut state = self.inner.state.lock().await;
+        self.check_open()?;
+        state.accessed = true;
+        if matches!(state.origin, Origin::Unloaded) {
+            match self.load().await {
+                Ok(Some(live)) => {
+                    state.view = live.record.data.clone();
+                    state.origin = Origin::Live(live);
+                }
+                Ok(None) => state.origin = Origin::Anonymous,
+                Err(error) => {
+                    tracing::error!(%error, "session storage failed to load the session");
+                    state.origin = Origin::Failed;
+                    return Err(SessionError::Storage(error));
+                }
+            }
+        }
+        match state.origin {
+            Origin::Failed => Err(SessionError::Poisoned),
+            _ => Ok(state),
+        }
+    }
+
+    /// The state, loaded, for a change.
+    async fn writable(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+        let state = self.state().await?;
+        match state.origin {
+            Origin::Ended => Err(SessionError::Gone),
+            _ => Ok(state),
+        }
+    }
+
+    /// Looks up the request's candidate ids. Exactly one live session is
+    /// the session; none, or several (cookie tossing), is no session.
+    async fn load(&self) -> Result<Option<Live>, Error> {
+        let shared = &self.inner.shared;
+        let now = shared.now();
+        let mut found = None;
+        for id in &self.inner.candidates {
+            let key = id.key();
+            match shared.timed(shared.storage.load(&key, now)).await {
+                Ok(Some(_)) if found.is_some() => {
+                    tracing::warn!("several session cookies name live sessions; starting afresh");
+                    return Ok(None);
+                }
+                Ok(Some(record)) => {
+                    found = Some(Live {
+                        id: id.clone(),
+                        record,
+                        from_cookie: true,
+                    });
+                }
+                Ok(None) => tracing::debug!(%key, "no live session for the cookie"),
+                Err(Error::Decode(source)) => {
+                    tracing::warn!(%key, error = %source, "stored session cannot be decoded; treated as absent and left as it is");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks the session closed: the response is on its way.
+    pub(crate) fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// Writes what the request changed, now that the handler has answered
+    /// with `status`.
+    pub(crate) async fn finish(&self, status: StatusCode) -> Finish {
+        self.close();
+        let mut state = self.inner.state.lock().await;
+        let vary = state.accessed;
+        let origin = std::mem::replace(&mut state.origin, Origin::Ended);
+        let persist = !status.is_server_error() || self.inner.shared.config.persist_on_server_error;
+        let settled = match origin {
+            Origin::Unloaded | Origin::Ended => Ok(None),
+            Origin::Failed => return Finish::Failed,
+            Origin::Anonymous => self.settle_anonymous(&state, persist).await,
+            Origin::Live(live) => self.settle_live(&state, live, persist).await,
+        };
+        match settled {
+            Ok(set_cookie) => Finish::Done { vary, set_cookie },
+            Err(error) => {
+                tracing::error!(%error, "session storage failed to save the session");
+                Finish::Failed
+            }
+        }
+    }
+
+    async fn settle_anonymous(
+        &self,
+        state: &State,
+        persist: bool,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        let shared = &self.inner.shared;
+        if persist && !state.view.is_empty() {
+            let now = shared.now();
+            let live = shared.create(state.view.clone(), now).await?;
+            return Ok(shared.cookie(&live.id, live.record.deadlines, now));
+        }
+        Ok(state
+            .removal
+            .then(|| cookies::removal_cookie(&shared.config))
+            .flatten())
+    }
+
+    async fn settle_live(
+        &self,
+        state: &State,
+        live: Live,
+        persist: bool,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        let shared = &self.inner.shared;
+        let now = shared.now();
+        let key = live.id.key();
+        let unsent =
+            (!live.from_cookie).then(|| shared.cookie(&live.id, live.record.deadlines, now));
+        if !persist {
+            return Ok(unsent.flatten());
+        }
+        if state.cycle {
+            return self.cycle(&live, &state.changes, now).await;
+        }
+        if !state.changes.is_empty() {
+            let deadlines = shared.extended(live.record.deadlines, now);
+            let outcome = shared
+                .timed(shared.storage.update(&key, &state.changes, deadlines, now))
+                .await;
+            return Ok(match outcome.map_err(SessionError::Storage)? {
+                UpdateOutcome::Updated { .. } => {
+                    tracing::debug!(%key, "session updated");
+                    let resend = !live.from_cookie || shared.config.persistent;
+                    resend
+                        .then(|| shared.cookie(&live.id, deadlines, now))
+                        .flatten()
+                }
+                UpdateOutcome::Gone | UpdateOutcome::Conflict { .. } => {
+                    tracing::debug!(%key, "session ended during the request; changes dropped");
+                    None
+                }
+            });
+        }
+        if unsent.is_some() {
+            return Ok(unsent.flatten());
+        }
+        self.touch_if_due(&live, now).await
+    }
+
+    /// Moves the idle deadline once a quarter of the idle timeout has
+    /// passed since it was last moved, so most read-only requests write
+    /// nothing.
+    async fn touch_if_due(
+        &self,
+        live: &Live,
+        now: Timestamp,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        let shared = &self.inner.shared;
+        let current = live.record.deadlines;
+        let extended = shared.extended(current, now);
+        let idle = shared.config.idle_timeout;
+        let remaining = current.idle().saturating_duration_since(now);
+        if extended.idle() <= current.idle() || remaining >= idle.saturating_mul(3) / 4 {
+            return Ok(None);
+        }
+        let key = live.id.key();
+        let outcome = shared
+            .timed(shared.storage.touch(&key, extended.idle(), now))
+            .await;
+        Ok(match outcome.map_err(SessionError::Storage)? {
+            TouchOutcome::Touched => {
+                tracing::trace!(%key, "session touched");
+                shared
+                    .config
+                    .persistent
+                    .then(|| shared.cookie(&live.id, extended, now))
+                    .flatten()
+            }
+            TouchOutcome::Gone => None,
+        })
+    }
+
+    /// Moves the session to a fresh id with the request's changes.
+    async fn cycle(
+        &self,
+        live: &Live,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        let shared = &self.inner.shared;
+        let deadlines = if shared.config.reset_absolute_on_login {
+            shared.fresh_deadlines(now)
+        } else {
+            shared.extended(live.record.deadlines, now)
+        };
+        let old = live.id.key();
+        for _ in 0..ID_ATTEMPTS {
+            let id = SessionId::generate()?;
+            let new = id.key();
+            let outcome = shared
+                .timed(shared.storage.cycle(&old, &new, changes, deadlines, now))
+                .await;
+            match outcome.map_err(SessionError::Storage)? {
+                CycleOutcome::Cycled => {
+                    tracing::debug!(%old, %new, "session id cycled");
+                    return Ok(shared.cookie(&id, deadlines, now));
+                }
+                CycleOutcome::Collision => tracing::warn!(key = %new, "session id collision"),
+                CycleOutcome::Gone | CycleOutcome::Conflict { .. } => {
+                    tracing::debug!(key = %old, "session ended during the request; changes dropped");
+                    return Ok(None);
+                }
+            }
+        }
+        Err(SessionError::Storage(Error::backend(
+            "every fresh session id collided",
+        )))
+    }
+}
+
+/// What the end of the request decided.
+pub(crate) enum Finish {
+    /// Storage failed: answer with the failure response, send no cookie.
+    Failed,
+    /// Done: the cookie to send, if any; whether the response depends on it.
+    Done {
+        vary: bool,
+        set_cookie: Option<HeaderValue>,
+    },
+}
+
+/// Waits a random time below 2^attempt milliseconds, so retrying writers
+/// spread out instead of colliding again.
+async fn backoff(attempt: u32) {
+    let ceiling = 1_u64 << attempt.min(10);
+    // `RandomState` is seeded randomly per instance: plenty for jitter.
+    let jitter = RandomState::new().hash_one(attempt) % ceiling;
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+}
