@@ -682,3 +682,40 @@ async fn backoff(attempt: u32) {
     let jitter = RandomState::new().hash_one(attempt) % ceiling;
     tokio::time::sleep(Duration::from_millis(jitter)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Session;
+
+    fn send<T: Send>(_: T) {}
+
+    /// Compiles only if every future a handler can hold is `Send`, as axum
+    /// and multi-threaded hyper servers need. Never called: compiling is
+    /// the test.
+    fn every_future_is_send(session: &Session) {
+        /// Neither `Send` nor `Sync`: encoded before any await.
+        struct Unsync(std::cell::Cell<u8>);
+        impl serde::Serialize for Unsync {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_u8(self.0.get())
+            }
+        }
+        send(session.get::<String>("k"));
+        send(session.contains("k"));
+        send(session.keys());
+        send(session.id());
+        send(session.insert("k", &Unsync(std::cell::Cell::new(1))));
+        send(session.remove("k"));
+        send(session.clear());
+        send(session.update("k", |n: Option<u8>| n.unwrap_or(0)));
+        send(session.cycle_id());
+        send(session.destroy());
+    }
+
+    #[test]
+    fn session_is_a_shareable_handle() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Session>();
+        let _ = every_future_is_send;
+    }
+}

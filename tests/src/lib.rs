@@ -1,0 +1,18 @@
+//! Support for the integration tests: instrumented storage, a fake clock,
+//! the test application, a real HTTP server and cookie-keeping client, and
+//! the HTTP end-to-end suite every backend runs.
+// Test support, not a published API: panicking on a broken expectation is
+// the point, and the fields and helpers speak for themselves.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    missing_debug_implementations
+)]
+
+pub mod app;
+pub mod clock;
+pub mod net;
+pub mod probe;
+pub mod suite;
+pub mod trace;

@@ -1,0 +1,194 @@
+//! A storage wrapper that counts calls and injects faults, around a real
+//! storage.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use session_core::{
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionKey, SessionStorage,
+    Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+};
+
+/// One storage operation, for counting and for faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Load,
+    Create,
+    Update,
+    Touch,
+    Cycle,
+    Delete,
+}
+
+const OPS: [Op; 6] = [
+    Op::Load,
+    Op::Create,
+    Op::Update,
+    Op::Touch,
+    Op::Cycle,
+    Op::Delete,
+];
+
+/// What a faulty operation does instead of its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails with a backend error.
+    Fail,
+    /// Never answers (until the caller's timeout).
+    Hang,
+}
+
+/// Counts every call and can make chosen operations fail or hang.
+pub struct ProbeStorage {
+    inner: Arc<dyn SessionStorage>,
+    calls: [AtomicUsize; 6],
+    conflicts: AtomicUsize,
+    faults: [AtomicUsize; 6],
+}
+
+impl ProbeStorage {
+    pub fn new(inner: Arc<dyn SessionStorage>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            calls: Default::default(),
+            conflicts: AtomicUsize::new(0),
+            faults: Default::default(),
+        })
+    }
+
+    fn index(op: Op) -> usize {
+        OPS.iter().position(|known| *known == op).unwrap()
+    }
+
+    /// Calls of `op` so far.
+    pub fn calls(&self, op: Op) -> usize {
+        self.calls[Self::index(op)].load(Ordering::SeqCst)
+    }
+
+    /// Calls of every operation so far.
+    pub fn total_calls(&self) -> usize {
+        OPS.iter().map(|op| self.calls(*op)).sum()
+    }
+
+    /// Calls of the writing operations so far.
+    pub fn writes(&self) -> usize {
+        [Op::Create, Op::Update, Op::Touch, Op::Cycle, Op::Delete]
+            .iter()
+            .map(|op| self.calls(*op))
+            .sum()
+    }
+
+    /// `Conflict` outcomes returned by `update` so far.
+    pub fn conflicts(&self) -> usize {
+        self.conflicts.load(Ordering::SeqCst)
+    }
+
+    /// Resets the counters.
+    pub fn reset(&self) {
+        for count in &self.calls {
+            count.store(0, Ordering::SeqCst);
+        }
+        self.conflicts.store(0, Ordering::SeqCst);
+    }
+
+    /// Makes `op` fail or hang from now on (`None`: work again).
+    pub fn set_fault(&self, op: Op, fault: Option<Fault>) {
+        let code = match fault {
+            None => 0,
+            Some(Fault::Fail) => 1,
+            Some(Fault::Hang) => 2,
+        };
+        self.faults[Self::index(op)].store(code, Ordering::SeqCst);
+    }
+
+    /// Makes every operation fail or hang.
+    pub fn set_fault_all(&self, fault: Option<Fault>) {
+        for op in OPS {
+            self.set_fault(op, fault);
+        }
+    }
+
+    async fn run<T>(
+        &self,
+        op: Op,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.calls[Self::index(op)].fetch_add(1, Ordering::SeqCst);
+        match self.faults[Self::index(op)].load(Ordering::SeqCst) {
+            1 => Err(Error::backend(format!("injected failure of {op:?}"))),
+            2 => std::future::pending().await,
+            _ => call.await,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStorage for ProbeStorage {
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
+        self.run(Op::Load, self.inner.load(key, now)).await
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, Error> {
+        self.run(Op::Create, self.inner.create(key, record, now))
+            .await
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let outcome = self
+            .run(Op::Update, self.inner.update(key, changes, deadlines, now))
+            .await;
+        if let Ok(UpdateOutcome::Conflict { .. }) = outcome {
+            self.conflicts.fetch_add(1, Ordering::SeqCst);
+        }
+        outcome
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        self.run(Op::Touch, self.inner.touch(key, idle_deadline, now))
+            .await
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<CycleOutcome, Error> {
+        self.run(
+            Op::Cycle,
+            self.inner.cycle(old, new, changes, deadlines, now),
+        )
+        .await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.run(Op::Delete, self.inner.delete(key)).await
+    }
+
+    async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
+        self.inner.delete_expired(now).await
+    }
+
+    fn capabilities(&self) -> session_core::Capabilities {
+        self.inner.capabilities()
+    }
+}

@@ -1,0 +1,1101 @@
+//! The HTTP end-to-end suite, written once and run on every backend with
+//! [`http_suite!`](crate::http_suite).
+//!
+//! Each test takes a conformance [`Harness`]: the backend's storage (which
+//! the tests wrap in a [`ProbeStorage`] to count
+//! calls and inject faults) and its raw probes.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::{Response, StatusCode};
+use axum::routing::{get, post};
+use session_core::conformance::Harness;
+use session_core::{SessionId, SessionKey, SessionStorage, Timestamp};
+use session_http::{Session, SessionConfig, SessionError, SessionLayer};
+use tokio::sync::{Barrier, oneshot};
+
+use crate::app::{Reply, TestApp, call, get_request, post_request};
+use crate::net::{CookieClient, TestServer, plain_hyper_service, raw_get};
+use crate::probe::{Fault, Op, ProbeStorage};
+
+/// Expands into one `#[tokio::test]` per HTTP end-to-end test, each on a
+/// fresh harness from the factory.
+#[macro_export]
+macro_rules! http_suite {
+    ($factory:expr) => {
+        $crate::__http_suite!($factory;
+            first_and_second_visit,
+            plain_hyper_with_a_cookie_keeping_client,
+            login_moves_the_session_to_a_new_id,
+            logout_removes_the_session_and_the_cookie,
+            the_session_loads_lazily_and_once,
+            a_read_only_request_writes_nothing,
+            io_happens_when_the_table_says,
+            calls_after_the_response_are_closed,
+            touch_is_throttled,
+            a_persistent_cookie_is_refreshed_by_touch,
+            an_unknown_id_costs_one_load_and_is_not_adopted,
+            malformed_cookies_cost_no_store_call,
+            server_errors_do_not_persist_deferred_changes,
+            the_idle_timeout_is_exact,
+            the_absolute_timeout_is_exact,
+            cookie_attributes_and_removal,
+            one_set_cookie_per_response,
+            caching_headers,
+            a_failed_load_answers_503_and_poisons_the_session,
+            a_failed_write_answers_503_without_a_cookie,
+            a_failed_destroy_keeps_the_session,
+            the_failure_response_is_configurable,
+            a_hanging_store_times_out,
+            bad_cookies_get_a_fresh_session,
+            bad_cookies_over_raw_tcp,
+            a_host_prefix_is_matched_exactly,
+            concurrent_requests_keep_every_key,
+            concurrent_increments_are_exact,
+            logout_wins_over_a_slow_request,
+            traces_never_contain_a_session_id,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __http_suite {
+    ($factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let harness = ($factory)().await;
+                $crate::suite::$name(&harness).await;
+            }
+        )*
+    };
+}
+
+/// The test application on the harness's storage, default configuration.
+fn app(harness: &dyn Harness) -> TestApp {
+    TestApp::with_defaults(harness.storage())
+}
+
+/// The storage key of a `name=value` cookie pair.
+fn key_of(pair: &str) -> SessionKey {
+    let value = pair
+        .split_once('=')
+        .map(|(_, value)| value)
+        .unwrap_or_default();
+    SessionId::parse(value).expect("a session id").key()
+}
+
+/// A fresh, well-formed session id nobody stored, as an `id=` pair.
+fn forged_pair() -> String {
+    format!("id={}", SessionId::generate().unwrap().to_cookie_value())
+}
+
+/// A router with one extra route over probed storage.
+fn custom(
+    storage: Arc<dyn SessionStorage>,
+    config: SessionConfig,
+    path: &str,
+    route: axum::routing::MethodRouter,
+) -> (Router, Arc<ProbeStorage>) {
+    let probe = ProbeStorage::new(storage);
+    let layer = SessionLayer::from_arc(probe.clone()).with_config(config);
+    (crate::app::routes().route(path, route).layer(layer), probe)
+}
+
+pub async fn first_and_second_visit(harness: &dyn Harness) {
+    let app = app(harness);
+    let first = app.call(get_request("/visit", None)).await;
+    assert_eq!(
+        (first.status, first.body.as_str()),
+        (StatusCode::OK, "First time")
+    );
+    let cookies = first.set_cookies();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let pair = first.cookie_pair("id").unwrap();
+    assert_eq!(
+        cookies[0],
+        format!("{pair}; HttpOnly; SameSite=Lax; Secure; Path=/")
+    );
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    assert_eq!(first.header("vary"), Some("cookie"));
+
+    let second = app.call(get_request("/visit", Some(&pair))).await;
+    assert!(second.body.starts_with("The time was "), "{second:?}");
+    assert!(second.set_cookies().is_empty(), "{second:?}");
+}
+
+pub async fn plain_hyper_with_a_cookie_keeping_client(harness: &dyn Harness) {
+    let layer = SessionLayer::from_arc(harness.storage());
+    let server = TestServer::serve(plain_hyper_service(layer)).await;
+    let browser = CookieClient::new(server.addr);
+    assert_eq!(browser.get("/visit").await.body, "visit 1");
+    let anonymous_id = browser.cookie("id").unwrap();
+    assert_eq!(browser.get("/visit").await.body, "visit 2");
+    assert_eq!(browser.cookie("id").unwrap(), anonymous_id);
+
+    assert_eq!(browser.post("/login?user=ada").await.body, "welcome ada");
+    let logged_in_id = browser.cookie("id").unwrap();
+    assert_ne!(logged_in_id, anonymous_id);
+    assert_eq!(browser.get("/whoami").await.body, "ada");
+    assert_eq!(
+        browser.get("/visit").await.body,
+        "visit 3",
+        "the data came along"
+    );
+
+    let attacker = CookieClient::new(server.addr);
+    attacker.set_cookie("id", &anonymous_id);
+    assert_eq!(attacker.get("/whoami").await.body, "anonymous");
+
+    assert_eq!(browser.post("/logout").await.body, "bye");
+    assert_eq!(
+        browser.cookie("id"),
+        None,
+        "the removal cookie emptied the jar"
+    );
+    assert_eq!(browser.get("/whoami").await.body, "anonymous");
+    let replay = CookieClient::new(server.addr);
+    replay.set_cookie("id", &logged_in_id);
+    assert_eq!(replay.get("/whoami").await.body, "anonymous");
+}
+
+pub async fn login_moves_the_session_to_a_new_id(harness: &dyn Harness) {
+    let app = app(harness);
+    let before = app.session_with("cart").await;
+    let login = app
+        .call(post_request("/login?user=ada", Some(&before)))
+        .await;
+    assert_eq!(login.body, "welcome ada");
+    let after = login.cookie_pair("id").unwrap();
+    assert_ne!(after, before);
+    assert_eq!(app.probe.calls(Op::Cycle), 1);
+
+    let keys = app.call(get_request("/keys", Some(&after))).await;
+    assert_eq!(keys.body, "cart,user");
+    let stale = app.call(get_request("/whoami", Some(&before))).await;
+    assert_eq!(stale.body, "anonymous");
+    assert!(stale.set_cookies().is_empty());
+    let storage = harness.storage();
+    assert!(
+        storage
+            .load(&key_of(&before), Timestamp::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn logout_removes_the_session_and_the_cookie(harness: &dyn Harness) {
+    let app = app(harness);
+    let login = app.call(post_request("/login?user=ada", None)).await;
+    let pair = login.cookie_pair("id").unwrap();
+    let logout = app.call(post_request("/logout", Some(&pair))).await;
+    assert_eq!(logout.body, "bye");
+    let cookies = logout.set_cookies();
+    assert_eq!(cookies.len(), 1);
+    assert!(
+        cookies[0].starts_with("id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires="),
+        "{cookies:?}"
+    );
+    assert!(!harness.raw_exists(&key_of(&pair)).await.unwrap());
+    let replay = app.call(get_request("/whoami", Some(&pair))).await;
+    assert_eq!(replay.body, "anonymous");
+    assert!(replay.set_cookies().is_empty());
+}
+
+pub async fn the_session_loads_lazily_and_once(harness: &dyn Harness) {
+    let app = app(harness);
+    let pair = app.session_with("n").await;
+    app.probe.reset();
+    let untouched = app.call(get_request("/untouched", Some(&pair))).await;
+    assert_eq!(untouched.body, "untouched");
+    assert_eq!(app.probe.total_calls(), 0);
+    assert_eq!(untouched.header("vary"), None);
+
+    app.call(get_request("/read3", Some(&pair))).await;
+    assert_eq!(app.probe.calls(Op::Load), 1);
+    assert_eq!(app.probe.total_calls(), 1);
+}
+
+pub async fn a_read_only_request_writes_nothing(harness: &dyn Harness) {
+    let app = app(harness);
+    let pair = app.session_with("n").await;
+    app.probe.reset();
+    let read = app.call(get_request("/read", Some(&pair))).await;
+    assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "n=1"));
+    assert!(read.set_cookies().is_empty());
+    assert_eq!((app.probe.calls(Op::Load), app.probe.writes()), (1, 0));
+    assert_eq!(read.header("vary"), Some("cookie"));
+    assert_eq!(read.header("cache-control"), None);
+}
+
+/// The value of `x` in the stored session of `id`, right now.
+async fn stored_x(storage: &dyn SessionStorage, id: &SessionId) -> Option<i64> {
+    let record = storage.load(&id.key(), Timestamp::now()).await.unwrap()?;
+    record.data.get("x").unwrap()
+}
+
+pub async fn io_happens_when_the_table_says(harness: &dyn Harness) {
+    let storage = harness.storage();
+    let observed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let watch = |what: &'static str| {
+        let (storage, observed) = (storage.clone(), observed.clone());
+        post(move |session: Session| async move {
+            let id = session.id().await.unwrap().unwrap();
+            let before = stored_x(&*storage, &id).await;
+            match what {
+                "insert" => session.insert("x", &5).await.unwrap(),
+                "update" => {
+                    session
+                        .update("x", |n: Option<i64>| n.unwrap_or(0) + 1)
+                        .await
+                        .unwrap();
+                }
+                "cycle" => session.cycle_id().await.unwrap(),
+                _ => session.destroy().await.unwrap(),
+            }
+            let after = stored_x(&*storage, &id).await;
+            observed
+                .lock()
+                .unwrap()
+                .push(format!("{what}: {before:?} -> {after:?}"));
+            "done"
+        })
+    };
+    let router = crate::app::routes()
+        .route("/io/insert", watch("insert"))
+        .route("/io/update", watch("update"))
+        .route("/io/cycle", watch("cycle"))
+        .route("/io/destroy", watch("destroy"))
+        .layer(SessionLayer::from_arc(storage.clone()));
+    let pair = call(&router, post_request("/set/x", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    for step in ["insert", "update", "cycle"] {
+        call(&router, post_request(&format!("/io/{step}"), Some(&pair))).await;
+    }
+    let cycled = call(&router, get_request("/keys", Some(&pair))).await;
+    assert_eq!(
+        cycled.body, "",
+        "the old id stopped working when the cycling request ended"
+    );
+    let observed_cycle = observed.lock().unwrap().len();
+    assert_eq!(observed_cycle, 3);
+    let _ = cycled;
+
+    assert_eq!(
+        observed.lock().unwrap()[..],
+        [
+            "insert: Some(1) -> Some(1)", // deferred to the end of the request
+            "update: Some(5) -> Some(6)", // written when it returns
+            "cycle: Some(6) -> Some(6)",  // deferred: the old id works until the end
+        ]
+    );
+    let login = call(&router, post_request("/login?user=ada", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    call(&router, post_request("/set/x", Some(&login))).await;
+    call(&router, post_request("/io/destroy", Some(&login))).await;
+    assert_eq!(
+        observed.lock().unwrap()[3],
+        "destroy: Some(1) -> None",
+        "destroy deletes at once"
+    );
+}
+
+pub async fn calls_after_the_response_are_closed(harness: &dyn Harness) {
+    let (go, wait) = oneshot::channel::<()>();
+    let (report, result) = oneshot::channel::<(bool, bool)>();
+    let slot = Arc::new(Mutex::new(Some((wait, report))));
+    let handler = move |session: Session| {
+        let slot = slot.clone();
+        async move {
+            let (wait, report) = slot.lock().unwrap().take().unwrap();
+            tokio::spawn(async move {
+                let _ = wait.await;
+                let inserted = session.insert("late", &1).await;
+                let read = session.get::<i64>("late").await;
+                let _ = report.send((
+                    matches!(inserted, Err(SessionError::Closed)),
+                    matches!(read, Err(SessionError::Closed)),
+                ));
+            });
+            "spawned"
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/spawn",
+        get(handler),
+    );
+    let reply = call(&router, get_request("/spawn", None)).await;
+    assert_eq!(reply.body, "spawned");
+    go.send(()).unwrap();
+    assert_eq!(result.await.unwrap(), (true, true));
+    assert_eq!(probe.writes(), 0);
+}
+
+/// An app whose idle timeout is 20 minutes, on the fake clock.
+fn idle_app(harness: &dyn Harness, persistent: bool) -> TestApp {
+    let config = SessionConfig::builder()
+        .idle_timeout(Duration::from_secs(20 * 60))
+        .persistent(persistent);
+    TestApp::new(harness.storage(), config)
+}
+
+pub async fn touch_is_throttled(harness: &dyn Harness) {
+    let app = idle_app(harness, false);
+    let pair = app.session_with("n").await;
+    app.probe.reset();
+    // 3/4 of the idle timeout (15 min) still ahead: no touch.
+    app.clock.advance(Duration::from_secs(5 * 60 - 1));
+    let early = app.call(get_request("/read", Some(&pair))).await;
+    assert_eq!(app.probe.calls(Op::Touch), 0);
+    assert!(early.set_cookies().is_empty());
+    // Less than 3/4 ahead: one touch, no cookie for a browser-session cookie.
+    app.clock.advance(Duration::from_secs(2));
+    let due = app.call(get_request("/read", Some(&pair))).await;
+    assert_eq!(app.probe.calls(Op::Touch), 1);
+    assert!(due.set_cookies().is_empty());
+    // Just touched: no touch again.
+    app.call(get_request("/read", Some(&pair))).await;
+    assert_eq!(app.probe.calls(Op::Touch), 1);
+    assert_eq!(app.probe.writes(), 1);
+    // The touch moved the idle deadline: alive 20 minutes after it.
+    app.clock.advance(Duration::from_secs(20 * 60 - 1));
+    assert_eq!(
+        app.call(get_request("/read", Some(&pair))).await.body,
+        "n=1"
+    );
+}
+
+pub async fn a_persistent_cookie_is_refreshed_by_touch(harness: &dyn Harness) {
+    let app = idle_app(harness, true);
+    let created = app.call(post_request("/set/n", None)).await;
+    let cookie = &created.set_cookies()[0];
+    assert!(cookie.ends_with("; Max-Age=1200"), "{cookie}");
+    let pair = created.cookie_pair("id").unwrap();
+    app.clock.advance(Duration::from_secs(6 * 60));
+    let touched = app.call(get_request("/read", Some(&pair))).await;
+    assert_eq!(app.probe.calls(Op::Touch), 1);
+    let cookies = touched.set_cookies();
+    assert_eq!(cookies.len(), 1);
+    assert_eq!(
+        cookies[0],
+        format!("{pair}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=1200")
+    );
+}
+
+pub async fn an_unknown_id_costs_one_load_and_is_not_adopted(harness: &dyn Harness) {
+    let app = app(harness);
+    let forged = forged_pair();
+    let visit = app.call(get_request("/visit", Some(&forged))).await;
+    assert_eq!(visit.body, "First time");
+    assert_eq!(app.probe.calls(Op::Load), 1);
+    assert_eq!(app.probe.calls(Op::Create), 1);
+    let issued = visit.cookie_pair("id").unwrap();
+    assert_ne!(issued, forged);
+    assert!(!harness.raw_exists(&key_of(&forged)).await.unwrap());
+    assert!(harness.raw_exists(&key_of(&issued)).await.unwrap());
+}
+
+pub async fn malformed_cookies_cost_no_store_call(harness: &dyn Harness) {
+    let app = app(harness);
+    let long = format!("id={}x", SessionId::generate().unwrap().to_cookie_value());
+    let short = &long[..long.len() - 2];
+    for cookie in [
+        "id=",
+        "id=malformed",
+        short,
+        &long,
+        "id=\"quoted\"",
+        "theme=dark",
+    ] {
+        app.probe.reset();
+        let read = app.call(get_request("/read", Some(cookie))).await;
+        assert_eq!(
+            (read.status, read.body.as_str()),
+            (StatusCode::OK, "n=none"),
+            "{cookie}"
+        );
+        assert_eq!(app.probe.total_calls(), 0, "{cookie}");
+    }
+}
+
+pub async fn server_errors_do_not_persist_deferred_changes(harness: &dyn Harness) {
+    let app = app(harness);
+    let pair = app.session_with("x").await;
+    let failed = app.call(post_request("/fail", Some(&pair))).await;
+    assert_eq!(
+        (failed.status, failed.body.as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "oops")
+    );
+    assert!(failed.set_cookies().is_empty());
+    assert_eq!(
+        app.call(get_request("/read", Some(&pair))).await.body,
+        "n=none"
+    );
+    app.probe.reset();
+    let anonymous = app.call(post_request("/fail", None)).await;
+    assert!(anonymous.set_cookies().is_empty());
+    assert_eq!(app.probe.writes(), 0);
+
+    let config = SessionConfig::builder().persist_on_server_error(true);
+    let persisting = TestApp::new(harness.storage(), config);
+    let pair = persisting.session_with("x").await;
+    persisting.call(post_request("/fail", Some(&pair))).await;
+    assert_eq!(
+        persisting
+            .call(get_request("/read", Some(&pair)))
+            .await
+            .body,
+        "n=99"
+    );
+}
+
+/// An app with a 10-minute idle and a 30-minute absolute timeout.
+fn timeout_app(harness: &dyn Harness) -> TestApp {
+    let config = SessionConfig::builder()
+        .idle_timeout(Duration::from_secs(10 * 60))
+        .absolute_timeout(Duration::from_secs(30 * 60));
+    TestApp::new(harness.storage(), config)
+}
+
+pub async fn the_idle_timeout_is_exact(harness: &dyn Harness) {
+    let app = timeout_app(harness);
+    let start = app.clock.now();
+    let (early, late) = (app.session_with("x").await, app.session_with("x").await);
+    app.clock
+        .set(start.saturating_add(Duration::from_secs(10 * 60) - Duration::from_millis(1)));
+    assert_eq!(app.call(get_request("/keys", Some(&early))).await.body, "x");
+    app.clock
+        .set(start.saturating_add(Duration::from_secs(10 * 60)));
+    let expired = app.call(get_request("/keys", Some(&late))).await;
+    assert_eq!(expired.body, "");
+    assert!(expired.set_cookies().is_empty());
+}
+
+pub async fn the_absolute_timeout_is_exact(harness: &dyn Harness) {
+    let app = timeout_app(harness);
+    let start = app.clock.now();
+    let pair = app.session_with("x").await;
+    // Active every 9 minutes: the idle timeout never strikes.
+    for minute in [9, 18, 27] {
+        app.clock
+            .set(start.saturating_add(Duration::from_secs(minute * 60)));
+        let reply = app
+            .call(post_request(&format!("/set/m{minute}"), Some(&pair)))
+            .await;
+        assert_eq!(reply.body, "set");
+    }
+    let absolute = start.saturating_add(Duration::from_secs(30 * 60));
+    app.clock
+        .set(absolute.saturating_sub(Duration::from_millis(1)));
+    assert_eq!(
+        app.call(get_request("/keys", Some(&pair))).await.body,
+        "m18,m27,m9,x"
+    );
+    app.clock.set(absolute);
+    assert_eq!(
+        app.call(get_request("/keys", Some(&pair))).await.body,
+        "",
+        "activity never outlives the absolute timeout"
+    );
+}
+
+pub async fn cookie_attributes_and_removal(harness: &dyn Harness) {
+    let config = SessionConfig::builder().cookie_name("__Host-id");
+    let app = TestApp::new(harness.storage(), config);
+    let created = app.call(post_request("/set/x", None)).await;
+    let pair = created.cookie_pair("__Host-id").unwrap();
+    assert_eq!(
+        created.set_cookies(),
+        [format!("{pair}; HttpOnly; SameSite=Lax; Secure; Path=/")]
+    );
+    let removal = app
+        .call(post_request("/logout", Some(&pair)))
+        .await
+        .set_cookies();
+    assert!(
+        removal[0]
+            .starts_with("__Host-id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires="),
+        "{removal:?}"
+    );
+
+    let config = SessionConfig::builder()
+        .cookie_name("__Secure-sid")
+        .domain("example.com")
+        .path("/app")
+        .same_site(session_http::SameSite::Strict);
+    let app = TestApp::new(harness.storage(), config);
+    let created = app.call(post_request("/set/x", None)).await;
+    let pair = created.cookie_pair("__Secure-sid").unwrap();
+    let attributes = "HttpOnly; SameSite=Strict; Secure; Path=/app; Domain=example.com";
+    assert_eq!(created.set_cookies(), [format!("{pair}; {attributes}")]);
+    let removal = app
+        .call(post_request("/logout", Some(&pair)))
+        .await
+        .set_cookies();
+    assert!(
+        removal[0].starts_with(&format!("__Secure-sid=; {attributes}; Max-Age=0; Expires=")),
+        "{removal:?}"
+    );
+}
+
+pub async fn one_set_cookie_per_response(harness: &dyn Harness) {
+    let busy = |session: Session| async move {
+        session.insert("a", &1).await.unwrap();
+        session.cycle_id().await.unwrap();
+        session.destroy().await.unwrap();
+        session.insert("b", &2).await.unwrap();
+        session.cycle_id().await.unwrap();
+        session.insert("c", &3).await.unwrap();
+        "busy"
+    };
+    let (router, _) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/busy",
+        post(busy),
+    );
+    let fresh = call(&router, post_request("/busy", None)).await;
+    assert_eq!(fresh.set_cookies().len(), 1, "{fresh:?}");
+    let pair = call(&router, post_request("/set/x", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    let existing = call(&router, post_request("/busy", Some(&pair))).await;
+    let cookies = existing.set_cookies();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let new_pair = existing.cookie_pair("id").unwrap();
+    assert_ne!(new_pair, pair);
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&new_pair)))
+            .await
+            .body,
+        "b,c"
+    );
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&pair))).await.body,
+        ""
+    );
+}
+
+pub async fn caching_headers(harness: &dyn Harness) {
+    let app = app(harness);
+    let untouched = app.call(get_request("/untouched", None)).await;
+    assert_eq!(
+        (untouched.header("vary"), untouched.header("cache-control")),
+        (None, None)
+    );
+    let read = app.call(get_request("/read", None)).await;
+    assert_eq!(
+        (read.header("vary"), read.header("cache-control")),
+        (Some("cookie"), None)
+    );
+    let written = app.call(post_request("/set/x", None)).await;
+    assert_eq!(
+        (written.header("vary"), written.header("cache-control")),
+        (Some("cookie"), Some("no-store"))
+    );
+    let own = app.call(get_request("/cached", None)).await;
+    assert_eq!(own.set_cookies().len(), 1);
+    assert_eq!(own.header("cache-control"), Some("private, max-age=60"));
+}
+
+/// Checks the default store-failure response.
+fn assert_service_unavailable(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    assert_eq!(reply.body, "");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert!(reply.set_cookies().is_empty());
+}
+
+pub async fn a_failed_load_answers_503_and_poisons_the_session(harness: &dyn Harness) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let handler = move |session: Session| {
+        let record = record.clone();
+        async move {
+            let first = session.get::<i64>("n").await;
+            let second = session.insert("n", &1).await;
+            record
+                .lock()
+                .unwrap()
+                .push(format!("{first:?} / {second:?}"));
+            "secret page"
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/ignore-errors",
+        get(handler),
+    );
+    let pair = call(&router, post_request("/set/n", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    probe.set_fault(Op::Load, Some(Fault::Fail));
+    probe.reset();
+    let reply = call(&router, get_request("/ignore-errors", Some(&pair))).await;
+    assert_service_unavailable(&reply);
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen[0].starts_with("Err(Storage(") && seen[0].ends_with("/ Err(Poisoned)"),
+        "{seen:?}"
+    );
+    assert_eq!(probe.writes(), 0);
+}
+
+pub async fn a_failed_write_answers_503_without_a_cookie(harness: &dyn Harness) {
+    let app = app(harness);
+    let pair = app.session_with("x").await;
+    for (op, path, cookie) in [
+        (Op::Create, "/set/y", None),
+        (Op::Update, "/set/y", Some(pair.as_str())),
+        (Op::Cycle, "/login?user=ada", Some(pair.as_str())),
+    ] {
+        app.probe.set_fault(op, Some(Fault::Fail));
+        let reply = app.call(post_request(path, cookie)).await;
+        assert_service_unavailable(&reply);
+        app.probe.set_fault(op, None);
+    }
+    assert_eq!(
+        app.call(get_request("/keys", Some(&pair))).await.body,
+        "x",
+        "nothing was half-written"
+    );
+}
+
+pub async fn a_failed_destroy_keeps_the_session(harness: &dyn Harness) {
+    let app = app(harness);
+    let pair = app.session_with("x").await;
+    app.probe.set_fault(Op::Delete, Some(Fault::Fail));
+    let logout = app.call(post_request("/logout", Some(&pair))).await;
+    assert_eq!(
+        (logout.status, logout.body.as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "logout failed")
+    );
+    assert!(
+        logout.set_cookies().is_empty(),
+        "no removal cookie for a failed logout"
+    );
+    app.probe.set_fault(Op::Delete, None);
+    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+    assert_eq!(
+        app.call(post_request("/logout", Some(&pair))).await.body,
+        "bye",
+        "logout can be retried"
+    );
+}
+
+pub async fn the_failure_response_is_configurable(harness: &dyn Harness) {
+    let probe = ProbeStorage::new(harness.storage());
+    let layer = SessionLayer::from_arc(probe.clone()).on_store_failure(|| {
+        let mut response = Response::new(Body::from("try again soon"));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response
+    });
+    let router = Router::new()
+        .route(
+            "/set/{key}",
+            post(|session: Session, Path(key): Path<String>| async move {
+                session.insert(&key, &1).await.map(|()| "set")
+            }),
+        )
+        .layer(layer);
+    probe.set_fault(Op::Create, Some(Fault::Fail));
+    let reply = call(&router, post_request("/set/x", None)).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "try again soon")
+    );
+    assert!(reply.set_cookies().is_empty());
+}
+
+pub async fn a_hanging_store_times_out(harness: &dyn Harness) {
+    let timeout = Duration::from_millis(100);
+    let app = TestApp::new(
+        harness.storage(),
+        SessionConfig::builder().store_timeout(timeout),
+    );
+    let pair = app.session_with("x").await;
+    app.probe.set_fault_all(Some(Fault::Hang));
+    for (request, label) in [
+        (get_request("/read", Some(&pair)), "load"),
+        (post_request("/set/y", None), "create"),
+    ] {
+        let started = Instant::now();
+        let reply = app.call(request).await;
+        assert_service_unavailable(&reply);
+        // A liveness bound, not a benchmark: a hung call would never return.
+        assert!(
+            started.elapsed() < 3 * timeout,
+            "{label} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// The bad-input table: each entry's `Cookie` headers, and whether the live
+/// session `x` must be found through them.
+fn bad_cookie_table(live: &str, other_live: &str) -> Vec<(&'static str, Vec<Vec<u8>>, bool)> {
+    let garbage = "id=AAAAAAAAAAAAAAAAAAAAA!".to_owned();
+    let value = |pair: &str| pair.split_once('=').unwrap().1.to_owned();
+    let short = format!("id={}", &value(live)[1..]);
+    let long = format!("{live}A");
+    let mut random = vec![0_u8; 10 * 1024];
+    getrandom::fill(&mut random).unwrap();
+    // Any byte a header value may carry: visible ASCII, space, obs-text.
+    let noise: Vec<u8> = random
+        .iter()
+        .map(|b| if *b < 0x20 || *b == 0x7f { b'~' } else { *b })
+        .collect();
+    let mut other_non_utf8 = b"lang=\xff\xfe\x80; ".to_vec();
+    other_non_utf8.extend_from_slice(live.as_bytes());
+    let bytes = |text: &str| text.as_bytes().to_vec();
+    vec![
+        ("no cookie", vec![], false),
+        ("empty value", vec![bytes("id=")], false),
+        ("malformed", vec![bytes("id=malformed")], false),
+        ("one character short", vec![bytes(&short)], false),
+        ("one character long", vec![bytes(&long)], false),
+        (
+            "10 KB of random bytes",
+            vec![[b"id=".to_vec(), noise].concat()],
+            false,
+        ),
+        ("non-UTF-8 in another cookie", vec![other_non_utf8], true),
+        (
+            "in the second Cookie header",
+            vec![bytes("theme=dark"), bytes(live)],
+            true,
+        ),
+        (
+            "live then garbage",
+            vec![bytes(&format!("{live}; {garbage}"))],
+            true,
+        ),
+        (
+            "garbage then live",
+            vec![bytes(&format!("{garbage}; {live}"))],
+            true,
+        ),
+        (
+            "two live, one order",
+            vec![bytes(&format!("{live}; {other_live}"))],
+            false,
+        ),
+        (
+            "two live, other order",
+            vec![bytes(&format!("{other_live}; {live}"))],
+            false,
+        ),
+    ]
+}
+
+pub async fn bad_cookies_get_a_fresh_session(harness: &dyn Harness) {
+    let app = app(harness);
+    let live = app.session_with("x").await;
+    let other_live = app.session_with("y").await;
+    for (label, headers, found) in bad_cookie_table(&live, &other_live) {
+        let mut request = get_request("/keys", None);
+        for value in &headers {
+            request
+                .headers_mut()
+                .append("cookie", http::HeaderValue::from_bytes(value).unwrap());
+        }
+        let reply = app.call(request).await;
+        assert_eq!(reply.status, StatusCode::OK, "{label}");
+        assert_eq!(reply.body, if found { "x" } else { "" }, "{label}");
+        assert!(
+            reply.set_cookies().is_empty(),
+            "{label}: reading sets no cookie"
+        );
+
+        // A write from a fresh session gets a new id, never a client's.
+        if !found {
+            let mut write = post_request("/set/z", None);
+            for value in &headers {
+                write
+                    .headers_mut()
+                    .append("cookie", http::HeaderValue::from_bytes(value).unwrap());
+            }
+            let issued = app.call(write).await.cookie_pair("id");
+            let issued = issued.unwrap_or_else(|| panic!("{label}: no new session"));
+            assert!(issued != live && issued != other_live, "{label}");
+        }
+    }
+}
+
+pub async fn bad_cookies_over_raw_tcp(harness: &dyn Harness) {
+    let app = app(harness);
+    let live = app.session_with("x").await;
+    let other_live = app.session_with("y").await;
+    let server = TestServer::axum(app.router.clone()).await;
+    for (label, headers, found) in bad_cookie_table(&live, &other_live) {
+        let reply = raw_get(server.addr, "/keys", &headers).await;
+        assert_eq!(reply.status, 200, "{label}");
+        assert_eq!(
+            reply.body,
+            if found { b"x".to_vec() } else { Vec::new() },
+            "{label}"
+        );
+        assert!(reply.set_cookies.is_empty(), "{label}");
+    }
+    // The server is still serving.
+    assert_eq!(
+        raw_get(server.addr, "/keys", &[live.into_bytes()])
+            .await
+            .body,
+        b"x"
+    );
+}
+
+pub async fn a_host_prefix_is_matched_exactly(harness: &dyn Harness) {
+    let app = TestApp::new(
+        harness.storage(),
+        SessionConfig::builder().cookie_name("__Host-id"),
+    );
+    let pair = app
+        .call(post_request("/set/x", None))
+        .await
+        .cookie_pair("__Host-id")
+        .unwrap();
+    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+    app.probe.reset();
+    let encoded = pair.replacen("__Host-id", "__Host%2Did", 1);
+    assert_eq!(
+        app.call(get_request("/keys", Some(&encoded))).await.body,
+        ""
+    );
+    assert_eq!(app.probe.total_calls(), 0);
+}
+
+pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
+    const REQUESTS: usize = 100;
+    let barrier = Arc::new(Barrier::new(REQUESTS));
+    let handler = move |session: Session, Path(index): Path<usize>| {
+        let barrier = barrier.clone();
+        async move {
+            let loaded = session.keys().await.map(|_| ());
+            barrier.wait().await; // every request has loaded before any writes
+            loaded?;
+            session
+                .insert(&format!("k{index}"), &index)
+                .await
+                .map(|()| "ok")
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/write/{index}",
+        post(handler),
+    );
+    let pair = call(&router, post_request("/set/base", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|index| {
+            let (router, pair) = (router.clone(), pair.clone());
+            tokio::spawn(async move {
+                call(
+                    &router,
+                    post_request(&format!("/write/{index}"), Some(&pair)),
+                )
+                .await
+            })
+        })
+        .collect();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    }
+    let keys = call(&router, get_request("/keys", Some(&pair))).await.body;
+    assert_eq!(keys.split(',').count(), REQUESTS + 1, "{keys}");
+    assert_eq!(probe.calls(Op::Update), REQUESTS);
+}
+
+pub async fn concurrent_increments_are_exact(harness: &dyn Harness) {
+    const REQUESTS: usize = 4;
+    let barrier = Arc::new(Barrier::new(REQUESTS));
+    let handler = move |session: Session| {
+        let barrier = barrier.clone();
+        async move {
+            let loaded = session.get::<i64>("n").await;
+            barrier.wait().await;
+            loaded?;
+            session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await
+                .map(|n| n.to_string())
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/count",
+        post(handler),
+    );
+    let pair = call(&router, post_request("/set/x", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let (router, pair) = (router.clone(), pair.clone());
+            tokio::spawn(async move { call(&router, post_request("/count", Some(&pair))).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        answers.push(reply.body);
+    }
+    answers.sort();
+    assert_eq!(answers, ["1", "2", "3", "4"]);
+    assert_eq!(
+        call(&router, get_request("/read", Some(&pair))).await.body,
+        "n=4"
+    );
+    assert!(
+        probe.conflicts() >= REQUESTS - 1,
+        "only {} conflicts",
+        probe.conflicts()
+    );
+}
+
+pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
+    let (loaded_tx, loaded_rx) = oneshot::channel::<()>();
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let slot = Arc::new(Mutex::new(Some((loaded_tx, release_rx))));
+    let slow = move |session: Session| {
+        let slot = slot.clone();
+        async move {
+            let (loaded, release) = slot.lock().unwrap().take().unwrap();
+            session.insert("late", &1).await.unwrap();
+            loaded.send(()).unwrap();
+            release.await.unwrap();
+            "slow done"
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/slow",
+        post(slow),
+    );
+    let pair = call(&router, post_request("/login?user=ada", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+
+    let slow_request = {
+        let (router, pair) = (router.clone(), pair.clone());
+        tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
+    };
+    loaded_rx.await.unwrap();
+    let logout = call(&router, post_request("/logout", Some(&pair))).await;
+    assert_eq!(logout.body, "bye");
+    assert_eq!(logout.set_cookies().len(), 1);
+    release_tx.send(()).unwrap();
+    let slow_reply = slow_request.await.unwrap();
+    assert_eq!(slow_reply.body, "slow done");
+    assert!(slow_reply.set_cookies().is_empty(), "{slow_reply:?}");
+    assert!(
+        !harness.raw_exists(&key_of(&pair)).await.unwrap(),
+        "logout was undone"
+    );
+    assert_eq!(
+        probe.calls(Op::Update),
+        1,
+        "the slow request tried its write and was told Gone"
+    );
+}
+
+pub async fn traces_never_contain_a_session_id(harness: &dyn Harness) {
+    let storage = harness.storage();
+    let corrupt = SessionId::generate().unwrap();
+    harness
+        .write_raw(&corrupt.key(), b"\x01garbage", Timestamp::now())
+        .await
+        .unwrap();
+    // A thread of its own, with its own single-thread runtime, so that every
+    // event of the life cycle reaches this test's subscriber.
+    let (log, ids) = tokio::task::spawn_blocking(move || {
+        crate::trace::capture(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(life_cycle(storage, corrupt))
+        })
+    })
+    .await
+    .unwrap();
+    assert!(
+        log.contains("session created"),
+        "the capture holds the life cycle: {log}"
+    );
+    assert!(
+        log.contains("cannot be decoded"),
+        "the capture holds the error paths"
+    );
+    for id in ids {
+        assert!(!log.contains(&id), "a session id leaked into the traces");
+    }
+}
+
+/// Every path that logs: create, read, update, touch, login, logout,
+/// malformed and duplicate cookies, corrupt records, store failures.
+/// Returns every session id that was issued or sent.
+async fn life_cycle(storage: Arc<dyn SessionStorage>, corrupt: SessionId) -> Vec<String> {
+    let app = TestApp::new(
+        storage.clone(),
+        SessionConfig::builder().idle_timeout(Duration::from_secs(60)),
+    );
+    let mut ids = Vec::new();
+    let mut issued = |reply: &Reply| {
+        if let Some(pair) = reply.cookie_pair("id") {
+            ids.push(pair.split_once('=').unwrap().1.to_owned());
+        }
+    };
+    let first = app.call(get_request("/visit", None)).await;
+    issued(&first);
+    let pair = first.cookie_pair("id").unwrap();
+    app.call(post_request("/incr", Some(&pair))).await;
+    app.clock.advance(Duration::from_secs(50));
+    app.call(get_request("/read", Some(&pair))).await;
+    let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
+    issued(&login);
+    let pair = login.cookie_pair("id").unwrap();
+    let other = app.session_with("y").await;
+    app.call(get_request("/keys", Some(&format!("{pair}; {other}"))))
+        .await;
+    app.call(get_request("/keys", Some("id=malformed"))).await;
+    app.call(post_request("/logout", Some(&pair))).await;
+
+    app.call(get_request(
+        "/keys",
+        Some(&format!("id={}", corrupt.to_cookie_value())),
+    ))
+    .await;
+    app.probe.set_fault_all(Some(Fault::Fail));
+    app.call(get_request("/keys", Some(&other))).await;
+    app.call(post_request("/set/x", None)).await;
+    ids.extend([&pair, &other].map(|pair| pair.split_once('=').unwrap().1.to_owned()));
+    ids.push(corrupt.to_cookie_value());
+    ids
+}

@@ -1,0 +1,43 @@
+//! Capturing every tracing event, at every level and target.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// A writer appending to a shared buffer.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Runs `body` on this thread with every event, TRACE and up from every
+/// target, written as text; returns that text and what `body` returned.
+pub fn capture<T>(body: impl FnOnce() -> T) -> (String, T) {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(buffer.clone())
+        .finish();
+    let returned = tracing::subscriber::with_default(subscriber, body);
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (text, returned)
+}
