@@ -60,7 +60,7 @@ impl fmt::Debug for Clock {
 /// | store timeout | 1 s | a request fails fast instead of hanging on a dead store |
 /// | persist on 5xx | off | a failed request does not half-save its changes |
 /// | login resets absolute | on | the absolute lifetime counts from login |
-/// | update attempts | 5 | retries of [`Session::update`](crate::Session::update) on conflict |
+/// | update attempts | 8 | tries of [`Session::update`](crate::Session::update) on conflict, with growing jittered pauses |
 ///
 /// ```
 /// use std::time::Duration;
@@ -109,7 +109,7 @@ impl SessionConfig {
             store_timeout: Duration::from_secs(1),
             persist_on_server_error: false,
             reset_absolute_on_login: true,
-            update_attempts: 5,
+            update_attempts: 8,
             clock: Clock::system(),
         })
     }
@@ -179,7 +179,9 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// How long one storage call may take (default 1 second).
+    /// How long one storage call may take (default 1 second). Timeouts use
+    /// tokio's timer: the runtime needs it enabled (`enable_time`, which
+    /// `#[tokio::main]` does).
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.0.store_timeout = timeout;
         self
@@ -201,7 +203,7 @@ impl SessionConfigBuilder {
 
     /// How many times [`Session::update`](crate::Session::update) tries
     /// before giving up with [`SessionError::Contended`](crate::SessionError::Contended)
-    /// (default 5).
+    /// (default 8).
     pub fn update_attempts(mut self, attempts: u32) -> Self {
         self.0.update_attempts = attempts;
         self
@@ -250,7 +252,16 @@ pub enum ConfigError {
     /// A timeout or the number of update attempts is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The cookie name, path or domain is longer than browsers accept.
+    #[error("cookie {0} is too long")]
+    TooLong(&'static str),
 }
+
+/// Longest cookie name: name, `=` and the 22-character id fit the 4096
+/// bytes browsers keep of a cookie.
+const MAX_NAME: usize = 4096 - 1 - 22;
+/// Longest `Path` or `Domain` browsers accept (RFC 6265bis).
+const MAX_ATTRIBUTE: usize = 1024;
 
 fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
     let name = &config.cookie_name;
@@ -270,10 +281,28 @@ fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
             return Err(ConfigError::InvalidDomain(domain.clone()));
         }
     }
-    if name.starts_with("__Host-") && (!config.secure || config.domain.is_some() || path != "/") {
+    for (what, length, limit) in [
+        ("name", name.len(), MAX_NAME),
+        ("path", path.len(), MAX_ATTRIBUTE),
+        (
+            "domain",
+            config.domain.as_ref().map_or(0, String::len),
+            MAX_ATTRIBUTE,
+        ),
+    ] {
+        if length > limit {
+            return Err(ConfigError::TooLong(what));
+        }
+    }
+    // Browsers match the prefixes case-insensitively.
+    let prefixed = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    };
+    if prefixed("__Host-") && (!config.secure || config.domain.is_some() || path != "/") {
         return Err(ConfigError::HostPrefix);
     }
-    if name.starts_with("__Secure-") && !config.secure {
+    if prefixed("__Secure-") && !config.secure {
         return Err(ConfigError::SecurePrefix);
     }
     if config.same_site == SameSite::None && !config.secure {
@@ -370,6 +399,22 @@ mod tests {
                 ConfigError::Zero("idle timeout"),
             ),
             (b().update_attempts(0), ConfigError::Zero("update attempts")),
+            (
+                b().cookie_name("__HOST-id").domain("example.com"),
+                ConfigError::HostPrefix,
+            ),
+            (
+                b().cookie_name("__secure-id").secure(false),
+                ConfigError::SecurePrefix,
+            ),
+            (
+                b().cookie_name("n".repeat(MAX_NAME + 1)),
+                ConfigError::TooLong("name"),
+            ),
+            (
+                b().path(format!("/{}", "p".repeat(MAX_ATTRIBUTE))),
+                ConfigError::TooLong("path"),
+            ),
         ];
         for (builder, expected) in cases {
             assert_eq!(build(builder).unwrap_err(), expected);
@@ -386,5 +431,6 @@ mod tests {
         )
         .unwrap();
         build(SessionConfig::builder().same_site(SameSite::None)).unwrap();
+        build(SessionConfig::builder().cookie_name("n".repeat(MAX_NAME))).unwrap();
     }
 }

@@ -21,11 +21,20 @@ pub(crate) const MAX_CANDIDATES: usize = 4;
 const MAX_AGE_LIMIT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
 /// The request's session cookies: the distinct well-formed ids (at most
-/// [`MAX_CANDIDATES`]) and how many values were not ids at all.
+/// [`MAX_CANDIDATES`]), how many values were not ids at all, and how many
+/// well-formed ones were beyond the cap.
 #[derive(Debug, Default)]
 pub(crate) struct Candidates {
     pub(crate) ids: Vec<SessionId>,
     pub(crate) malformed: usize,
+    pub(crate) excess: usize,
+}
+
+impl Candidates {
+    /// Whether the request carried any cookie of the session's name.
+    pub(crate) fn any(&self) -> bool {
+        !self.ids.is_empty() || self.malformed > 0 || self.excess > 0
+    }
 }
 
 /// Scans every `Cookie` header for values of the cookie called `name`.
@@ -45,7 +54,8 @@ pub(crate) fn candidates(headers: &HeaderMap, name: &str) -> Candidates {
         match std::str::from_utf8(value).ok().and_then(SessionId::parse) {
             Some(id) if found.ids.contains(&id) => {}
             Some(id) if found.ids.len() < MAX_CANDIDATES => found.ids.push(id),
-            Some(_) | None => found.malformed += 1,
+            Some(_) => found.excess += 1,
+            None => found.malformed += 1,
         }
     }
     found
@@ -170,7 +180,9 @@ mod tests {
         }
         let found = candidates(&headers(&[header.as_bytes()]), "id");
         assert_eq!(found.ids.len(), MAX_CANDIDATES);
-        assert_eq!(found.malformed, 7 - MAX_CANDIDATES);
+        assert_eq!((found.malformed, found.excess), (0, 7 - MAX_CANDIDATES));
+        assert!(found.any());
+        assert!(!candidates(&HeaderMap::new(), "id").any());
     }
 
     #[test]

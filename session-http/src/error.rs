@@ -6,13 +6,13 @@ use session_core::RandomnessError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
-    /// The storage failed or timed out. The layer answers the request with
-    /// its store-failure response (503 by default) whatever the handler
-    /// returns, and writes nothing.
+    /// The storage failed or timed out. The session is poisoned: the layer
+    /// answers the request with its store-failure response (503 by
+    /// default) whatever the handler returns, and writes nothing more.
     #[error("session storage failed")]
     Storage(#[source] session_core::Error),
-    /// An earlier call in this request could not load the session; the
-    /// session is unusable for the rest of the request.
+    /// An earlier call in this request met a storage failure; the session
+    /// is unusable for the rest of the request.
     #[error("the session could not be loaded earlier in this request")]
     Poisoned,
     /// A value could not be encoded, or a stored value is not of the type

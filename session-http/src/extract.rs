@@ -5,7 +5,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::{MissingSessionLayer, Session, SessionError};
+use crate::{MissingSessionLayer, ServiceUnavailable, Session, SessionError, StoreFailureResponse};
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = MissingSessionLayer;
@@ -26,18 +26,18 @@ impl IntoResponse for MissingSessionLayer {
     }
 }
 
-/// Lets a handler return `Result<_, SessionError>`: storage trouble is a
-/// 503 (the layer answers with its store-failure response anyway), a
-/// session that ended is a 409, the rest a 500.
+/// Lets a handler return `Result<_, SessionError>`: storage trouble and
+/// contention are the default store-failure response (503, `Retry-After`;
+/// the layer answers with its configured one anyway after a storage
+/// failure), a session that ended is a 409, the rest a 500.
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
-        let status = match self {
+        match self {
             Self::Storage(_) | Self::Poisoned | Self::Contended { .. } | Self::Randomness(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
+                ServiceUnavailable.response()
             }
-            Self::Gone => StatusCode::CONFLICT,
-            Self::Value(_) | Self::Closed => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        status.into_response()
+            Self::Gone => StatusCode::CONFLICT.into_response(),
+            Self::Value(_) | Self::Closed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
     }
 }

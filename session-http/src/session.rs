@@ -126,9 +126,12 @@ struct State {
     changes: ChangeSet,
     /// `cycle_id` was called.
     cycle: bool,
-    /// The session of the request's cookie was destroyed: send a removal
-    /// cookie unless a new session replaces it.
+    /// The session was destroyed and the request carried a session cookie:
+    /// send a removal cookie unless a new session replaces it.
     removal: bool,
+    /// An immediate write moved the deadlines: a persistent cookie's
+    /// `Max-Age` must follow.
+    refresh_cookie: bool,
     /// Any method was called: the response depends on the cookie.
     accessed: bool,
 }
@@ -137,6 +140,7 @@ impl State {
     /// The session ended elsewhere: drop everything pending.
     fn end(&mut self) {
         self.origin = Origin::Ended;
+        self.refresh_cookie = false;
         self.view = SessionData::new();
         self.changes = ChangeSet::new();
         self.cycle = false;
@@ -145,6 +149,7 @@ impl State {
     /// Start over with no session (after `destroy`).
     fn forget(&mut self) {
         self.origin = Origin::Anonymous;
+        self.refresh_cookie = false;
         self.view = SessionData::new();
         self.changes = ChangeSet::new();
         self.cycle = false;
@@ -168,6 +173,13 @@ impl State {
 /// Once the response has been sent every call fails with
 /// [`SessionError::Closed`], so a change made from a spawned task is never
 /// silently lost.
+///
+/// Any storage failure (including a timeout) poisons the session for the
+/// rest of the request: later calls fail with [`SessionError::Poisoned`],
+/// nothing more is written, and the layer answers with its store-failure
+/// response whatever the handler returns. Because loading is lazy, the
+/// handler has already run by then: side effects it had before touching the
+/// session have happened.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -176,6 +188,8 @@ pub struct Session {
 struct Inner {
     shared: Arc<Shared>,
     candidates: Vec<SessionId>,
+    /// Whether the request carried a cookie of the session's name at all.
+    had_cookie: bool,
     closed: AtomicBool,
     state: Mutex<State>,
 }
@@ -191,15 +205,23 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, candidates: Candidates) -> Self {
         if candidates.malformed > 0 {
-            tracing::debug!(
+            tracing::warn!(
                 count = candidates.malformed,
                 "ignoring malformed session cookies"
             );
         }
+        if candidates.excess > 0 {
+            tracing::warn!(
+                count = candidates.excess,
+                "ignoring session cookies beyond the first few"
+            );
+        }
+        let had_cookie = candidates.any();
         Self {
             inner: Arc::new(Inner {
                 shared,
                 candidates: candidates.ids,
+                had_cookie,
                 closed: AtomicBool::new(false),
                 state: Mutex::new(State {
                     origin: Origin::Unloaded,
@@ -207,6 +229,7 @@ impl Session {
                     changes: ChangeSet::new(),
                     cycle: false,
                     removal: false,
+                    refresh_cookie: false,
                     accessed: false,
                 }),
             }),
@@ -259,7 +282,8 @@ impl Session {
     }
 
     /// Sets `key` to `value`; written at the end of the request (creating
-    /// the session if there is none).
+    /// the session if there is none), unless the response is a server error
+    /// (5xx).
     ///
     /// # Errors
     ///
@@ -283,7 +307,8 @@ impl Session {
         }
     }
 
-    /// Removes `key`; written at the end of the request.
+    /// Removes `key`; written at the end of the request unless the response
+    /// is a server error (5xx).
     ///
     /// # Errors
     ///
@@ -296,7 +321,8 @@ impl Session {
     }
 
     /// Removes every value, including ones other requests write before
-    /// this one ends; written at the end of the request.
+    /// this one ends; written at the end of the request unless the response
+    /// is a server error (5xx).
     ///
     /// # Errors
     ///
@@ -322,36 +348,73 @@ impl Session {
     ///
     /// [`SessionError::Contended`] if every attempt met a conflicting write;
     /// [`SessionError::Gone`] if the session ended during the request;
-    /// [`SessionError::Storage`] if the write failed (nothing was written).
+    /// [`SessionError::Storage`] if the write failed or timed out (a timed
+    /// out write may or may not have happened). A storage failure poisons
+    /// the session like a failed load: the response becomes the
+    /// store-failure response and nothing more is written.
     pub async fn update<T, F>(&self, key: &str, mut next: F) -> Result<T, SessionError>
     where
         T: Serialize + DeserializeOwned + Send,
         F: FnMut(Option<T>) -> T + Send,
     {
         let mut state = self.writable().await?;
+        let result = if matches!(state.origin, Origin::Live(_)) {
+            self.update_live(&mut state, key, &mut next).await
+        } else {
+            self.create_with(&mut state, key, &mut next).await
+        };
+        result.map_err(|error| poison(&mut state, error))
+    }
+
+    /// `update` with no session yet: creates one now, holding the request's
+    /// changes so far and the new value.
+    async fn create_with<T, F>(
+        &self,
+        state: &mut State,
+        key: &str,
+        next: &mut F,
+    ) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
         let shared = &self.inner.shared;
-        if !matches!(state.origin, Origin::Live(_)) {
-            let value = next(state.view.get(key).map_err(SessionError::Value)?);
-            let mut data = state.view.clone();
-            data.insert_value(
-                key.to_owned(),
-                Value::encode(&value).map_err(SessionError::Value)?,
-            );
-            let live = shared.create(data, shared.now()).await?;
-            state.view = live.record.data.clone();
-            state.changes = ChangeSet::new();
-            state.cycle = false;
-            state.origin = Origin::Live(live);
-            return Ok(value);
-        }
+        let value = next(state.view.get(key).map_err(SessionError::Value)?);
+        let mut data = state.view.clone();
+        data.insert_value(
+            key.to_owned(),
+            Value::encode(&value).map_err(SessionError::Value)?,
+        );
+        let live = shared.create(data, shared.now()).await?;
+        state.view = live.record.data.clone();
+        state.changes = ChangeSet::new();
+        state.cycle = false;
+        state.origin = Origin::Live(live);
+        Ok(value)
+    }
+
+    /// `update` of a live session: the request's changes so far and the new
+    /// value, conditioned on the stored value, retried on conflict.
+    async fn update_live<T, F>(
+        &self,
+        state: &mut State,
+        key: &str,
+        next: &mut F,
+    ) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let shared = &self.inner.shared;
         let attempts = shared.config.update_attempts;
-        for attempt in 0..attempts {
+        for attempt in 1..=attempts {
             let State {
                 origin: Origin::Live(live),
                 view,
                 changes,
+                refresh_cookie,
                 ..
-            } = &mut *state
+            } = state
             else {
                 break;
             };
@@ -373,17 +436,20 @@ impl Session {
                     live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
                     *view = live.record.data.clone();
                     *changes = ChangeSet::new();
+                    *refresh_cookie = true;
                     return Ok(value);
                 }
                 UpdateOutcome::Conflict { current } => {
-                    tracing::debug!(key = %key_hash, attempt, "session update conflicted; retrying");
+                    tracing::debug!(key = %key_hash, attempt, "session update conflicted");
                     match current.value(key) {
                         Some(value) => live.record.data.insert_value(key.to_owned(), value.clone()),
                         None => live.record.data.remove(key),
                     };
                     *view = live.record.data.clone();
                     changes.apply(view);
-                    backoff(attempt).await;
+                    if attempt < attempts {
+                        backoff(attempt).await;
+                    }
                 }
                 UpdateOutcome::Gone => {
                     tracing::debug!(key = %key_hash, "session ended during the request");
@@ -410,26 +476,30 @@ impl Session {
     }
 
     /// Deletes the session now (logout), and removes the cookie with the
-    /// response. Changes made earlier in the request are dropped; changes
-    /// made after start a new session.
+    /// response. The delete has happened when this returns, whatever the
+    /// response's status. Changes made earlier in the request are dropped;
+    /// changes made after start a new session.
     ///
     /// # Errors
     ///
     /// [`SessionError::Storage`] if the delete failed: the session is as it
-    /// was and no removal cookie is sent, so logout can be retried.
+    /// was, the response becomes the store-failure response and carries no
+    /// removal cookie, so logout can be retried.
     pub async fn destroy(&self) -> Result<(), SessionError> {
         let mut state = self.state().await?;
         if let Origin::Live(live) = &state.origin {
             let shared = &self.inner.shared;
             let key = live.id.key();
-            shared
-                .timed(shared.storage.delete(&key))
-                .await
-                .map_err(SessionError::Storage)?;
+            let deleted = shared.timed(shared.storage.delete(&key)).await;
+            if let Err(error) = deleted {
+                return Err(poison(&mut state, SessionError::Storage(error)));
+            }
             tracing::debug!(%key, "session destroyed");
-            state.removal |= live.from_cookie;
         }
         state.forget();
+        // Whatever the cookie named (a live, expired or unknown session),
+        // the browser should drop it on logout.
+        state.removal = self.inner.had_cookie;
         Ok(())
     }
 
@@ -495,7 +565,10 @@ impl Session {
                         from_cookie: true,
                     });
                 }
-                Ok(None) => tracing::debug!(%key, "no live session for the cookie"),
+                Ok(None) => tracing::info!(
+                    %key,
+                    "session cookie names no live session (expired, logged out or forged)"
+                ),
                 Err(Error::Decode(source)) => {
                     tracing::warn!(%key, error = %source, "stored session cannot be decoded; treated as absent and left as it is");
                 }
@@ -559,10 +632,16 @@ impl Session {
         let shared = &self.inner.shared;
         let now = shared.now();
         let key = live.id.key();
-        let unsent =
-            (!live.from_cookie).then(|| shared.cookie(&live.id, live.record.deadlines, now));
+        // The browser lacks this cookie (a session `update` created), or a
+        // persistent cookie's `Max-Age` must follow deadlines an `update`
+        // moved: both already happened, so they hold even on a 5xx.
+        let owed = !live.from_cookie || (state.refresh_cookie && shared.config.persistent);
+        let owed_cookie = || {
+            owed.then(|| shared.cookie(&live.id, live.record.deadlines, now))
+                .flatten()
+        };
         if !persist {
-            return Ok(unsent.flatten());
+            return Ok(owed_cookie());
         }
         if state.cycle {
             return self.cycle(&live, &state.changes, now).await;
@@ -586,8 +665,8 @@ impl Session {
                 }
             });
         }
-        if unsent.is_some() {
-            return Ok(unsent.flatten());
+        if owed {
+            return Ok(owed_cookie());
         }
         self.touch_if_due(&live, now).await
     }
@@ -674,13 +753,27 @@ pub(crate) enum Finish {
     },
 }
 
-/// Waits a random time below 2^attempt milliseconds, so retrying writers
+/// Marks the session unusable after a storage failure: the response
+/// becomes the store-failure response and nothing more is written.
+fn poison(state: &mut State, error: SessionError) -> SessionError {
+    if matches!(
+        error,
+        SessionError::Storage(_) | SessionError::Randomness(_)
+    ) {
+        tracing::error!(%error, "session storage failed during the request");
+        state.origin = Origin::Failed;
+    }
+    error
+}
+
+/// Waits before retry number `attempt` (from 1): a random time between
+/// 2^attempt and 2^(attempt+1) milliseconds, so writers that collided
 /// spread out instead of colliding again.
 async fn backoff(attempt: u32) {
-    let ceiling = 1_u64 << attempt.min(10);
+    let floor = 1_u64 << attempt.min(10);
     // `RandomState` is seeded randomly per instance: plenty for jitter.
-    let jitter = RandomState::new().hash_one(attempt) % ceiling;
-    tokio::time::sleep(Duration::from_millis(jitter)).await;
+    let jitter = RandomState::new().hash_one(attempt) % floor;
+    tokio::time::sleep(Duration::from_millis(floor + jitter)).await;
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ macro_rules! http_suite {
             io_happens_when_the_table_says,
             calls_after_the_response_are_closed,
             touch_is_throttled,
-            a_persistent_cookie_is_refreshed_by_touch,
+            a_persistent_cookie_follows_the_deadlines,
             an_unknown_id_costs_one_load_and_is_not_adopted,
             malformed_cookies_cost_no_store_call,
             server_errors_do_not_persist_deferred_changes,
@@ -49,6 +49,7 @@ macro_rules! http_suite {
             a_failed_load_answers_503_and_poisons_the_session,
             a_failed_write_answers_503_without_a_cookie,
             a_failed_destroy_keeps_the_session,
+            a_failed_update_poisons_the_session,
             the_failure_response_is_configurable,
             a_hanging_store_times_out,
             bad_cookies_get_a_fresh_session,
@@ -206,6 +207,18 @@ pub async fn logout_removes_the_session_and_the_cookie(harness: &dyn Harness) {
     let replay = app.call(get_request("/whoami", Some(&pair))).await;
     assert_eq!(replay.body, "anonymous");
     assert!(replay.set_cookies().is_empty());
+    // Logging out with the dead cookie still tells the browser to drop it;
+    // without a session cookie there is nothing to remove.
+    let again = app.call(post_request("/logout", Some(&pair))).await;
+    let removal = again.set_cookies();
+    assert_eq!(removal.len(), 1);
+    assert!(removal[0].starts_with("id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0;"));
+    assert!(
+        app.call(post_request("/logout", None))
+            .await
+            .set_cookies()
+            .is_empty()
+    );
 }
 
 pub async fn the_session_loads_lazily_and_once(harness: &dyn Harness) {
@@ -377,7 +390,7 @@ pub async fn touch_is_throttled(harness: &dyn Harness) {
     );
 }
 
-pub async fn a_persistent_cookie_is_refreshed_by_touch(harness: &dyn Harness) {
+pub async fn a_persistent_cookie_follows_the_deadlines(harness: &dyn Harness) {
     let app = idle_app(harness, true);
     let created = app.call(post_request("/set/n", None)).await;
     let cookie = &created.set_cookies()[0];
@@ -392,6 +405,11 @@ pub async fn a_persistent_cookie_is_refreshed_by_touch(harness: &dyn Harness) {
         cookies[0],
         format!("{pair}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=1200")
     );
+    // An immediate update moves the deadlines too: the cookie follows.
+    app.clock.advance(Duration::from_secs(60));
+    let updated = app.call(post_request("/incr", Some(&pair))).await;
+    assert_eq!(updated.body, "2");
+    assert_eq!(updated.set_cookies(), cookies);
 }
 
 pub async fn an_unknown_id_costs_one_load_and_is_not_adopted(harness: &dyn Harness) {
@@ -681,20 +699,53 @@ pub async fn a_failed_destroy_keeps_the_session(harness: &dyn Harness) {
     let pair = app.session_with("x").await;
     app.probe.set_fault(Op::Delete, Some(Fault::Fail));
     let logout = app.call(post_request("/logout", Some(&pair))).await;
-    assert_eq!(
-        (logout.status, logout.body.as_str()),
-        (StatusCode::INTERNAL_SERVER_ERROR, "logout failed")
-    );
-    assert!(
-        logout.set_cookies().is_empty(),
-        "no removal cookie for a failed logout"
-    );
+    assert_service_unavailable(&logout); // no removal cookie either
     app.probe.set_fault(Op::Delete, None);
     assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
     assert_eq!(
         app.call(post_request("/logout", Some(&pair))).await.body,
         "bye",
         "logout can be retried"
+    );
+}
+
+pub async fn a_failed_update_poisons_the_session(harness: &dyn Harness) {
+    let handler = |session: Session| async move {
+        session.insert("deferred", &1).await.unwrap();
+        let failed = session
+            .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+            .await;
+        assert!(
+            matches!(failed, Err(SessionError::Storage(_))),
+            "{failed:?}"
+        );
+        let after = session.insert("later", &1).await;
+        assert!(matches!(after, Err(SessionError::Poisoned)), "{after:?}");
+        "the handler ignored the failure"
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/ignore",
+        post(handler),
+    );
+    let pair = call(&router, post_request("/set/x", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    probe.set_fault(Op::Update, Some(Fault::Fail));
+    probe.reset();
+    let reply = call(&router, post_request("/ignore", Some(&pair))).await;
+    assert_service_unavailable(&reply);
+    assert_eq!(
+        probe.calls(Op::Update),
+        1,
+        "nothing more was written after the failure"
+    );
+    probe.set_fault(Op::Update, None);
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&pair))).await.body,
+        "x"
     );
 }
 
