@@ -137,11 +137,16 @@ impl CookieClient {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(Method::GET, path).await
+        self.send(Method::GET, path, None).await
     }
 
     pub async fn post(&self, path: &str) -> Reply {
-        self.send(Method::POST, path).await
+        self.send(Method::POST, path, None).await
+    }
+
+    /// POSTs an HTML form's fields, `application/x-www-form-urlencoded`.
+    pub async fn post_form(&self, path: &str, form: &str) -> Reply {
+        self.send(Method::POST, path, Some(form.to_owned())).await
     }
 
     /// The value of the cookie `name` in the jar.
@@ -157,7 +162,7 @@ impl CookieClient {
             .insert(name.to_owned(), value.to_owned());
     }
 
-    async fn send(&self, method: Method, path: &str) -> Reply {
+    async fn send(&self, method: Method, path: &str, form: Option<String>) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -172,9 +177,16 @@ impl CookieClient {
         if !cookies.is_empty() {
             request = request.header(header::COOKIE, cookies);
         }
+        let body = match form {
+            Some(form) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Full::from(form)
+            }
+            None => Full::default(),
+        };
         let response = self
             .client
-            .request(request.body(Full::default()).unwrap())
+            .request(request.body(body).unwrap())
             .await
             .unwrap();
         let (parts, body) = response.into_parts();

@@ -1,0 +1,80 @@
+//! The demo's routes. Kept apart from `main.rs` so the integration tests
+//! drive exactly this router.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use session_http::{Session, SessionError, SessionLayer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `/` redirects to `/session`; `/session` shows the time of the previous
+/// visit; `/counter` counts; `/login`, `/whoami` and `/logout` manage a user.
+pub(crate) fn router(layer: SessionLayer) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/session") }))
+        .route("/session", get(last_visit))
+        .route("/counter", get(counter))
+        .route("/login", post(login))
+        .route("/whoami", get(whoami))
+        .route("/logout", post(logout))
+        .layer(layer)
+}
+
+/// The original's demo: `First time`, then `The time was <previous visit>`.
+async fn last_visit(session: Session) -> Result<String, SessionError> {
+    let previous: Option<String> = session.get("now").await?;
+    let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "now".to_owned());
+    session.insert("now", &now).await?;
+    Ok(match previous {
+        Some(previous) => format!("The time was {previous}\n"),
+        None => "First time\n".to_owned(),
+    })
+}
+
+/// Counts this session's visits with an atomic `update`.
+async fn counter(session: Session) -> Result<String, SessionError> {
+    let visits = session
+        .update("counter", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?;
+    Ok(format!("Visits: {visits}\n"))
+}
+
+/// Logs in the user named by the form field or query parameter `user`,
+/// under a new session id.
+async fn login(
+    session: Session,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<String, SessionError> {
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let user = form
+        .get("user")
+        .or_else(|| query.get("user"))
+        .map(|user| user.trim())
+        .filter(|user| !user.is_empty())
+        .unwrap_or("guest")
+        .to_owned();
+    session.cycle_id().await?;
+    session.insert("user", &user).await?;
+    Ok(format!("Welcome, {user}\n"))
+}
+
+async fn whoami(session: Session) -> Result<String, SessionError> {
+    let user: Option<String> = session.get("user").await?;
+    Ok(format!("{}\n", user.as_deref().unwrap_or("anonymous")))
+}
+
+async fn logout(session: Session) -> Result<String, SessionError> {
+    session.destroy().await?;
+    Ok("Logged out\n".to_owned())
+}

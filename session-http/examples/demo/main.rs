@@ -1,0 +1,156 @@
+//! The demo: sessions in the browser, on memory storage by default.
+//!
+//! ```text
+//! cargo run -p session-http --example demo
+//! curl -c jar -b jar http://localhost:3000/session     # First time
+//! curl -c jar -b jar http://localhost:3000/session     # The time was ...
+//! curl -c jar -b jar http://localhost:3000/counter
+//! curl -c jar -b jar -d user=ada http://localhost:3000/login
+//! curl -c jar -b jar http://localhost:3000/whoami
+//! curl -c jar -b jar -X POST http://localhost:3000/logout
+//! ```
+//!
+//! Options: `--listen ADDR` (default `127.0.0.1:3000`), `--store URL`
+//! (`memory`; Redis and SQLite come with their backends), `--insecure`
+//! (cookies without `Secure`, for serving plain HTTP beyond localhost).
+
+mod app;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use session_http::memory::MemoryStorage;
+use session_http::{SessionConfig, SessionLayer};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "usage: demo [--listen ADDR] [--store memory] [--insecure]";
+
+/// The command line.
+struct Options {
+    listen: SocketAddr,
+    store: String,
+    insecure: bool,
+}
+
+impl Options {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut options = Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            store: "memory".to_owned(),
+            insecure: false,
+        };
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--listen" => {
+                    let value = args.next().ok_or("--listen needs an address")?;
+                    options.listen = value.parse().map_err(|_| {
+                        format!("--listen: {value:?} is not an address like 127.0.0.1:3000")
+                    })?;
+                }
+                "--store" => options.store = args.next().ok_or("--store needs a URL")?,
+                "--insecure" => options.insecure = true,
+                "--help" | "-h" => return Err(String::new()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The storage a `--store` URL names.
+fn open_storage(url: &str) -> Result<MemoryStorage, String> {
+    match url {
+        "memory" => Ok(MemoryStorage::new()),
+        other => Err(format!(
+            "unsupported --store {other:?}: this build has only `memory`"
+        )),
+    }
+}
+
+/// One line per request: method, path, status, latency. Never the cookie.
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(%method, path, status = response.status().as_u16(), latency = ?started.elapsed());
+    response
+}
+
+async fn shutdown() {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        tracing::info!("shutting down");
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_target(false).init();
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let storage = match open_storage(&options.store) {
+        Ok(storage) => storage,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.insecure {
+        tracing::warn!(
+            "--insecure: session cookies are sent without `Secure`, readable on the network"
+        );
+    } else if !options.listen.ip().is_loopback() {
+        tracing::warn!(
+            "browsers send `Secure` cookies over plain HTTP only to localhost; \
+             serve HTTPS in front of this address, or pass --insecure for a trial"
+        );
+    }
+    let config = match SessionConfig::builder().secure(!options.insecure).build() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = app::router(SessionLayer::new(storage).with_config(config))
+        .layer(middleware::from_fn(log_request));
+    let listener = match TcpListener::bind(options.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {}: {error}", options.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = listener.local_addr().unwrap_or(options.listen);
+    let host = if address.ip().is_loopback() {
+        "localhost".to_owned()
+    } else {
+        address.ip().to_string()
+    };
+    println!(
+        "Sessions demo on http://{host}:{}/ ({} storage); Ctrl-C stops it",
+        address.port(),
+        options.store
+    );
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("server failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
