@@ -1,6 +1,8 @@
 //! The demo's router, driven the way the README does: through a real TCP
 //! listener with a client that keeps cookies.
 
+#![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
+
 #[path = "../session-http/examples/demo/app.rs"]
 mod app;
 

@@ -21,7 +21,7 @@
 //!
 //! Storage is any [`SessionStorage`](session_core::SessionStorage); the
 //! memory backend comes with the default feature `memory`
-//! ([`memory::MemoryStorage`]).
+//! ([`memory::MemoryStorage`]), Redis with the feature `redis`.
 //!
 //! ## With plain hyper
 //!
@@ -100,6 +100,16 @@ pub use session_core;
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub mod memory {
     pub use session_memory::{DEFAULT_MAX_SESSIONS, MemoryStorage, MemoryStorageBuilder};
+}
+
+/// The Redis backend (feature `redis`; `redis-cluster` adds Redis Cluster,
+/// `redis-tls` adds `rediss://`).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis {
+    pub use session_redis::{
+        DEFAULT_PREFIX, DEFAULT_TIMEOUT, InvalidPrefix, RedisStorage, RedisStorageBuilder,
+    };
 }
 
 /// The request's session, as the original's `session_data(request)`.

@@ -14,5 +14,6 @@ pub mod app;
 pub mod clock;
 pub mod net;
 pub mod probe;
+pub mod redis_server;
 pub mod suite;
 pub mod trace;

@@ -45,6 +45,7 @@ pub struct ProbeStorage {
     calls: [AtomicUsize; 6],
     conflicts: AtomicUsize,
     faults: [AtomicUsize; 6],
+    collisions: [AtomicUsize; 6],
 }
 
 impl ProbeStorage {
@@ -54,6 +55,7 @@ impl ProbeStorage {
             calls: Default::default(),
             conflicts: AtomicUsize::new(0),
             faults: Default::default(),
+            collisions: Default::default(),
         })
     }
 
@@ -109,6 +111,22 @@ impl ProbeStorage {
         }
     }
 
+    /// Makes the next `count` calls of `op` (`Create` or `Cycle`) answer
+    /// `Collision`, as if the fresh id were taken, without reaching the
+    /// inner storage. The calls are counted.
+    pub fn collide_next(&self, op: Op, count: usize) {
+        self.collisions[Self::index(op)].store(count, Ordering::SeqCst);
+    }
+
+    /// Whether this call of `op` is to collide (using up one collision).
+    fn take_collision(&self, op: Op) -> bool {
+        self.collisions[Self::index(op)]
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+
     async fn run<T>(
         &self,
         op: Op,
@@ -135,6 +153,11 @@ impl SessionStorage for ProbeStorage {
         record: &Record,
         now: Timestamp,
     ) -> Result<CreateOutcome, Error> {
+        if self.take_collision(Op::Create) {
+            return self
+                .run(Op::Create, async { Ok(CreateOutcome::Collision) })
+                .await;
+        }
         self.run(Op::Create, self.inner.create(key, record, now))
             .await
     }
@@ -173,6 +196,11 @@ impl SessionStorage for ProbeStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
+        if self.take_collision(Op::Cycle) {
+            return self
+                .run(Op::Cycle, async { Ok(CycleOutcome::Collision) })
+                .await;
+        }
         self.run(
             Op::Cycle,
             self.inner.cycle(old, new, changes, deadlines, now),

@@ -24,10 +24,25 @@ use crate::probe::{Fault, Op, ProbeStorage};
 
 /// Expands into one `#[tokio::test]` per HTTP end-to-end test, each on a
 /// fresh harness from the factory.
+///
+/// Like `conformance_tests!`, `optional: factory` takes a factory returning
+/// an `Option`: `None` (a server that is not installed) ends each test early.
 #[macro_export]
 macro_rules! http_suite {
+    (optional: $factory:expr) => {
+        $crate::__http_suite_names!(optional $factory);
+    };
     ($factory:expr) => {
-        $crate::__http_suite!($factory;
+        $crate::__http_suite_names!(required $factory);
+    };
+}
+
+/// The list of HTTP tests, kept in one place.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __http_suite_names {
+    ($mode:ident $factory:expr) => {
+        $crate::__http_suite!($mode $factory;
             first_and_second_visit,
             plain_hyper_with_a_cookie_keeping_client,
             login_moves_the_session_to_a_new_id,
@@ -59,6 +74,14 @@ macro_rules! http_suite {
             concurrent_increments_are_exact,
             logout_wins_over_a_slow_request,
             traces_never_contain_a_session_id,
+            a_handler_vary_is_kept,
+            the_handler_sees_its_own_writes,
+            an_update_moves_the_deadlines_it_wrote,
+            login_restarts_the_absolute_timeout,
+            a_persistent_cookie_never_outlives_the_absolute_timeout,
+            an_update_after_a_concurrent_logout_ends_the_session,
+            redirects_and_client_errors_persist_deferred_changes,
+            id_collisions_are_retried,
         );
     };
 }
@@ -66,11 +89,22 @@ macro_rules! http_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __http_suite {
-    ($factory:expr; $($name:ident),* $(,)?) => {
+    (required $factory:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let harness = ($factory)().await;
+                $crate::suite::$name(&harness).await;
+            }
+        )*
+    };
+    (optional $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(harness) = ($factory)().await else {
+                    return;
+                };
                 $crate::suite::$name(&harness).await;
             }
         )*
@@ -368,13 +402,13 @@ pub async fn touch_is_throttled(harness: &dyn Harness) {
     let app = idle_app(harness, false);
     let pair = app.session_with("n").await;
     app.probe.reset();
-    // 3/4 of the idle timeout (15 min) still ahead: no touch.
-    app.clock.advance(Duration::from_secs(5 * 60 - 1));
+    // Exactly 3/4 of the idle timeout (15 min) still ahead: no touch.
+    app.clock.advance(Duration::from_secs(5 * 60));
     let early = app.call(get_request("/read", Some(&pair))).await;
     assert_eq!(app.probe.calls(Op::Touch), 0);
     assert!(early.set_cookies().is_empty());
     // Less than 3/4 ahead: one touch, no cookie for a browser-session cookie.
-    app.clock.advance(Duration::from_secs(2));
+    app.clock.advance(Duration::from_millis(1));
     let due = app.call(get_request("/read", Some(&pair))).await;
     assert_eq!(app.probe.calls(Op::Touch), 1);
     assert!(due.set_cookies().is_empty());
@@ -1149,4 +1183,254 @@ async fn life_cycle(storage: Arc<dyn SessionStorage>, corrupt: SessionId) -> Vec
     ids.extend([&pair, &other].map(|pair| pair.split_once('=').unwrap().1.to_owned()));
     ids.push(corrupt.to_cookie_value());
     ids
+}
+
+pub async fn a_handler_vary_is_kept(harness: &dyn Harness) {
+    let handler = |session: Session, Path(vary): Path<String>| async move {
+        session.get::<i64>("n").await?;
+        let vary = match vary.as_str() {
+            "star" => "*",
+            "accept" => "Accept",
+            _ => "Accept, Cookie",
+        };
+        Ok::<_, SessionError>(([(http::header::VARY, vary)], "varied"))
+    };
+    let (router, _) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/vary/{vary}",
+        get(handler),
+    );
+    for (path, expected) in [
+        ("/vary/star", &["*"][..]),
+        ("/vary/both", &["Accept, Cookie"]),
+        ("/vary/accept", &["Accept", "cookie"]),
+    ] {
+        let reply = call(&router, get_request(path, None)).await;
+        let vary: Vec<_> = reply.headers.get_all("vary").iter().collect();
+        assert_eq!(vary, expected, "{path}");
+    }
+}
+
+/// After an `update`, the handler's next step: what it then sees, and what
+/// the request writes.
+pub async fn the_handler_sees_its_own_writes(harness: &dyn Harness) {
+    let handler = |session: Session, Path(next): Path<String>| async move {
+        session.insert("a", &1).await?;
+        let n = session
+            .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+            .await?;
+        match next.as_str() {
+            "cycle" => session.cycle_id().await?,
+            "destroy" => session.destroy().await?,
+            "clear" => session.clear().await?,
+            _ => {}
+        }
+        let seen: Option<i64> = session.get("n").await?;
+        let keys = session.keys().await?.join(",");
+        Ok::<_, SessionError>(format!("{n} {seen:?} [{keys}]"))
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/then/{next}",
+        post(handler),
+    );
+    // Writes per operation: create, update, touch, cycle, delete.
+    let table: [(bool, &str, &str, usize, [usize; 5]); 6] = [
+        (false, "read", "1 Some(1) [a,n]", 1, [1, 0, 0, 0, 0]),
+        // A session the browser does not know yet needs no new id.
+        (false, "cycle", "1 Some(1) [a,n]", 1, [1, 0, 0, 0, 0]),
+        // Nor any removal cookie: the browser never had one.
+        (false, "destroy", "1 None []", 0, [1, 0, 0, 0, 1]),
+        (true, "read", "1 Some(1) [a,n,x]", 0, [0, 1, 0, 0, 0]),
+        (true, "cycle", "1 Some(1) [a,n,x]", 1, [0, 1, 0, 1, 0]),
+        (true, "clear", "1 None []", 0, [0, 2, 0, 0, 0]),
+    ];
+    for (existing, next, body, cookies, writes) in table {
+        let pair = if existing {
+            call(&router, post_request("/set/x", None))
+                .await
+                .cookie_pair("id")
+        } else {
+            None
+        };
+        probe.reset();
+        let reply = call(
+            &router,
+            post_request(&format!("/then/{next}"), pair.as_deref()),
+        )
+        .await;
+        let label = format!("{next} (existing session: {existing})");
+        assert_eq!(reply.body, body, "{label}");
+        assert_eq!(reply.set_cookies().len(), cookies, "{label}: {reply:?}");
+        let calls =
+            [Op::Create, Op::Update, Op::Touch, Op::Cycle, Op::Delete].map(|op| probe.calls(op));
+        assert_eq!(calls, writes, "{label}");
+    }
+}
+
+pub async fn an_update_moves_the_deadlines_it_wrote(harness: &dyn Harness) {
+    let app = idle_app(harness, false);
+    let pair = app.session_with("x").await;
+    // Touching would be due now, but the update moved the idle deadline.
+    app.clock.advance(Duration::from_secs(6 * 60));
+    app.probe.reset();
+    let reply = app.call(post_request("/incr", Some(&pair))).await;
+    assert_eq!(reply.body, "1");
+    assert_eq!(app.probe.calls(Op::Touch), 0);
+    assert_eq!(app.probe.writes(), 1);
+}
+
+pub async fn login_restarts_the_absolute_timeout(harness: &dyn Harness) {
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    let ms = Duration::from_millis(1);
+    for reset in [true, false] {
+        let config = SessionConfig::builder()
+            .idle_timeout(minutes(10))
+            .absolute_timeout(minutes(30))
+            .reset_absolute_on_login(reset);
+        let app = TestApp::new(harness.storage(), config);
+        let start = app.clock.now();
+        let pair = app.session_with("x").await;
+        for minute in [9, 18] {
+            app.clock.set(start.saturating_add(minutes(minute)));
+            app.call(post_request("/set/y", Some(&pair))).await;
+        }
+        app.clock.set(start.saturating_add(minutes(25)));
+        let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
+        let pair = login.cookie_pair("id").unwrap();
+        // Active every 9 minutes or less: only the absolute timeout ends it,
+        // 30 minutes after login, or after the session began.
+        let (active, end) = if reset {
+            (&[31, 40, 49][..], minutes(55))
+        } else {
+            (&[29][..], minutes(30))
+        };
+        for minute in active {
+            app.clock.set(start.saturating_add(minutes(*minute)));
+            let reply = app.call(get_request("/whoami", Some(&pair))).await;
+            assert_eq!(reply.body, "ada", "reset {reset}, minute {minute}");
+        }
+        app.clock.set(start.saturating_add(end - ms));
+        let reply = app.call(get_request("/whoami", Some(&pair))).await;
+        assert_eq!(reply.body, "ada", "reset {reset}, just before the end");
+        app.clock.set(start.saturating_add(end));
+        let reply = app.call(get_request("/whoami", Some(&pair))).await;
+        assert_eq!(reply.body, "anonymous", "reset {reset}, at the end");
+    }
+}
+
+pub async fn a_persistent_cookie_never_outlives_the_absolute_timeout(harness: &dyn Harness) {
+    let config = SessionConfig::builder()
+        .persistent(true)
+        .idle_timeout(Duration::from_secs(10 * 60))
+        .absolute_timeout(Duration::from_secs(30 * 60));
+    let app = TestApp::new(harness.storage(), config);
+    let start = app.clock.now();
+    let pair = app.session_with("x").await;
+    for (minute, max_age) in [(9, 600), (18, 600), (27, 180)] {
+        app.clock
+            .set(start.saturating_add(Duration::from_secs(minute * 60)));
+        let reply = app
+            .call(post_request(&format!("/set/m{minute}"), Some(&pair)))
+            .await;
+        assert_eq!(
+            reply.set_cookies(),
+            [format!(
+                "{pair}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age={max_age}"
+            )],
+            "minute {minute}"
+        );
+    }
+}
+
+pub async fn an_update_after_a_concurrent_logout_ends_the_session(harness: &dyn Harness) {
+    let (loaded_tx, loaded_rx) = oneshot::channel::<()>();
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let slot = Arc::new(Mutex::new(Some((loaded_tx, release_rx))));
+    let slow = move |session: Session| {
+        let slot = slot.clone();
+        async move {
+            let (loaded, release) = slot.lock().unwrap().take().unwrap();
+            let before = session.get::<i64>("n").await;
+            loaded.send(()).unwrap();
+            release.await.unwrap();
+            let updated = session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await;
+            let inserted = session.insert("late", &1).await;
+            let after = session.get::<i64>("n").await;
+            format!("{before:?} / {updated:?} / {inserted:?} / {after:?}")
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/slow",
+        post(slow),
+    );
+    let pair = call(&router, post_request("/set/n", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    let slow_request = {
+        let (router, pair) = (router.clone(), pair.clone());
+        tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
+    };
+    loaded_rx.await.unwrap();
+    let logout = call(&router, post_request("/logout", Some(&pair))).await;
+    assert_eq!(logout.body, "bye");
+    release_tx.send(()).unwrap();
+    let slow_reply = slow_request.await.unwrap();
+    assert_eq!(
+        slow_reply.body,
+        "Ok(Some(1)) / Err(Gone) / Err(Gone) / Ok(None)"
+    );
+    assert!(slow_reply.set_cookies().is_empty(), "{slow_reply:?}");
+    assert_eq!(probe.calls(Op::Update), 1, "nothing written after Gone");
+    assert!(!harness.raw_exists(&key_of(&pair)).await.unwrap());
+}
+
+pub async fn redirects_and_client_errors_persist_deferred_changes(harness: &dyn Harness) {
+    let handler = |session: Session, Path(code): Path<u16>| async move {
+        session.insert(&format!("s{code}"), &1).await?;
+        Ok::<_, SessionError>(StatusCode::from_u16(code).unwrap())
+    };
+    let (router, _) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/status/{code}",
+        post(handler),
+    );
+    let redirect = call(&router, post_request("/status/303", None)).await;
+    assert_eq!(redirect.status, StatusCode::SEE_OTHER);
+    let pair = redirect.cookie_pair("id").expect("a new session");
+    let missing = call(&router, post_request("/status/404", Some(&pair))).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&pair))).await.body,
+        "s303,s404"
+    );
+}
+
+pub async fn id_collisions_are_retried(harness: &dyn Harness) {
+    let app = app(harness);
+    app.probe.collide_next(Op::Create, 1);
+    let created = app.call(post_request("/set/x", None)).await;
+    assert_eq!(created.status, StatusCode::OK, "{created:?}");
+    let pair = created.cookie_pair("id").unwrap();
+    assert_eq!(app.probe.calls(Op::Create), 2);
+    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+
+    app.probe.collide_next(Op::Cycle, 1);
+    let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
+    assert_eq!(login.body, "welcome ada", "{login:?}");
+    assert_eq!(app.probe.calls(Op::Cycle), 2);
+    let after = login.cookie_pair("id").unwrap();
+    assert_ne!(after, pair);
+    assert_eq!(
+        app.call(get_request("/whoami", Some(&after))).await.body,
+        "ada"
+    );
 }

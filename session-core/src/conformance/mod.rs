@@ -235,8 +235,16 @@ where
 /// an `async fn` returning a [`Harness`]: in a test file,
 /// `session_core::conformance_tests!(|| async { MyHarness::new() });`.
 /// The [module documentation](crate::conformance) has a complete example.
+///
+/// A factory for a store that may be unavailable (a server that is not
+/// installed) can return an `Option` instead, prefixed with `optional:`;
+/// `None` ends each test early, so the factory should say why, and should
+/// panic instead where the store is required (in CI).
 #[macro_export]
 macro_rules! conformance_tests {
+    (optional: $factory:expr) => {
+        $crate::__conformance!(optional($factory));
+    };
     ($factory:expr) => {
         $crate::__conformance!(tests($factory));
     };
@@ -289,6 +297,19 @@ macro_rules! __conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let harness = ($factory)().await;
+                if let Err(failure) = $crate::conformance::$name(&harness).await {
+                    panic!("{failure}");
+                }
+            }
+        )*
+    };
+    (@ optional ($factory:expr) [$($name:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(harness) = ($factory)().await else {
+                    return;
+                };
                 if let Err(failure) = $crate::conformance::$name(&harness).await {
                     panic!("{failure}");
                 }

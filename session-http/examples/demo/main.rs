@@ -11,23 +11,26 @@
 //! ```
 //!
 //! Options: `--listen ADDR` (default `127.0.0.1:3000`), `--store URL`
-//! (`memory`; Redis and SQLite come with their backends), `--insecure`
-//! (cookies without `Secure`, for serving plain HTTP beyond localhost).
+//! (`memory`, or `redis://127.0.0.1:6379` with `--features redis`),
+//! `--insecure` (cookies without `Secure`, for serving plain HTTP beyond
+//! localhost).
 
 mod app;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use session_http::memory::MemoryStorage;
+use session_http::session_core::SessionStorage;
 use session_http::{SessionConfig, SessionLayer};
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage: demo [--listen ADDR] [--store memory] [--insecure]";
+const USAGE: &str = "usage: demo [--listen ADDR] [--store memory|redis://HOST:PORT] [--insecure]";
 
 /// The command line.
 struct Options {
@@ -62,13 +65,31 @@ impl Options {
 }
 
 /// The storage a `--store` URL names.
-fn open_storage(url: &str) -> Result<MemoryStorage, String> {
-    match url {
-        "memory" => Ok(MemoryStorage::new()),
-        other => Err(format!(
-            "unsupported --store {other:?}: this build has only `memory`"
-        )),
+fn open_storage(url: &str) -> Result<Arc<dyn SessionStorage>, String> {
+    if url == "memory" {
+        return Ok(Arc::new(MemoryStorage::new()));
     }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        return open_redis(url);
+    }
+    Err(format!(
+        "unsupported --store {url:?}: use memory or redis://HOST:PORT"
+    ))
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(url: &str) -> Result<Arc<dyn SessionStorage>, String> {
+    let storage = session_http::redis::RedisStorage::open(url)
+        .map_err(|error| format!("--store {url:?}: {error}"))?;
+    Ok(Arc::new(storage))
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(url: &str) -> Result<Arc<dyn SessionStorage>, String> {
+    Err(format!(
+        "--store {url:?} needs the redis feature: \
+         cargo run -p session-http --example demo --features redis -- --store {url}"
+    ))
 }
 
 /// One line per request: method, path, status, latency. Never the cookie.
@@ -123,7 +144,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = app::router(SessionLayer::new(storage).with_config(config))
+    let app = app::router(SessionLayer::from_arc(storage).with_config(config))
         .layer(middleware::from_fn(log_request));
     let listener = match TcpListener::bind(options.listen).await {
         Ok(listener) => listener,

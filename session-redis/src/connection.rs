@@ -1,0 +1,109 @@
+//! The connection to Redis or Redis Cluster, made on first use so that a
+//! service starts while Redis is down.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use tokio::sync::OnceCell;
+
+/// Where the storage sends its commands.
+pub(crate) enum Target {
+    /// One Redis server, through a reconnecting `ConnectionManager`.
+    Node {
+        client: Client,
+        manager: OnceCell<ConnectionManager>,
+        timeout: Duration,
+    },
+    /// A manager the application built.
+    Manager(ConnectionManager),
+    /// Redis Cluster.
+    #[cfg(feature = "cluster")]
+    Cluster {
+        client: redis::cluster::ClusterClient,
+        connection: OnceCell<redis::cluster_async::ClusterConnection>,
+    },
+}
+
+impl Target {
+    /// A connection, made now if this is the first use. A failed attempt is
+    /// not remembered: the next call tries again.
+    pub(crate) async fn connect(&self) -> RedisResult<Connection> {
+        match self {
+            Self::Node {
+                client,
+                manager,
+                timeout,
+            } => {
+                let manager = manager
+                    .get_or_try_init(|| async {
+                        // Lazy: no I/O here; the manager connects on its
+                        // first command and reconnects by itself.
+                        let config = ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(*timeout))
+                            .set_response_timeout(Some(*timeout))
+                            .set_number_of_retries(1);
+                        ConnectionManager::new_lazy_with_config(client.clone(), config)
+                    })
+                    .await?;
+                Ok(Connection::Node(manager.clone()))
+            }
+            Self::Manager(manager) => Ok(Connection::Node(manager.clone())),
+            #[cfg(feature = "cluster")]
+            Self::Cluster { client, connection } => {
+                let connection = connection
+                    .get_or_try_init(|| client.get_async_connection())
+                    .await?;
+                Ok(Connection::Cluster(connection.clone()))
+            }
+        }
+    }
+
+    /// Whether keys may live on different nodes.
+    pub(crate) fn is_cluster(&self) -> bool {
+        match self {
+            Self::Node { .. } | Self::Manager(_) => false,
+            #[cfg(feature = "cluster")]
+            Self::Cluster { .. } => true,
+        }
+    }
+}
+
+/// A live connection of either kind, usable wherever redis wants one.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Node(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Node(connection) => connection.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Node(connection) => connection.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Node(connection) => connection.get_db(),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! How a record is laid out in its Redis hash (see [`scripts`](crate::scripts)).
+
+use session_core::{Conflict, Deadlines, Error, Record, SessionData, Timestamp, Value};
+
+/// The metadata field.
+pub(crate) const META: &str = "m";
+/// The prefix of every value's field.
+const DATA: &str = "d:";
+/// The metadata of a record a cluster `cycle` has sealed.
+const SEALED: &[u8] = b"S;";
+
+/// The field of the value `name`.
+pub(crate) fn data_field(name: &str) -> String {
+    format!("{DATA}{name}")
+}
+
+/// The metadata of `record`: `1;<created>;<idle>;<absolute>;<version>`.
+pub(crate) fn encode_meta(record: &Record) -> String {
+    format!(
+        "1;{};{};{};{}",
+        record.created_at.as_unix_millis(),
+        record.deadlines.idle().as_unix_millis(),
+        record.deadlines.absolute().as_unix_millis(),
+        record.version
+    )
+}
+
+/// The record in a hash's fields: `None` if there is no hash or its record
+/// is sealed by a cycle in progress; [`Error::Decode`] for anything that is
+/// not a record.
+pub(crate) fn decode_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<Record>, Error> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let mut meta = None;
+    let mut data = SessionData::new();
+    for (field, value) in fields {
+        if field == META.as_bytes() {
+            meta = Some(value);
+        } else if let Some(name) = field.strip_prefix(DATA.as_bytes()) {
+            let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
+            data.insert_value(name, Value::from_bytes(value));
+        } else {
+            return Err(Error::decode("unknown field in a session hash"));
+        }
+    }
+    let meta = meta.ok_or_else(|| Error::decode("session hash without metadata"))?;
+    if meta.starts_with(SEALED) {
+        return Ok(None);
+    }
+    let (created_at, deadlines, version) = decode_meta(&meta)?;
+    Ok(Some(Record::from_parts(
+        data, created_at, deadlines, version,
+    )))
+}
+
+fn decode_meta(meta: &[u8]) -> Result<(Timestamp, Deadlines, u64), Error> {
+    let text = std::str::from_utf8(meta).map_err(Error::decode)?;
+    let parts: Vec<&str> = text.split(';').collect();
+    let [format, created, idle, absolute, version] = parts[..] else {
+        return Err(Error::decode("session metadata does not have five parts"));
+    };
+    if format != "1" {
+        return Err(Error::decode(format!(
+            "unknown session metadata format {format:?}"
+        )));
+    }
+    let number = |part: &str| part.parse::<u64>().map_err(Error::decode);
+    let at = |part: &str| number(part).map(Timestamp::from_unix_millis);
+    Ok((
+        at(created)?,
+        Deadlines::new(at(idle)?, at(absolute)?),
+        number(version)?,
+    ))
+}
+
+/// What a script answered.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Created,
+    Collision,
+    Updated(u64),
+    Touched,
+    Cycled,
+    Gone,
+    Decode,
+    TooLarge(usize),
+    Conflict(Conflict),
+    /// A record sealed for a cluster `cycle`: its metadata and data fields.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Sealed(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+/// Reads a script's answer.
+pub(crate) fn parse_answer(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
+    let mut parts = reply.into_iter();
+    let outcome = parts.next().unwrap_or_default();
+    let mut rest = parts;
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(Error::backend);
+    Ok(match outcome.as_slice() {
+        b"created" => Answer::Created,
+        b"collision" => Answer::Collision,
+        b"updated" => Answer::Updated(
+            text(rest.next().unwrap_or_default())?
+                .parse()
+                .map_err(Error::backend)?,
+        ),
+        b"touched" => Answer::Touched,
+        b"cycled" => Answer::Cycled,
+        b"gone" => Answer::Gone,
+        b"decode" => Answer::Decode,
+        b"too_large" => Answer::TooLarge(
+            text(rest.next().unwrap_or_default())?
+                .parse()
+                .map_err(Error::backend)?,
+        ),
+        b"conflict" => Answer::Conflict(parse_conflict(rest.collect())?),
+        b"sealed" => {
+            let meta = rest.next().unwrap_or_default();
+            let fields: Vec<Vec<u8>> = rest.collect();
+            let pairs = fields
+                .chunks_exact(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect();
+            Answer::Sealed(meta, pairs)
+        }
+        _ => return Err(Error::backend("unexpected answer from a session script")),
+    })
+}
+
+/// `<field> <present> <value>` triples into the current values.
+fn parse_conflict(items: Vec<Vec<u8>>) -> Result<Conflict, Error> {
+    let mut current = Vec::new();
+    for triple in items.chunks_exact(3) {
+        let name = triple[0]
+            .strip_prefix(DATA.as_bytes())
+            .unwrap_or(&triple[0]);
+        let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
+        let value = (triple[1] == b"1").then(|| Value::from_bytes(triple[2].clone()));
+        current.push((name, value));
+    }
+    Ok(Conflict::new(current))
+}

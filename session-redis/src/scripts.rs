@@ -1,0 +1,262 @@
+//! The Lua scripts that make every write atomic on the Redis server.
+//!
+//! A session is one hash: field `m` holds the metadata as ASCII,
+//! `1;<created>;<idle>;<absolute>;<version>` (format `1`, times in Unix
+//! milliseconds), and field `d:<name>` holds each encoded value. A record
+//! that a Redis Cluster `cycle` is moving has its metadata prefixed with
+//! `S;` (sealed): it no longer counts as live.
+//!
+//! Scripts answer a flat array of strings whose first element is the
+//! outcome: `created`, `collision`, `updated <version>`, `touched`,
+//! `cycled`, `gone`, `decode`, `too_large <size>`, `conflict` followed by
+//! `<field> <present 0|1> <value>` triples, or `sealed <meta>` followed by
+//! the record's `<field> <value>` pairs.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Shared helpers, prepended to every script.
+const COMMON: &str = r#"
+local function parse_meta(raw)
+  if not raw then return nil end
+  if string.sub(raw, 1, 2) == 'S;' then return 'sealed' end
+  local f, c, i, a, v = string.match(raw, '^(%d+);(%d+);(%d+);(%d+);(%d+)$')
+  if f ~= '1' then return false end
+  return {c = c, i = i, a = a, v = v}
+end
+
+-- The stored record under `key`: nil if absent or sealed, false if corrupt.
+local function stored(key)
+  local raw = redis.call('HGET', key, 'm')
+  if not raw then
+    if redis.call('EXISTS', key) == 1 then return false end
+    return nil
+  end
+  local meta = parse_meta(raw)
+  if meta == 'sealed' then return nil end
+  return meta
+end
+
+local function live(meta, now)
+  return now < tonumber(meta.i) and now < tonumber(meta.a)
+end
+
+local function earlier(a, b)
+  if tonumber(b) < tonumber(a) then return b end
+  return a
+end
+
+local function encode_meta(c, i, a, v)
+  return '1;' .. c .. ';' .. earlier(i, a) .. ';' .. a .. ';' .. v
+end
+
+local function next_version(meta)
+  return string.format('%.0f', tonumber(meta.v) + 1)
+end
+
+-- Native expiry: relative, the time to the earlier deadline plus slack.
+local function expire(key, idle, absolute, now, slack)
+  local ttl = tonumber(earlier(idle, absolute)) - now
+  if ttl < 0 then ttl = 0 end
+  ttl = ttl + tonumber(slack)
+  if ttl > 1e15 then ttl = 1e15 end
+  redis.call('PEXPIRE', key, string.format('%.0f', ttl))
+end
+
+-- Runs `command key ...` over `args` in chunks Lua's stack can take.
+local function chunked(command, key, args)
+  for first = 1, #args, 1000 do
+    local last = math.min(first + 999, #args)
+    redis.call(command, key, unpack(args, first, last))
+  end
+end
+
+-- The change set in ARGV from index `at`: cleared flag, removed fields,
+-- inserted field/value pairs, conditions (field, present, value).
+local function read_changes(at)
+  local changes = {cleared = ARGV[at] == '1', removals = {}, inserts = {}, conditions = {}}
+  at = at + 1
+  local count = tonumber(ARGV[at]); at = at + 1
+  for _ = 1, count do table.insert(changes.removals, ARGV[at]); at = at + 1 end
+  count = tonumber(ARGV[at]); at = at + 1
+  for _ = 1, count do
+    table.insert(changes.inserts, ARGV[at]); table.insert(changes.inserts, ARGV[at + 1]); at = at + 2
+  end
+  count = tonumber(ARGV[at]); at = at + 1
+  for _ = 1, count do
+    table.insert(changes.conditions, {ARGV[at], ARGV[at + 1] == '1', ARGV[at + 2]}); at = at + 3
+  end
+  return changes
+end
+
+-- A conflict answer if a condition does not hold, else nil.
+local function check_conditions(key, conditions)
+  local holds = true
+  local current = {}
+  for _, condition in ipairs(conditions) do
+    local value = redis.call('HGET', key, condition[1])
+    if condition[2] then
+      if value ~= condition[3] then holds = false end
+    elseif value then
+      holds = false
+    end
+    table.insert(current, condition[1])
+    if value then
+      table.insert(current, '1'); table.insert(current, value)
+    else
+      table.insert(current, '0'); table.insert(current, '')
+    end
+  end
+  if holds then return nil end
+  local answer = {'conflict'}
+  for _, item in ipairs(current) do table.insert(answer, item) end
+  return answer
+end
+
+-- Size of the data after the changes: names and encoded values.
+local function size_after(key, changes)
+  local sizes = {}
+  if not changes.cleared then
+    local all = redis.call('HGETALL', key)
+    for j = 1, #all, 2 do
+      if string.sub(all[j], 1, 2) == 'd:' then sizes[all[j]] = #all[j] - 2 + #all[j + 1] end
+    end
+  end
+  for _, field in ipairs(changes.removals) do sizes[field] = nil end
+  for j = 1, #changes.inserts, 2 do
+    sizes[changes.inserts[j]] = #changes.inserts[j] - 2 + #changes.inserts[j + 1]
+  end
+  local total = 0
+  for _, size in pairs(sizes) do total = total + size end
+  return total
+end
+
+local function apply_changes(key, changes)
+  if changes.cleared then
+    local data = {}
+    for _, field in ipairs(redis.call('HKEYS', key)) do
+      if string.sub(field, 1, 2) == 'd:' then table.insert(data, field) end
+    end
+    chunked('HDEL', key, data)
+  end
+  chunked('HDEL', key, changes.removals)
+  chunked('HSET', key, changes.inserts)
+end
+"#;
+
+/// `create`. KEYS: key. ARGV: now, meta, ttl, then field/value pairs.
+const CREATE: &str = r#"
+local key, now = KEYS[1], tonumber(ARGV[1])
+local meta = stored(key)
+if meta == false then return {'decode'} end
+if meta and live(meta, now) then return {'collision'} end
+redis.call('DEL', key)
+local fields = {'m', ARGV[2]}
+for j = 4, #ARGV do table.insert(fields, ARGV[j]) end
+chunked('HSET', key, fields)
+redis.call('PEXPIRE', key, ARGV[3])
+return {'created'}
+"#;
+
+/// `update`. KEYS: key. ARGV: now, idle, absolute, limit, slack, changes.
+const UPDATE: &str = r#"
+local key, now = KEYS[1], tonumber(ARGV[1])
+local meta = stored(key)
+if meta == false then return {'decode'} end
+if not meta or not live(meta, now) then return {'gone'} end
+local changes = read_changes(6)
+local conflict = check_conditions(key, changes.conditions)
+if conflict then return conflict end
+local size = size_after(key, changes)
+if size > tonumber(ARGV[4]) then return {'too_large', tostring(size)} end
+apply_changes(key, changes)
+local absolute = earlier(meta.a, ARGV[3])
+local version = next_version(meta)
+redis.call('HSET', key, 'm', encode_meta(meta.c, ARGV[2], absolute, version))
+expire(key, ARGV[2], absolute, now, ARGV[5])
+return {'updated', version}
+"#;
+
+/// `touch`. KEYS: key. ARGV: now, idle, slack.
+const TOUCH: &str = r#"
+local key, now = KEYS[1], tonumber(ARGV[1])
+local meta = stored(key)
+if meta == false then return {'decode'} end
+if not meta or not live(meta, now) then return {'gone'} end
+redis.call('HSET', key, 'm', encode_meta(meta.c, ARGV[2], meta.a, meta.v))
+expire(key, ARGV[2], meta.a, now, ARGV[3])
+return {'touched'}
+"#;
+
+/// `cycle` on one node. KEYS: old, new. ARGV: now, idle, absolute, limit,
+/// slack, changes.
+const CYCLE: &str = r#"
+local old, new, now = KEYS[1], KEYS[2], tonumber(ARGV[1])
+local meta = stored(old)
+if meta == false then return {'decode'} end
+if not meta or not live(meta, now) then return {'gone'} end
+local changes = read_changes(6)
+local conflict = check_conditions(old, changes.conditions)
+if conflict then return conflict end
+local taken = stored(new)
+if taken == false then return {'decode'} end
+if taken and live(taken, now) then return {'collision'} end
+local size = size_after(old, changes)
+if size > tonumber(ARGV[4]) then return {'too_large', tostring(size)} end
+redis.call('RENAME', old, new)
+apply_changes(new, changes)
+redis.call('HSET', new, 'm', encode_meta(meta.c, ARGV[2], ARGV[3], next_version(meta)))
+expire(new, ARGV[2], ARGV[3], now, ARGV[5])
+return {'cycled'}
+"#;
+
+#[cfg(feature = "cluster")]
+/// First step of `cycle` on a cluster, where old and new may live on
+/// different nodes: checks and seals the old record so that nothing else
+/// writes to it, and returns its metadata and data. KEYS: old. ARGV: now,
+/// limit, changes (from index 3).
+const SEAL: &str = r#"
+local key, now = KEYS[1], tonumber(ARGV[1])
+local meta = stored(key)
+if meta == false then return {'decode'} end
+if not meta or not live(meta, now) then return {'gone'} end
+local changes = read_changes(3)
+local conflict = check_conditions(key, changes.conditions)
+if conflict then return conflict end
+local size = size_after(key, changes)
+if size > tonumber(ARGV[2]) then return {'too_large', tostring(size)} end
+local raw = redis.call('HGET', key, 'm')
+redis.call('HSET', key, 'm', 'S;' .. raw)
+local answer = {'sealed', raw}
+local all = redis.call('HGETALL', key)
+for j = 1, #all, 2 do
+  if string.sub(all[j], 1, 2) == 'd:' then
+    table.insert(answer, all[j]); table.insert(answer, all[j + 1])
+  end
+end
+return answer
+"#;
+
+#[cfg(feature = "cluster")]
+/// Undoes [`SEAL`] after a cluster `cycle` failed. KEYS: old. ARGV: the
+/// metadata it sealed.
+const UNSEAL: &str = r#"
+if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] then
+  redis.call('HSET', KEYS[1], 'm', ARGV[1])
+end
+return {'unsealed'}
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{COMMON}\n{body}"))
+}
+
+pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));
+pub(crate) static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UPDATE));
+pub(crate) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
+pub(crate) static CYCLE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CYCLE));
+#[cfg(feature = "cluster")]
+pub(crate) static SEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SEAL));
+#[cfg(feature = "cluster")]
+pub(crate) static UNSEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNSEAL));

@@ -1,0 +1,271 @@
+//! The suites on a real Redis server, and what only Redis has: the key
+//! layout, TTLs, round trips, an outage and the recovery after it.
+
+#![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use session_core::conformance::Harness;
+use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_http::SessionConfig;
+use session_redis::{RedisHarness, RedisStorage};
+use session_tests::app::{TestApp, get_request, post_request};
+use session_tests::redis_server::{Redis, unique_prefix};
+
+/// A Redis harness that keeps its server running while the test does.
+struct Served {
+    _redis: Redis,
+    harness: RedisHarness,
+}
+
+#[async_trait]
+impl Harness for Served {
+    fn storage(&self) -> Arc<dyn SessionStorage> {
+        self.harness.storage()
+    }
+
+    async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.harness.raw_exists(key).await
+    }
+
+    async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
+        self.harness.read_raw(key).await
+    }
+
+    async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
+        self.harness.write_raw(key, bytes, now).await
+    }
+}
+
+/// Storage on `redis` under a prefix of its own.
+fn storage(redis: &Redis, prefix: &str, timeout: Duration) -> RedisStorage {
+    RedisStorage::builder(redis::Client::open(redis.url()).unwrap())
+        .prefix(prefix)
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
+async fn served() -> Option<Served> {
+    let redis = Redis::start()?;
+    let storage = storage(&redis, &unique_prefix("suite"), Duration::from_secs(2));
+    Some(Served {
+        _redis: redis,
+        harness: RedisHarness::new(storage),
+    })
+}
+
+mod conformance {
+    session_core::conformance_tests!(optional: super::served);
+}
+
+mod http_suite {
+    session_tests::http_suite!(optional: super::served);
+}
+
+/// A raw connection for looking at what the storage wrote.
+async fn inspect(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(redis.url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_are_prefixed_hashes_with_ttls_and_hold_no_id() {
+    let Some(redis) = Redis::start() else { return };
+    let prefix = unique_prefix("layout");
+    let app = TestApp::with_defaults(Arc::new(storage(&redis, &prefix, Duration::from_secs(2))));
+    let mut ids = Vec::new();
+    let mut issued = |pair: Option<String>| {
+        let pair = pair.expect("a cookie");
+        ids.push(pair.split_once('=').unwrap().1.to_owned());
+        pair
+    };
+    let first = issued(
+        app.call(get_request("/visit", None))
+            .await
+            .cookie_pair("id"),
+    );
+    app.call(post_request("/incr", Some(&first))).await;
+    let login = issued(
+        app.call(post_request("/login?user=ada", Some(&first)))
+            .await
+            .cookie_pair("id"),
+    );
+    let other = issued(
+        app.call(post_request("/set/x", None))
+            .await
+            .cookie_pair("id"),
+    );
+    app.call(post_request("/logout", Some(&other))).await;
+    assert_eq!(
+        app.call(get_request("/whoami", Some(&login))).await.body,
+        "ada"
+    );
+
+    let mut connection = inspect(&redis).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let ours: Vec<&String> = keys.iter().filter(|key| key.starts_with(&prefix)).collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "only the logged-in session is left: {keys:?}"
+    );
+    if matches!(redis, Redis::Spawned(_)) {
+        assert_eq!(
+            ours.len(),
+            keys.len(),
+            "every key carries the prefix: {keys:?}"
+        );
+    }
+    for key in ours {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL");
+        let fields: Vec<Vec<u8>> = redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        for id in &ids {
+            assert!(!key.contains(id.as_str()), "a session id in a key name");
+            for field in &fields {
+                assert!(
+                    !String::from_utf8_lossy(field).contains(id.as_str()),
+                    "a session id in stored data"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_round_trip_to_read_two_to_read_then_write() {
+    let Some(redis) = Redis::start() else { return };
+    let storage = storage(&redis, &unique_prefix("trips"), Duration::from_secs(2));
+    let app = TestApp::with_defaults(Arc::new(storage.clone()));
+    let pair = app.session_with("n").await;
+    let trips = |before: u64| storage.round_trips() - before;
+
+    let before = storage.round_trips();
+    app.call(get_request("/untouched", Some(&pair))).await;
+    assert_eq!(trips(before), 0);
+    let before = storage.round_trips();
+    assert_eq!(
+        app.call(get_request("/read", Some(&pair))).await.body,
+        "n=1"
+    );
+    assert_eq!(trips(before), 1, "a read-only request");
+    let before = storage.round_trips();
+    app.call(post_request("/set/m", Some(&pair))).await;
+    assert_eq!(trips(before), 2, "a read-then-write request");
+    let before = storage.round_trips();
+    app.call(post_request("/incr", Some(&pair))).await;
+    assert_eq!(trips(before), 2, "load, then one conditioned update");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_answers_503_promptly_and_the_service_recovers() {
+    let Some(Redis::Spawned(mut server)) = Redis::start() else {
+        eprintln!("skipped: needs a redis-server this test can kill");
+        return;
+    };
+    let timeout = Duration::from_millis(300);
+    let storage = RedisStorage::builder(redis::Client::open(server.url()).unwrap())
+        .prefix(unique_prefix("outage"))
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    let config = SessionConfig::builder().store_timeout(timeout);
+    let app = TestApp::new(Arc::new(storage), config);
+    let pair = app.session_with("x").await;
+    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+
+    server.kill();
+    for (request, label) in [
+        (get_request("/keys", Some(&pair)), "a read"),
+        (post_request("/set/y", None), "a new session"),
+        (post_request("/logout", Some(&pair)), "a logout"),
+    ] {
+        let started = Instant::now();
+        let reply = app.call(request).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{label}: {reply:?}"
+        );
+        assert!(reply.set_cookies().is_empty(), "{label}");
+        // A liveness bound, not a benchmark: a hung request never returns.
+        assert!(
+            started.elapsed() < 3 * timeout,
+            "{label} took {:?}",
+            started.elapsed()
+        );
+    }
+
+    server.restart();
+    // The same service reconnects by itself (the data did not survive:
+    // nothing was persisted).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = app.call(get_request("/visit", None)).await;
+        if reply.status == StatusCode::OK {
+            assert_eq!(reply.body, "First time");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not recover: {reply:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pair = app.session_with("z").await;
+    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "z");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_starts_while_redis_is_down() {
+    // Nothing listens on this port: building storage and a service works,
+    // requests get the 503 until Redis is there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = RedisStorage::open(&format!("redis://127.0.0.1:{port}/")).unwrap();
+    let app = TestApp::new(
+        Arc::new(storage),
+        SessionConfig::builder().store_timeout(Duration::from_millis(300)),
+    );
+    let reply = app.call(post_request("/set/x", None)).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.call(get_request("/untouched", None)).await.body,
+        "untouched"
+    );
+}
+
+#[test]
+fn prefixes_with_hash_tags_are_refused() {
+    let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+    assert!(
+        RedisStorage::builder(client.clone())
+            .prefix("s{1}:")
+            .build()
+            .is_err()
+    );
+    assert!(
+        RedisStorage::builder(client)
+            .prefix("sessions:")
+            .build()
+            .is_ok()
+    );
+}

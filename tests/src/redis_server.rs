@@ -1,0 +1,264 @@
+//! Real Redis for the tests: a `redis-server` started on a free loopback
+//! port in a temporary directory, with nothing persisted, stopped when
+//! dropped; or the server named by `REDIS_URL`. The same for a three-master
+//! Redis Cluster, or `REDIS_CLUSTER_URLS`.
+//!
+//! Without `redis-server` the Redis tests print that they were skipped and
+//! why; with `SESSION_TEST_REQUIRE_REDIS=1` (as CI sets) that is a failure.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use session_core::SessionId;
+
+/// Where a test's Redis is.
+pub enum Redis {
+    /// A server this test started; stopped when dropped.
+    Spawned(RedisServer),
+    /// A server from `REDIS_URL`, shared: the test keeps to its own prefix.
+    External(String),
+}
+
+impl Redis {
+    /// The test's Redis, or `None` (after saying why) when there is none.
+    pub fn start() -> Option<Self> {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return Some(Self::External(url));
+        }
+        if !available("redis-server") {
+            skip_or_fail("redis-server is not installed and REDIS_URL is not set");
+            return None;
+        }
+        Some(Self::Spawned(RedisServer::start(&[])))
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Spawned(server) => server.url(),
+            Self::External(url) => url.clone(),
+        }
+    }
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix(label: &str) -> String {
+    let id = SessionId::generate().unwrap().key().to_string();
+    format!("test:{label}:{}:", &id[..12])
+}
+
+/// Whether `program` runs.
+fn available(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn skip_or_fail(why: &str) {
+    if std::env::var("SESSION_TEST_REQUIRE_REDIS").is_ok_and(|value| value == "1") {
+        panic!("SESSION_TEST_REQUIRE_REDIS=1 but {why}");
+    }
+    eprintln!("skipped: {why} (set SESSION_TEST_REQUIRE_REDIS=1 to make this a failure)");
+}
+
+/// A `redis-server` process.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port with `extra` arguments, and waits
+    /// until it answers.
+    pub fn start(extra: &[&str]) -> Self {
+        let port = free_port();
+        let dir = temp_dir(port);
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+        };
+        server.launch();
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        let log = self.dir.join("redis.log");
+        let port = self.port.to_string();
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(&log)
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.child = Some(command.spawn().expect("redis-server starts"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !answers(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer; its log:\n{}",
+                self.port,
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether a Redis server on `port` answers `PING`.
+fn answers(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
+        return false;
+    };
+    redis::cmd("PING").query::<String>(&mut connection).is_ok()
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(port: u16) -> PathBuf {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "session-redis-{}-{port}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A three-master Redis Cluster.
+pub enum Cluster {
+    /// Three servers this test started and joined.
+    Spawned(Vec<RedisServer>),
+    /// Seed nodes from `REDIS_CLUSTER_URLS` (comma-separated).
+    External(Vec<String>),
+}
+
+impl Cluster {
+    /// The test's cluster, or `None` (after saying why) when there is none.
+    pub fn start() -> Option<Self> {
+        if let Ok(urls) = std::env::var("REDIS_CLUSTER_URLS") {
+            return Some(Self::External(urls.split(',').map(str::to_owned).collect()));
+        }
+        if !available("redis-server") || !available("redis-cli") {
+            skip_or_fail(
+                "redis-server or redis-cli is not installed and REDIS_CLUSTER_URLS is not set",
+            );
+            return None;
+        }
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !nodes.iter().all(|node| cluster_ok(node.port())) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Self::Spawned(nodes))
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            Self::Spawned(nodes) => nodes.iter().map(RedisServer::url).collect(),
+            Self::External(urls) => urls.clone(),
+        }
+    }
+}
+
+fn cluster_ok(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
+        return false;
+    };
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query::<String>(&mut connection)
+        .is_ok_and(|info| info.contains("cluster_state:ok"))
+}
