@@ -99,3 +99,30 @@ async fn login_takes_the_user_from_the_query_too() {
     assert_eq!(browser.get("/whoami").await.body, "grace\n");
     assert_eq!(browser.post("/login").await.body, "Welcome, guest\n");
 }
+
+#[tokio::test]
+async fn on_sqlite_a_session_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let open = || async {
+        let storage = session_http::sqlite::SqliteStorage::open(&url)
+            .await
+            .unwrap();
+        let server = TestServer::axum(app::router(SessionLayer::new(storage.clone()))).await;
+        (storage, server)
+    };
+    let (storage, server) = open().await;
+    let browser = CookieClient::new(server.addr);
+    assert_eq!(
+        browser.post_form("/login", "user=ada").await.body,
+        "Welcome, ada\n"
+    );
+    let cookie = browser.cookie("id").unwrap();
+    drop(server);
+    storage.pool().close().await;
+
+    let (_storage, server) = open().await;
+    let browser = CookieClient::new(server.addr);
+    browser.set_cookie("id", &cookie);
+    assert_eq!(browser.get("/whoami").await.body, "ada\n");
+}

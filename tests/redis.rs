@@ -7,37 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use session_core::conformance::Harness;
-use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
 use session_http::SessionConfig;
 use session_redis::{RedisHarness, RedisStorage};
 use session_tests::app::{TestApp, get_request, post_request};
+use session_tests::kept::Kept;
 use session_tests::redis_server::{Redis, unique_prefix};
-
-/// A Redis harness that keeps its server running while the test does.
-struct Served {
-    _redis: Redis,
-    harness: RedisHarness,
-}
-
-#[async_trait]
-impl Harness for Served {
-    fn storage(&self) -> Arc<dyn SessionStorage> {
-        self.harness.storage()
-    }
-
-    async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        self.harness.raw_exists(key).await
-    }
-
-    async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
-        self.harness.read_raw(key).await
-    }
-
-    async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
-        self.harness.write_raw(key, bytes, now).await
-    }
-}
 
 /// Storage on `redis` under a prefix of its own.
 fn storage(redis: &Redis, prefix: &str, timeout: Duration) -> RedisStorage {
@@ -48,13 +22,10 @@ fn storage(redis: &Redis, prefix: &str, timeout: Duration) -> RedisStorage {
         .unwrap()
 }
 
-async fn served() -> Option<Served> {
+async fn served() -> Option<Kept<Redis, RedisHarness>> {
     let redis = Redis::start()?;
     let storage = storage(&redis, &unique_prefix("suite"), Duration::from_secs(2));
-    Some(Served {
-        _redis: redis,
-        harness: RedisHarness::new(storage),
-    })
+    Some(Kept::new(redis, RedisHarness::new(storage)))
 }
 
 mod conformance {

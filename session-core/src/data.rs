@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, codec};
 
 /// One encoded session value: MessagePack bytes with field names
 /// (`rmp_serde::to_vec_named`), so a stored struct can gain fields later.
@@ -152,6 +152,26 @@ impl SessionData {
             .sum()
     }
 
+    /// The data alone in the versioned encoding (a format byte, then
+    /// MessagePack), for backends that keep a record's other fields in
+    /// columns of their own.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] if it cannot be encoded.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        codec::encode(self)
+    }
+
+    /// Data made by [`encode`](Self::encode).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] for any other bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        codec::decode(bytes, "session data")
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -215,6 +235,18 @@ mod tests {
             Value::from_bytes(vec![0xc1]).decode::<u8>(),
             Err(Error::Decode(_))
         ));
+    }
+
+    #[test]
+    fn data_alone_round_trips_with_its_format_byte() {
+        let mut data = SessionData::new();
+        data.insert("n", &1).unwrap();
+        let bytes = data.encode().unwrap();
+        assert_eq!(bytes[0], crate::FORMAT_V1);
+        assert_eq!(SessionData::decode(&bytes).unwrap(), data);
+        for bad in [&[][..], &bytes[..bytes.len() - 1], &[9, 0x80]] {
+            assert!(matches!(SessionData::decode(bad), Err(Error::Decode(_))));
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod change;
+mod codec;
 mod data;
 mod error;
 mod expiry;
@@ -38,11 +39,12 @@ pub mod conformance;
 pub use async_trait::async_trait;
 
 pub use change::{ChangeSet, Conflict};
+pub use codec::FORMAT_V1;
 pub use data::{SessionData, Value};
 pub use error::{BoxError, Error};
 pub use expiry::{Deadlines, EXPIRY_SLACK, Timestamp};
 pub use id::{RandomnessError, SessionId, SessionKey};
-pub use record::{DEFAULT_MAX_RECORD_BYTES, FORMAT_V1, Record};
+pub use record::{DEFAULT_MAX_RECORD_BYTES, Record};
 pub use storage::{
     Capabilities, CreateOutcome, CycleOutcome, SessionStorage, TouchOutcome, UpdateOutcome,
 };

@@ -1,19 +1,14 @@
 //! The stored form of a session: its data, timestamps and version, and the
 //! versioned byte encoding stores that keep whole records use.
 
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::storage::{CycleOutcome, UpdateOutcome};
 use crate::{ChangeSet, Conflict, Deadlines, Error, SessionData, Timestamp};
 
 /// Default cap on a record's size ([`SessionData::size`]): 64 KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
-
-/// First byte of every encoded record. A record whose first byte is unknown
-/// is refused with [`Error::Decode`], never guessed at.
-pub const FORMAT_V1: u8 = 1;
 
 /// A session as storage holds it.
 ///
@@ -89,7 +84,7 @@ impl Record {
         self.deadlines.is_live(now)
     }
 
-    /// Encodes the record: [`FORMAT_V1`], then MessagePack.
+    /// Encodes the record: [`FORMAT_V1`](crate::FORMAT_V1), then MessagePack.
     ///
     /// # Errors
     ///
@@ -105,9 +100,7 @@ impl Record {
             version: self.version,
             data: &self.data,
         };
-        let mut bytes = vec![FORMAT_V1];
-        rmp_serde::encode::write_named(&mut bytes, &wire).map_err(Error::encode)?;
-        Ok(bytes)
+        codec::encode(&wire)
     }
 
     /// Decodes bytes made by [`encode`](Self::encode).
@@ -117,19 +110,7 @@ impl Record {
     /// [`Error::Decode`] for anything else: empty input, an unknown format
     /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let Some((&format, body)) = bytes.split_first() else {
-            return Err(Error::decode("empty session record"));
-        };
-        if format != FORMAT_V1 {
-            return Err(Error::decode(format!(
-                "unknown session record format {format}"
-            )));
-        }
-        let mut decoder = rmp_serde::Deserializer::new(Cursor::new(body));
-        let wire = Wire::<SessionData>::deserialize(&mut decoder).map_err(Error::decode)?;
-        if usize::try_from(decoder.position()).ok() != Some(body.len()) {
-            return Err(Error::decode("trailing bytes after the session record"));
-        }
+        let wire: Wire<SessionData> = codec::decode(bytes, "session record")?;
         Ok(Self {
             data: wire.data,
             created_at: Timestamp::from_unix_millis(wire.created_at),
@@ -236,7 +217,7 @@ mod tests {
     fn encode_decode_round_trip() {
         let record = record();
         let bytes = record.encode(DEFAULT_MAX_RECORD_BYTES).unwrap();
-        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(bytes[0], crate::FORMAT_V1);
         assert_eq!(Record::decode(&bytes).unwrap(), record);
     }
 
@@ -249,7 +230,7 @@ mod tests {
         trailing.push(0xc0);
         for bad in [
             &[][..],
-            &[FORMAT_V1],
+            &[crate::FORMAT_V1],
             &bytes[..bytes.len() - 1],
             &unknown_format,
             &trailing,

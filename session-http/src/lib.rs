@@ -21,7 +21,8 @@
 //!
 //! Storage is any [`SessionStorage`](session_core::SessionStorage); the
 //! memory backend comes with the default feature `memory`
-//! ([`memory::MemoryStorage`]), Redis with the feature `redis`.
+//! ([`memory::MemoryStorage`]), Redis with the feature `redis`, SQLite with
+//! the feature `sqlite`.
 //!
 //! ## With plain hyper
 //!
@@ -109,6 +110,16 @@ pub mod memory {
 pub mod redis {
     pub use session_redis::{
         DEFAULT_PREFIX, DEFAULT_TIMEOUT, InvalidPrefix, RedisStorage, RedisStorageBuilder,
+    };
+}
+
+/// The SQLite backend (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite {
+    pub use session_sqlite::{
+        CleanupTask, DEFAULT_BUSY_TIMEOUT, DEFAULT_TABLE, InvalidTableName, SqliteStorage,
+        SqliteStorageBuilder,
     };
 }
 

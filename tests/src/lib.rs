@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod clock;
+pub mod kept;
 pub mod net;
 pub mod probe;
 pub mod redis_server;

@@ -37,7 +37,13 @@ pub fn capture<T>(body: impl FnOnce() -> T) -> (String, T) {
         .with_ansi(false)
         .with_writer(buffer.clone())
         .finish();
-    let returned = tracing::subscriber::with_default(subscriber, body);
+    let returned = tracing::subscriber::with_default(subscriber, || {
+        // Other tests' threads may have registered callsites while this
+        // subscriber was being installed, caching "never" for them: make
+        // every callsite ask the subscribers again.
+        tracing::callsite::rebuild_interest_cache();
+        body()
+    });
     let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     (text, returned)
 }

@@ -11,12 +11,14 @@
 //! ```
 //!
 //! Options: `--listen ADDR` (default `127.0.0.1:3000`), `--store URL`
-//! (`memory`, or `redis://127.0.0.1:6379` with `--features redis`),
+//! (`memory`, `redis://127.0.0.1:6379` with `--features redis`, or
+//! `sqlite://sessions.db` with `--features sqlite`),
 //! `--insecure` (cookies without `Secure`, for serving plain HTTP beyond
 //! localhost).
 
 mod app;
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,7 +32,8 @@ use session_http::session_core::SessionStorage;
 use session_http::{SessionConfig, SessionLayer};
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage: demo [--listen ADDR] [--store memory|redis://HOST:PORT] [--insecure]";
+const USAGE: &str =
+    "usage: demo [--listen ADDR] [--store memory|redis://HOST:PORT|sqlite://FILE] [--insecure]";
 
 /// The command line.
 struct Options {
@@ -65,27 +68,52 @@ impl Options {
 }
 
 /// The storage a `--store` URL names.
-fn open_storage(url: &str) -> Result<Arc<dyn SessionStorage>, String> {
+/// Storage, and whatever must live as long as it (a cleanup task).
+type Store = (Arc<dyn SessionStorage>, Option<Box<dyn Any + Send>>);
+
+async fn open_storage(url: &str) -> Result<Store, String> {
     if url == "memory" {
-        return Ok(Arc::new(MemoryStorage::new()));
+        return Ok((Arc::new(MemoryStorage::new()), None));
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
         return open_redis(url);
     }
+    if url.starts_with("sqlite:") {
+        return open_sqlite(url).await;
+    }
     Err(format!(
-        "unsupported --store {url:?}: use memory or redis://HOST:PORT"
+        "unsupported --store {url:?}: use memory, redis://HOST:PORT or sqlite://FILE"
     ))
 }
 
 #[cfg(feature = "redis")]
-fn open_redis(url: &str) -> Result<Arc<dyn SessionStorage>, String> {
+fn open_redis(url: &str) -> Result<Store, String> {
     let storage = session_http::redis::RedisStorage::open(url)
         .map_err(|error| format!("--store {url:?}: {error}"))?;
-    Ok(Arc::new(storage))
+    Ok((Arc::new(storage), None))
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str) -> Result<Store, String> {
+    let storage = session_http::sqlite::SqliteStorage::open(url)
+        .await
+        .map_err(|error| format!("--store {url:?}: {error}"))?;
+    // Expired sessions are never loaded; this also removes them from disk,
+    // for as long as the demo runs.
+    let cleanup = storage.spawn_cleanup(std::time::Duration::from_secs(60));
+    Ok((Arc::new(storage), Some(Box::new(cleanup))))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(url: &str) -> Result<Store, String> {
+    Err(format!(
+        "--store {url:?} needs the sqlite feature: \
+         cargo run -p session-http --example demo --features sqlite -- --store {url}"
+    ))
 }
 
 #[cfg(not(feature = "redis"))]
-fn open_redis(url: &str) -> Result<Arc<dyn SessionStorage>, String> {
+fn open_redis(url: &str) -> Result<Store, String> {
     Err(format!(
         "--store {url:?} needs the redis feature: \
          cargo run -p session-http --example demo --features redis -- --store {url}"
@@ -120,8 +148,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let storage = match open_storage(&options.store) {
-        Ok(storage) => storage,
+    let (storage, _cleanup) = match open_storage(&options.store).await {
+        Ok(store) => store,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);

@@ -1,0 +1,74 @@
+//! The conformance harness: a [`SqliteStorage`] with raw probes into its
+//! table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_core::conformance::Harness;
+use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+
+use crate::{SqliteStorage, millis};
+
+/// How long rows planted by [`Harness::write_raw`] stay live.
+const RAW_LIFETIME: Duration = Duration::from_secs(3_600);
+
+/// Runs the `session-core` conformance suite on a [`SqliteStorage`]; give
+/// each test its own database file so counts are exact.
+#[derive(Clone, Debug)]
+pub struct SqliteHarness {
+    storage: SqliteStorage,
+}
+
+impl SqliteHarness {
+    /// A harness over `storage`.
+    pub fn new(storage: SqliteStorage) -> Self {
+        Self { storage }
+    }
+}
+
+#[async_trait]
+impl Harness for SqliteHarness {
+    fn storage(&self) -> Arc<dyn SessionStorage> {
+        Arc::new(self.storage.clone())
+    }
+
+    async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let found: Option<i64> = sqlx::query_scalar(self.storage.sql.exists.get())
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.storage.pool)
+            .await
+            .map_err(Error::backend)?;
+        Ok(found.is_some())
+    }
+
+    /// The `data` column followed by the `version` (big-endian): what a
+    /// write changes and a touch does not.
+    async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
+        let row: Option<(Vec<u8>, i64)> = sqlx::query_as(self.storage.sql.read_raw.get())
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.storage.pool)
+            .await
+            .map_err(Error::backend)?;
+        Ok(row.map(|(mut data, version)| {
+            data.extend_from_slice(&version.to_be_bytes());
+            data
+        }))
+    }
+
+    /// A row with `bytes` as its data, live for an hour past `now`.
+    async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
+        sqlx::query(self.storage.sql.write_raw.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(bytes)
+            .bind(millis(now))
+            .bind(millis(now.saturating_add(RAW_LIFETIME)))
+            .execute(&self.storage.pool)
+            .await
+            .map(|_| ())
+            .map_err(Error::backend)
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.storage.max_record_bytes
+    }
+}

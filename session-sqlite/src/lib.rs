@@ -1,0 +1,510 @@
+//! Durable session storage in an embedded SQLite file, on sqlx.
+//!
+//! Sessions survive a restart with no server to run. The file is opened in
+//! WAL mode with `synchronous = NORMAL` and a busy timeout, so readers never
+//! wait for writers and writers wait for each other instead of failing.
+//! `update` and `cycle` run in `BEGIN IMMEDIATE` transactions (a deferred
+//! transaction that upgrades to a write would fail without waiting);
+//! `create`, `touch` and `delete` are single statements. Each row holds the
+//! hash of the session id, never the id.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use session_sqlite::SqliteStorage;
+//!
+//! # async fn run() -> Result<(), session_core::Error> {
+//! let storage = SqliteStorage::open("sqlite://sessions.db").await?;
+//! // Expired rows are never loaded; this deletes them once a minute.
+//! let _cleanup = storage.spawn_cleanup(Duration::from_secs(60));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Concurrent writes each take their own transaction: SQLite runs one
+//! writer at a time and the busy timeout queues the others, so every
+//! request gets its own outcome without a writer task in between.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "conformance")]
+mod harness;
+mod schema;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use session_core::{
+    Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
+    Error, Record, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
+    async_trait,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::task::JoinHandle;
+
+#[cfg(feature = "conformance")]
+pub use harness::SqliteHarness;
+pub use schema::InvalidTableName;
+use schema::{SCHEMA_VERSION, Statements};
+
+/// The default table name.
+pub const DEFAULT_TABLE: &str = "sessions";
+/// How long a writer waits for another by default.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sessions in a SQLite database. Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    pool: SqlitePool,
+    sql: Statements,
+    max_record_bytes: usize,
+}
+
+impl fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("max_record_bytes", &self.max_record_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row: data, created, idle, absolute, version.
+type Row = (Vec<u8>, i64, i64, i64, i64);
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `url`, such as
+    /// `sqlite://sessions.db`, with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the file cannot be opened or the table created.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        Self::builder().open(url).await
+    }
+
+    /// Storage on a pool the application already has, with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the table cannot be created.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self, Error> {
+        Self::builder().from_pool(pool).await
+    }
+
+    /// A builder for the table name, record limit and busy timeout.
+    pub fn builder() -> SqliteStorageBuilder {
+        SqliteStorageBuilder {
+            table: DEFAULT_TABLE.to_owned(),
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+
+    /// The pool, for the application's own use of the database.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Deletes expired rows every `period` until the returned handle is
+    /// dropped. A failure is logged and the next period tries again.
+    pub fn spawn_cleanup(&self, period: Duration) -> CleanupTask {
+        let storage = self.clone();
+        CleanupTask(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                match storage.delete_expired(Timestamp::now()).await {
+                    Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
+                    Err(error) => {
+                        tracing::error!(%error, "deleting expired sessions failed; retrying next period")
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Starts a write transaction that holds the write lock from its first
+    /// statement.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, Error> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::backend)
+    }
+
+    /// The row under `key` in `tx`, whatever its deadlines.
+    async fn row(
+        &self,
+        tx: &mut SqliteConnection,
+        key: &SessionKey,
+    ) -> Result<Option<Record>, Error> {
+        let row: Option<Row> = sqlx::query_as(self.sql.load_for_write.get())
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(tx)
+            .await
+            .map_err(Error::backend)?;
+        row.map(record).transpose()
+    }
+
+    /// Inserts a row under `key`; `false` if the key is taken.
+    async fn insert(
+        &self,
+        connection: &mut SqliteConnection,
+        key: &SessionKey,
+        columns: Columns,
+    ) -> Result<bool, Error> {
+        let inserted = sqlx::query(self.sql.insert.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(columns.data)
+            .bind(columns.created_at)
+            .bind(columns.idle)
+            .bind(columns.absolute)
+            .bind(columns.expires_at)
+            .bind(columns.version)
+            .execute(connection)
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
+            Err(error) => Err(Error::backend(error)),
+        }
+    }
+}
+
+/// A record's column values.
+struct Columns {
+    data: Vec<u8>,
+    created_at: i64,
+    idle: i64,
+    absolute: i64,
+    expires_at: i64,
+    version: i64,
+}
+
+impl Columns {
+    /// The columns of `record`, refused if its data is over `limit`.
+    fn of(record: &Record, limit: usize) -> Result<Self, Error> {
+        record.check_size(limit)?;
+        Ok(Self {
+            data: record.data.encode()?,
+            created_at: millis(record.created_at),
+            idle: millis(record.deadlines.idle()),
+            absolute: millis(record.deadlines.absolute()),
+            expires_at: millis(record.deadlines.expires_at()),
+            version: i64::try_from(record.version).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// A timestamp as SQLite's integer; every [`Timestamp`] fits.
+fn millis(at: Timestamp) -> i64 {
+    i64::try_from(at.as_unix_millis()).unwrap_or(i64::MAX)
+}
+
+/// A timestamp read back from a column.
+fn timestamp(millis: i64) -> Result<Timestamp, Error> {
+    u64::try_from(millis)
+        .map(Timestamp::from_unix_millis)
+        .map_err(Error::decode)
+}
+
+/// The record in a row; anything that is not one is [`Error::Decode`].
+fn record((data, created_at, idle, absolute, version): Row) -> Result<Record, Error> {
+    Ok(Record::from_parts(
+        SessionData::decode(&data)?,
+        timestamp(created_at)?,
+        Deadlines::new(timestamp(idle)?, timestamp(absolute)?),
+        u64::try_from(version).map_err(Error::decode)?,
+    ))
+}
+
+#[async_trait]
+impl SessionStorage for SqliteStorage {
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
+        let row: Option<Row> = sqlx::query_as(self.sql.load.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(millis(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::backend)?;
+        row.map(record).transpose()
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, Error> {
+        let columns = Columns::of(record, self.max_record_bytes)?;
+        let mut connection = self.pool.acquire().await.map_err(Error::backend)?;
+        // An expired row may be replaced; a live one never is: the insert
+        // then fails on the key.
+        sqlx::query(self.sql.delete_if_expired.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(millis(now))
+            .execute(&mut *connection)
+            .await
+            .map_err(Error::backend)?;
+        Ok(if self.insert(&mut connection, key, columns).await? {
+            CreateOutcome::Created
+        } else {
+            CreateOutcome::Collision
+        })
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let mut tx = self.begin().await?;
+        let Some(current) = self.row(&mut tx, key).await? else {
+            return Ok(UpdateOutcome::Gone);
+        };
+        let next = match current.updated(changes, deadlines, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(refused),
+        };
+        let columns = Columns::of(&next, self.max_record_bytes)?;
+        sqlx::query(self.sql.write.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(columns.data)
+            .bind(columns.idle)
+            .bind(columns.absolute)
+            .bind(columns.expires_at)
+            .bind(columns.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+        tx.commit().await.map_err(Error::backend)?;
+        Ok(UpdateOutcome::Updated {
+            version: next.version,
+        })
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        let touched = sqlx::query(self.sql.touch.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(millis(idle_deadline))
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(Error::backend)?;
+        Ok(if touched.rows_affected() == 1 {
+            TouchOutcome::Touched
+        } else {
+            TouchOutcome::Gone
+        })
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<CycleOutcome, Error> {
+        let mut tx = self.begin().await?;
+        let Some(current) = self.row(&mut tx, old).await? else {
+            return Ok(CycleOutcome::Gone);
+        };
+        let next = match current.cycled(changes, deadlines, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(refused),
+        };
+        let columns = Columns::of(&next, self.max_record_bytes)?;
+        let taken: Option<i64> = sqlx::query_scalar(self.sql.is_live.get())
+            .bind(new.as_bytes().as_slice())
+            .bind(millis(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+        if taken.is_some() {
+            return Ok(CycleOutcome::Collision);
+        }
+        for key in [new, old] {
+            sqlx::query(self.sql.delete.get())
+                .bind(key.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::backend)?;
+        }
+        if !self.insert(&mut tx, new, columns).await? {
+            return Ok(CycleOutcome::Collision);
+        }
+        tx.commit().await.map_err(Error::backend)?;
+        Ok(CycleOutcome::Cycled)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        sqlx::query(self.sql.delete.get())
+            .bind(key.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(Error::backend)
+    }
+
+    async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
+        sqlx::query(self.sql.delete_expired.get())
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(Error::backend)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+}
+
+/// The cleanup task of [`SqliteStorage::spawn_cleanup`]; dropping it stops
+/// the task.
+#[derive(Debug)]
+pub struct CleanupTask(JoinHandle<()>);
+
+impl Drop for CleanupTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sets the table, record limit and busy timeout of a [`SqliteStorage`].
+#[derive(Debug)]
+#[must_use]
+pub struct SqliteStorageBuilder {
+    table: String,
+    max_record_bytes: usize,
+    busy_timeout: Duration,
+}
+
+impl SqliteStorageBuilder {
+    /// The table (default [`DEFAULT_TABLE`]): a letter or `_`, then at most
+    /// 62 letters, digits or `_`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidTableName`] for any other name.
+    pub fn table(mut self, table: impl Into<String>) -> Result<Self, InvalidTableName> {
+        let table = table.into();
+        schema::validate(&table)?;
+        self.table = table;
+        Ok(self)
+    }
+
+    /// The largest session data accepted (default
+    /// [`DEFAULT_MAX_RECORD_BYTES`]).
+    pub fn max_record_bytes(mut self, max_record_bytes: usize) -> Self {
+        self.max_record_bytes = max_record_bytes;
+        self
+    }
+
+    /// How long a writer waits for another before failing (default
+    /// [`DEFAULT_BUSY_TIMEOUT`]); applies to databases [`open`](Self::open)s.
+    pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Opens (creating if needed) the database at `url`: WAL,
+    /// `synchronous = NORMAL`, the busy timeout; then creates the table.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the file cannot be opened or the table created.
+    pub async fn open(self, url: &str) -> Result<SqliteStorage, Error> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(Error::backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(self.busy_timeout);
+        let pool = connect(options, self.busy_timeout).await?;
+        self.from_pool(pool).await
+    }
+
+    /// Storage on `pool`; creates the table if it is not there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if the table cannot be created, or the database
+    /// holds a newer schema than this library knows.
+    pub async fn from_pool(self, pool: SqlitePool) -> Result<SqliteStorage, Error> {
+        let storage = SqliteStorage {
+            pool,
+            sql: Statements::for_table(&self.table),
+            max_record_bytes: self.max_record_bytes,
+        };
+        migrate(&storage).await?;
+        Ok(storage)
+    }
+}
+
+/// Connects, retrying while another process holds the lock for as long as
+/// the busy timeout: switching a new file to WAL takes an exclusive lock
+/// that SQLite's busy handler does not wait for.
+async fn connect(
+    options: SqliteConnectOptions,
+    busy_timeout: Duration,
+) -> Result<SqlitePool, Error> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match SqlitePoolOptions::new().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(error))
+                if is_busy(error.code().as_deref()) && started.elapsed() < busy_timeout =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            connected => return connected.map_err(Error::backend),
+        }
+    }
+}
+
+/// Whether an SQLite result code (extended or not) is `SQLITE_BUSY` or
+/// `SQLITE_LOCKED`.
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
+/// Creates the table and index if missing, under `BEGIN IMMEDIATE` so that
+/// two processes opening a new file at once take turns.
+async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
+    let mut tx = storage.begin().await?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::backend)?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::backend(format!(
+            "the session database has schema version {version}; this library knows {SCHEMA_VERSION}"
+        )));
+    }
+    for statement in [&storage.sql.create_table, &storage.sql.create_index] {
+        sqlx::query(statement.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+    }
+    if version < SCHEMA_VERSION {
+        sqlx::query("PRAGMA user_version = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+    }
+    tx.commit().await.map_err(Error::backend)
+}

@@ -1,0 +1,154 @@
+//! The table, its index, and every statement run against them.
+//!
+//! A table name is configurable, so statements are built once, from a name
+//! validated to be a plain identifier; that validation is the one place
+//! that vouches for the SQL being safe.
+
+use std::sync::Arc;
+
+use sqlx::AssertSqlSafe;
+
+/// Version of the schema written to `PRAGMA user_version`.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// The table name is not `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("table name {0:?} must be a letter or '_' followed by at most 62 letters, digits or '_'")]
+pub struct InvalidTableName(pub(crate) String);
+
+/// Checks that `name` is a plain SQL identifier.
+pub(crate) fn validate(name: &str) -> Result<(), InvalidTableName> {
+    let mut bytes = name.bytes();
+    let valid = bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+        && name.len() <= 63
+        && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidTableName(name.to_owned()))
+    }
+}
+
+/// A statement ready to hand to sqlx.
+#[derive(Clone)]
+pub(crate) struct Sql(Arc<str>);
+
+impl Sql {
+    fn new(text: String) -> Self {
+        Self(text.into())
+    }
+
+    /// The statement for sqlx; `validate` vouched for the table name in it.
+    pub(crate) fn get(&self) -> AssertSqlSafe<Arc<str>> {
+        AssertSqlSafe(Arc::clone(&self.0))
+    }
+}
+
+/// Every statement, for one table.
+///
+/// Columns: `key` (SHA-256 of the id), `data` (the values, versioned
+/// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
+/// `expires_at` (the earlier deadline, indexed for cleanup) and `version`;
+/// times in Unix milliseconds.
+#[derive(Clone)]
+pub(crate) struct Statements {
+    pub(crate) create_table: Sql,
+    pub(crate) create_index: Sql,
+    pub(crate) load: Sql,
+    pub(crate) load_for_write: Sql,
+    pub(crate) insert: Sql,
+    pub(crate) delete_if_expired: Sql,
+    pub(crate) is_live: Sql,
+    pub(crate) write: Sql,
+    pub(crate) touch: Sql,
+    pub(crate) delete: Sql,
+    pub(crate) delete_expired: Sql,
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+    pub(crate) exists: Sql,
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+    pub(crate) read_raw: Sql,
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+    pub(crate) write_raw: Sql,
+}
+
+impl Statements {
+    /// The statements for `table`, a name [`validate`] accepted.
+    pub(crate) fn for_table(table: &str) -> Self {
+        let sql = |text: &str| Sql::new(text.replace("{table}", table));
+        Self {
+            create_table: sql(
+                "CREATE TABLE IF NOT EXISTS {table} (
+                    key BLOB PRIMARY KEY NOT NULL,
+                    data BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    idle_deadline INTEGER NOT NULL,
+                    absolute_deadline INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    version INTEGER NOT NULL
+                ) WITHOUT ROWID",
+            ),
+            create_index: sql(
+                "CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at)",
+            ),
+            load: sql(
+                "SELECT data, created_at, idle_deadline, absolute_deadline, version
+                 FROM {table} WHERE key = ?1 AND expires_at > ?2",
+            ),
+            load_for_write: sql(
+                "SELECT data, created_at, idle_deadline, absolute_deadline, version
+                 FROM {table} WHERE key = ?1",
+            ),
+            insert: sql(
+                "INSERT INTO {table}
+                 (key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            ),
+            delete_if_expired: sql("DELETE FROM {table} WHERE key = ?1 AND expires_at <= ?2"),
+            is_live: sql("SELECT 1 FROM {table} WHERE key = ?1 AND expires_at > ?2"),
+            write: sql(
+                "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
+                 expires_at = ?5, version = ?6 WHERE key = ?1",
+            ),
+            touch: sql(
+                "UPDATE {table}
+                 SET idle_deadline = MIN(?2, absolute_deadline), expires_at = MIN(?2, absolute_deadline)
+                 WHERE key = ?1 AND expires_at > ?3",
+            ),
+            delete: sql("DELETE FROM {table} WHERE key = ?1"),
+            delete_expired: sql("DELETE FROM {table} WHERE expires_at <= ?1"),
+            exists: sql("SELECT 1 FROM {table} WHERE key = ?1"),
+            read_raw: sql("SELECT data, version FROM {table} WHERE key = ?1"),
+            write_raw: sql(
+                "INSERT OR REPLACE INTO {table}
+                 (key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?4, 1)",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        for good in ["sessions", "_s", "S_1", &"a".repeat(63)] {
+            assert!(validate(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1s",
+            "s-1",
+            "s;DROP TABLE x",
+            "s s",
+            "\"s\"",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(validate(bad).is_err(), "{bad}");
+        }
+    }
+}

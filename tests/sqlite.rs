@@ -1,0 +1,333 @@
+//! The suites on real SQLite files, and what only SQLite has: durability
+//! across reopening, corrupt rows, what reaches the disk, write locks, two
+//! processes creating the schema at once, the cleanup task.
+
+#![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use session_core::conformance::Harness;
+use session_core::{
+    CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionStorage, Timestamp,
+};
+use session_http::SessionConfig;
+use session_sqlite::{SqliteHarness, SqliteStorage};
+use session_tests::app::{TestApp, get_request, post_request};
+use session_tests::kept::Kept;
+use sqlx::{Connection, SqliteConnection};
+use tempfile::TempDir;
+
+fn url(dir: &TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("sessions.db").display())
+}
+
+/// Storage on a new file in a directory of its own.
+async fn on_file() -> Kept<TempDir, SqliteHarness> {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    Kept::new(dir, SqliteHarness::new(storage))
+}
+
+mod conformance {
+    session_core::conformance_tests!(super::on_file);
+}
+
+mod http_suite {
+    session_tests::http_suite!(super::on_file);
+}
+
+fn id_of(pair: &str) -> SessionId {
+    SessionId::parse(pair.split_once('=').unwrap().1).unwrap()
+}
+
+#[tokio::test]
+async fn sessions_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let app = TestApp::with_defaults(Arc::new(storage.clone()));
+    let pair = app
+        .call(post_request("/login?user=ada", None))
+        .await
+        .cookie_pair("id")
+        .unwrap();
+    drop(app);
+    storage.pool().close().await;
+    drop(storage);
+
+    let reopened = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let app = TestApp::with_defaults(Arc::new(reopened));
+    assert_eq!(
+        app.call(get_request("/whoami", Some(&pair))).await.body,
+        "ada"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_no_session_and_is_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let app = TestApp::with_defaults(Arc::new(storage.clone()));
+    let good = app.session_with("x").await;
+    let bad = app.session_with("y").await;
+    let bad_key = id_of(&bad).key();
+    sqlx::query("UPDATE sessions SET data = x'01c1ff' WHERE key = ?1")
+        .bind(bad_key.as_bytes().as_slice())
+        .execute(storage.pool())
+        .await
+        .unwrap();
+
+    let load = storage.load(&bad_key, Timestamp::now()).await;
+    assert!(matches!(load, Err(Error::Decode(_))), "{load:?}");
+    let reply = app.call(get_request("/keys", Some(&bad))).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));
+    let write = app.call(post_request("/set/z", Some(&bad))).await;
+    let issued = write.cookie_pair("id").unwrap();
+    assert_ne!(issued, bad, "a new session, never the corrupt one");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT data FROM sessions WHERE key = ?1")
+        .bind(bad_key.as_bytes().as_slice())
+        .fetch_one(storage.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        [0x01, 0xc1, 0xff],
+        "the corrupt row was not overwritten"
+    );
+    assert_eq!(app.call(get_request("/keys", Some(&good))).await.body, "x");
+}
+
+#[tokio::test]
+async fn the_files_on_disk_hold_no_session_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let app = TestApp::with_defaults(Arc::new(storage.clone()));
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let pair = app.session_with("x").await;
+        let login = app
+            .call(post_request("/login?user=ada", Some(&pair)))
+            .await
+            .cookie_pair("id")
+            .unwrap();
+        app.call(post_request("/incr", Some(&login))).await;
+        ids.extend([id_of(&pair), id_of(&login)]);
+    }
+    let files = ["sessions.db", "sessions.db-wal", "sessions.db-shm"];
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
+    let check = |when: &str| {
+        let contents: Vec<Vec<u8>> = files.iter().map(|name| read(name)).collect();
+        assert!(!contents[0].is_empty(), "{when}: the database file exists");
+        for id in &ids {
+            let secret = id.to_cookie_value();
+            for (name, bytes) in files.iter().zip(&contents) {
+                let found = bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes());
+                assert!(!found, "{when}: a session id in {name}");
+            }
+        }
+    };
+    check("while open (WAL in use)");
+    storage.pool().close().await;
+    check("after closing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_write_lock_is_waited_for_then_answered_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = Duration::from_millis(300);
+    let storage = SqliteStorage::builder()
+        .busy_timeout(busy)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    let app = Arc::new(TestApp::new(
+        Arc::new(storage),
+        SessionConfig::builder().store_timeout(Duration::from_secs(5)),
+    ));
+    let mut other = SqliteConnection::connect(&url(&dir)).await.unwrap();
+
+    // Held briefly: the write waits for it and succeeds.
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let waiting = {
+        let app = app.clone();
+        tokio::spawn(async move { app.call(post_request("/set/x", None)).await })
+    };
+    tokio::time::sleep(busy / 3).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let reply = waiting.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert!(reply.cookie_pair("id").is_some());
+
+    // Held past the busy timeout: a 503, no cookie, no panic.
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let reply = app.call(post_request("/set/y", None)).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    assert!(reply.set_cookies().is_empty());
+    assert!(
+        started.elapsed() >= busy,
+        "the write gave up before the busy timeout"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pools_creating_a_new_file_at_once_both_work() {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let opens: Vec<_> = (0..2)
+            .map(|_| {
+                let (url, barrier) = (url(&dir), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    SqliteStorage::open(&url).await
+                })
+            })
+            .collect();
+        let mut storages = Vec::new();
+        for open in opens {
+            storages.push(open.await.unwrap().expect("both pools open the new file"));
+        }
+        let now = Timestamp::now();
+        let key = SessionId::generate().unwrap().key();
+        let deadlines = Deadlines::new(
+            now.saturating_add(Duration::from_secs(60)),
+            now.saturating_add(Duration::from_secs(60)),
+        );
+        let record = Record::new(SessionData::new(), now, deadlines);
+        assert_eq!(
+            storages[0].create(&key, &record, now).await.unwrap(),
+            CreateOutcome::Created
+        );
+        assert!(storages[1].load(&key, now).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cleanup_task_deletes_expired_rows_keeps_going_and_stops_when_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let harness = SqliteHarness::new(storage.clone());
+    let expired = || async {
+        let now = Timestamp::now();
+        let key = SessionId::generate().unwrap().key();
+        let past = Deadlines::new(now, now);
+        let record = Record::new(
+            SessionData::new(),
+            now.saturating_sub(Duration::from_secs(1)),
+            past,
+        );
+        assert_eq!(
+            storage.create(&key, &record, now).await.unwrap(),
+            CreateOutcome::Created
+        );
+        key
+    };
+    let gone_within = |key, limit: Duration| {
+        let harness = harness.clone();
+        async move {
+            let deadline = Instant::now() + limit;
+            while harness.raw_exists(&key).await.unwrap() {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            true
+        }
+    };
+
+    let cleanup = storage.spawn_cleanup(Duration::from_millis(50));
+    assert!(gone_within(expired().await, Duration::from_secs(10)).await);
+
+    // Failures (the table is gone) are logged; the task keeps running.
+    sqlx::query("DROP TABLE sessions")
+        .execute(storage.pool())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let storage = SqliteStorage::from_pool(storage.pool().clone())
+        .await
+        .unwrap();
+    let harness = SqliteHarness::new(storage.clone());
+    let key = {
+        let now = Timestamp::now();
+        let key = SessionId::generate().unwrap().key();
+        let record = Record::new(SessionData::new(), now, Deadlines::new(now, now));
+        assert_eq!(
+            storage.create(&key, &record, now).await.unwrap(),
+            CreateOutcome::Created
+        );
+        key
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while harness.raw_exists(&key).await.unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "the cleanup task stopped after an error"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    drop(cleanup);
+    let now = Timestamp::now();
+    let key = SessionId::generate().unwrap().key();
+    let record = Record::new(SessionData::new(), now, Deadlines::new(now, now));
+    assert_eq!(
+        storage.create(&key, &record, now).await.unwrap(),
+        CreateOutcome::Created
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        harness.raw_exists(&key).await.unwrap(),
+        "a dropped cleanup task kept running"
+    );
+}
+
+#[tokio::test]
+async fn the_table_name_is_configurable_and_validated() {
+    assert!(SqliteStorage::builder().table("s; DROP TABLE x").is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder()
+        .table("app_sessions")
+        .unwrap()
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(storage.pool())
+            .await
+            .unwrap();
+    assert_eq!(tables, ["app_sessions"]);
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(storage.pool())
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    sqlx::query("PRAGMA user_version = 99")
+        .execute(storage.pool())
+        .await
+        .unwrap();
+    assert!(
+        SqliteStorage::from_pool(storage.pool().clone())
+            .await
+            .is_err()
+    );
+}

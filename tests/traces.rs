@@ -1,0 +1,37 @@
+//! No session id in the traces, on every backend: a full life cycle
+//! (create, read, update, touch, login, logout, malformed and duplicate
+//! cookies, a corrupt record, store failures) under a TRACE capture of
+//! every target.
+//!
+//! One test, in a binary of its own, runs the backends one after another:
+//! tracing caches per-callsite interest process-wide, so a capture is only
+//! complete when no other test registers callsites at the same time.
+
+#![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use session_memory::{MemoryHarness, MemoryStorage};
+use session_redis::{RedisHarness, RedisStorage};
+use session_sqlite::{SqliteHarness, SqliteStorage};
+use session_tests::redis_server::{Redis, unique_prefix};
+use session_tests::suite::traces_never_contain_a_session_id;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_never_contain_a_session_id_on_any_backend() {
+    traces_never_contain_a_session_id(&MemoryHarness::new(MemoryStorage::new())).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let sqlite = SqliteStorage::open(&url).await.unwrap();
+    traces_never_contain_a_session_id(&SqliteHarness::new(sqlite)).await;
+
+    if let Some(redis) = Redis::start() {
+        let storage = RedisStorage::builder(redis::Client::open(redis.url()).unwrap())
+            .prefix(unique_prefix("traces"))
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        traces_never_contain_a_session_id(&RedisHarness::new(storage)).await;
+    }
+}
