@@ -7,6 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use session_core::{
+    ChangeSet, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionStorage,
+    Timestamp, UpdateOutcome, Value,
+};
 use session_http::SessionConfig;
 use session_redis::{RedisHarness, RedisStorage};
 use session_tests::app::{TestApp, get_request, post_request};
@@ -239,4 +243,156 @@ fn prefixes_with_hash_tags_are_refused() {
             .build()
             .is_ok()
     );
+}
+
+/// Storage and a raw connection on a fresh server, for planting records.
+async fn planted() -> Option<(
+    Redis,
+    RedisStorage,
+    redis::aio::MultiplexedConnection,
+    String,
+)> {
+    let redis = Redis::start()?;
+    let prefix = unique_prefix("planted");
+    let storage = storage(&redis, &prefix, Duration::from_secs(2));
+    let connection = inspect(&redis).await;
+    Some((redis, storage, connection, prefix))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_stored_values_are_decode_errors_never_backend_failures() {
+    let Some((_redis, storage, mut connection, prefix)) = planted().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let later = now
+        .saturating_add(Duration::from_secs(600))
+        .as_unix_millis();
+    let key = SessionId::generate().unwrap().key();
+    let redis_key = format!("{prefix}{key}");
+    let cases: [(&str, Vec<(&str, String)>); 3] = [
+        (
+            "a plus sign",
+            vec![("m", format!("1;+1;{later};{later};1"))],
+        ),
+        (
+            "a version past u64",
+            vec![("m", format!("1;1;{later};{later};99999999999999999999"))],
+        ),
+        ("a value of another type", vec![]),
+    ];
+    for (label, fields) in cases {
+        let _: () = redis::cmd("DEL")
+            .arg(&redis_key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if fields.is_empty() {
+            let _: () = redis::cmd("SET")
+                .arg(&redis_key)
+                .arg("text")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+        } else {
+            let _: () = redis::cmd("HSET")
+                .arg(&redis_key)
+                .arg(fields)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+        }
+        let load = storage.load(&key, now).await;
+        assert!(
+            matches!(load, Err(Error::Decode(_))),
+            "{label}: load gave {load:?}"
+        );
+        let touch = storage
+            .touch(&key, now.saturating_add(Duration::from_secs(60)), now)
+            .await;
+        assert!(
+            matches!(touch, Err(Error::Decode(_))),
+            "{label}: touch gave {touch:?}"
+        );
+    }
+    // Through HTTP, a cookie naming such a key is no session, not a 503.
+    let app = TestApp::with_defaults(Arc::new(storage));
+    let id = SessionId::generate().unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}{}", id.key()))
+        .arg("text")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let reply = app
+        .call(get_request(
+            "/keys",
+            Some(&format!("id={}", id.to_cookie_value())),
+        ))
+        .await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_saturate_and_unknown_fields_are_kept_aside() {
+    let Some((_redis, storage, mut connection, prefix)) = planted().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let later = now
+        .saturating_add(Duration::from_secs(600))
+        .as_unix_millis();
+    let key = SessionId::generate().unwrap().key();
+    let redis_key = format!("{prefix}{key}");
+    let meta = format!("1;1;{later};{later};{}", u64::MAX);
+    let _: () = redis::cmd("HSET")
+        .arg(&redis_key)
+        .arg(&[("m", meta.as_str()), ("future-field", "kept")])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.load(&key, now).await.unwrap().unwrap().version,
+        u64::MAX
+    );
+    let mut changes = ChangeSet::new();
+    changes.insert("n", Value::encode(&1).unwrap());
+    let deadlines = Deadlines::new(now.saturating_add(Duration::from_secs(60)), Timestamp::MAX);
+    let outcome = storage
+        .update(&key, &changes, deadlines, now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpdateOutcome::Updated { version: u64::MAX });
+    let kept: Option<String> = redis::cmd("HGET")
+        .arg(&redis_key)
+        .arg("future-field")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("kept"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn far_deadlines_get_a_finite_ttl() {
+    let Some((_redis, storage, mut connection, prefix)) = planted().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let key = SessionId::generate().unwrap().key();
+    let record = Record::new(
+        SessionData::new(),
+        now,
+        Deadlines::new(Timestamp::MAX, Timestamp::MAX),
+    );
+    assert_eq!(
+        storage.create(&key, &record, now).await.unwrap(),
+        CreateOutcome::Created
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}{key}"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "PTTL {ttl}");
+    assert!(storage.load(&key, now).await.unwrap().is_some());
 }

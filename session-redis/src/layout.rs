@@ -40,9 +40,9 @@ pub(crate) fn decode_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<Re
         } else if let Some(name) = field.strip_prefix(DATA.as_bytes()) {
             let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
             data.insert_value(name, Value::from_bytes(value));
-        } else {
-            return Err(Error::decode("unknown field in a session hash"));
         }
+        // Other fields are ignored, as the scripts ignore them: room for
+        // what later versions keep beside the data.
     }
     let meta = meta.ok_or_else(|| Error::decode("session hash without metadata"))?;
     if meta.starts_with(SEALED) {
@@ -65,7 +65,13 @@ fn decode_meta(meta: &[u8]) -> Result<(Timestamp, Deadlines, u64), Error> {
             "unknown session metadata format {format:?}"
         )));
     }
-    let number = |part: &str| part.parse::<u64>().map_err(Error::decode);
+    // Digits only, as the scripts read them (`parse` alone would take `+1`).
+    let number = |part: &str| {
+        if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(Error::decode("session metadata holds a non-decimal number"));
+        }
+        part.parse::<u64>().map_err(Error::decode)
+    };
     let at = |part: &str| number(part).map(Timestamp::from_unix_millis);
     Ok((
         at(created)?,

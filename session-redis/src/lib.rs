@@ -124,7 +124,12 @@ impl RedisStorage {
     #[cfg(feature = "cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn open_cluster<'a>(urls: impl IntoIterator<Item = &'a str>) -> Result<Self, Error> {
-        let client = redis::cluster::ClusterClient::new(urls.into_iter().collect::<Vec<_>>())
+        // Connecting gives up on a seed node well within one call's
+        // timeout, so a hanging node cannot keep the cluster unreachable.
+        let client = redis::cluster::ClusterClient::builder(urls.into_iter().collect::<Vec<_>>())
+            .connection_timeout(DEFAULT_TIMEOUT / 4)
+            .response_timeout(DEFAULT_TIMEOUT)
+            .build()
             .map_err(Error::backend)?;
         Ok(Self::builder_for_cluster(client).build_infallible())
     }
@@ -172,6 +177,8 @@ impl RedisStorage {
             call(connection).await
         };
         match tokio::time::timeout(limit, attempt).await {
+            // A key of another type is not a session: like corrupt bytes.
+            Ok(Err(error)) if error.code() == Some("WRONGTYPE") => Err(Error::decode(error)),
             Ok(result) => result.map_err(Error::backend),
             Err(_) => Err(Error::Timeout(limit)),
         }
@@ -198,7 +205,7 @@ impl RedisStorage {
             .key(self.redis_key(key))
             .arg(now.as_unix_millis())
             .arg(encode_meta(record))
-            .arg(millis(record.deadlines.native_ttl(now)));
+            .arg(millis(record.deadlines.native_ttl(now)).min(MAX_TTL_MS));
         for (name, value) in record.data.iter() {
             invocation.arg(data_field(name)).arg(value.as_bytes());
         }
@@ -223,7 +230,10 @@ impl RedisStorage {
         push_changes(invocation, changes);
     }
 
-    /// `cycle` where old and new keys may be on different nodes.
+    /// `cycle` where old and new keys may be on different nodes: seal the
+    /// old record, create the new one, delete the old one. Once sealed, the
+    /// old record no longer loads or accepts writes, so the move is done
+    /// when the new record exists; until then every failure unseals it.
     #[cfg(feature = "cluster")]
     async fn cycle_in_steps(
         &self,
@@ -232,71 +242,126 @@ impl RedisStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
+        let limit = self.inner.max_record_bytes;
         let mut seal = scripts::SEAL_SCRIPT.prepare_invoke();
         seal.key(self.redis_key(&old))
             .arg(now.as_unix_millis())
-            .arg(self.inner.max_record_bytes);
+            .arg(limit);
         push_changes(&mut seal, &changes);
         let (meta, fields) = match self.script(seal).await? {
             Answer::Sealed(meta, fields) => (meta, fields),
-            answer => return cycle_outcome(answer, self.inner.max_record_bytes),
+            answer => return cycle_outcome(answer, limit),
         };
-        let unseal = || async {
-            let mut invocation = scripts::UNSEAL_SCRIPT.prepare_invoke();
-            invocation.key(self.redis_key(&old)).arg(meta.as_slice());
-            if let Err(error) = self.script(invocation).await {
-                tracing::error!(%error, key = %old, "could not unseal a session after a failed cycle");
+        match self
+            .move_sealed(&new, &meta, fields, &changes, deadlines, now)
+            .await
+        {
+            Ok(Moved::Done) => {
+                // Best effort: the sealed record no longer counts, and its
+                // TTL removes it anyway.
+                if let Err(error) = self.delete_key(&old).await {
+                    tracing::warn!(%error, key = %old, "could not delete a cycled session's old record");
+                }
+                Ok(CycleOutcome::Cycled)
             }
-        };
-        let mut all = fields;
-        all.push((layout::META.as_bytes().to_vec(), meta.clone()));
-        let next = match decode_record(all)?.map(|record| record.cycled(&changes, deadlines, now)) {
-            Some(Ok(next)) => next,
-            Some(Err(refused)) => {
-                unseal().await;
-                return Ok(refused);
+            Ok(Moved::Refused(outcome)) => {
+                self.unseal(&old, &meta).await;
+                Ok(outcome)
             }
-            None => return Ok(CycleOutcome::Gone),
-        };
-        match self.create_record(&new, &next, now).await {
-            Ok(Answer::Created) => {}
-            Ok(answer) => {
-                unseal().await;
-                return cycle_outcome(answer, self.inner.max_record_bytes);
+            Ok(Moved::Failed(error)) => {
+                self.unseal(&old, &meta).await;
+                Err(error)
             }
             Err(error) => {
-                unseal().await;
-                return Err(error);
+                // The create may or may not have happened: remove the new
+                // record first, so the two are never both live.
+                if self.delete_key(&new).await.is_ok() {
+                    self.unseal(&old, &meta).await;
+                }
+                Err(error)
             }
         }
-        let old_key = self.redis_key(&old);
-        let deleted: Result<(), Error> = self
+    }
+
+    /// Creates the new record of a cluster `cycle` from the sealed old one.
+    /// `Err` only when it is unknown whether the create happened.
+    #[cfg(feature = "cluster")]
+    async fn move_sealed(
+        &self,
+        new: &SessionKey,
+        meta: &[u8],
+        mut fields: Vec<(Vec<u8>, Vec<u8>)>,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<Moved, Error> {
+        fields.push((layout::META.as_bytes().to_vec(), meta.to_vec()));
+        let record = match decode_record(fields) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Moved::Refused(CycleOutcome::Gone)),
+            Err(error) => return Ok(Moved::Failed(error)),
+        };
+        let next = match record.cycled(changes, deadlines, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Moved::Refused(refused)),
+        };
+        if let Err(error) = next.check_size(self.inner.max_record_bytes) {
+            return Ok(Moved::Failed(error));
+        }
+        Ok(match self.create_record(new, &next, now).await? {
+            Answer::Created => Moved::Done,
+            Answer::Collision => Moved::Refused(CycleOutcome::Collision),
+            answer => Moved::Failed(failure(answer, self.inner.max_record_bytes)),
+        })
+    }
+
+    /// Restores a record sealed by a cluster `cycle` that did not happen.
+    #[cfg(feature = "cluster")]
+    async fn unseal(&self, old: &SessionKey, meta: &[u8]) {
+        let (redis_key, meta) = (self.redis_key(old), meta.to_vec());
+        let unsealed: Result<Vec<Vec<u8>>, Error> = self
             .call(|mut connection| async move {
-                redis::cmd("DEL")
-                    .arg(old_key)
+                redis::cmd("EVAL")
+                    .arg(scripts::UNSEAL)
+                    .arg(1)
+                    .arg(redis_key)
+                    .arg(meta)
                     .query_async(&mut connection)
                     .await
             })
             .await;
-        if let Err(error) = deleted {
-            // Undo: the old session stays, the new one goes.
-            let new_key = self.redis_key(&new);
-            let undone: Result<(), Error> = self
-                .call(|mut connection| async move {
-                    redis::cmd("DEL")
-                        .arg(new_key)
-                        .query_async(&mut connection)
-                        .await
-                })
-                .await;
-            if undone.is_ok() {
-                unseal().await;
-            }
-            return Err(error);
+        if let Err(error) = unsealed {
+            tracing::error!(%error, key = %old, "could not unseal a session after a failed cycle");
         }
-        Ok(CycleOutcome::Cycled)
+    }
+
+    /// Deletes a key.
+    async fn delete_key(&self, key: &SessionKey) -> Result<(), Error> {
+        let redis_key = self.redis_key(key);
+        self.call(|mut connection| async move {
+            redis::cmd("DEL")
+                .arg(redis_key)
+                .query_async(&mut connection)
+                .await
+        })
+        .await
     }
 }
+
+/// How the new record of a cluster `cycle` came out.
+#[cfg(feature = "cluster")]
+enum Moved {
+    /// Created: the move is done.
+    Done,
+    /// Not created, with the outcome to report.
+    Refused(CycleOutcome),
+    /// Not created, with the error to report.
+    Failed(Error),
+}
+
+/// The longest TTL written, in milliseconds (about 31 000 years): `PEXPIRE`
+/// refuses times that overflow once added to the clock.
+const MAX_TTL_MS: u64 = 1_000_000_000_000_000;
 
 /// Whole milliseconds, saturating.
 fn millis(duration: Duration) -> u64 {
@@ -445,14 +510,7 @@ impl SessionStorage for RedisStorage {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        let redis_key = self.redis_key(key);
-        self.call(|mut connection| async move {
-            redis::cmd("DEL")
-                .arg(redis_key)
-                .query_async(&mut connection)
-                .await
-        })
-        .await
+        self.delete_key(key).await
     }
 
     /// Keys expire by their TTL: always `0`.

@@ -18,16 +18,27 @@ use redis::Script;
 
 /// Shared helpers, prepended to every script.
 const COMMON: &str = r#"
+-- Whether `digits` is a decimal u64, as the Rust side reads them.
+local function is_u64(digits)
+  return #digits < 20 or (#digits == 20 and digits <= '18446744073709551615')
+end
+
 local function parse_meta(raw)
   if not raw then return nil end
   if string.sub(raw, 1, 2) == 'S;' then return 'sealed' end
   local f, c, i, a, v = string.match(raw, '^(%d+);(%d+);(%d+);(%d+);(%d+)$')
   if f ~= '1' then return false end
+  for _, part in ipairs({c, i, a, v}) do
+    if not is_u64(part) then return false end
+  end
   return {c = c, i = i, a = a, v = v}
 end
 
 -- The stored record under `key`: nil if absent or sealed, false if corrupt.
 local function stored(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return nil end
+  if kind ~= 'hash' then return false end
   local raw = redis.call('HGET', key, 'm')
   if not raw then
     if redis.call('EXISTS', key) == 1 then return false end
@@ -51,8 +62,17 @@ local function encode_meta(c, i, a, v)
   return '1;' .. c .. ';' .. earlier(i, a) .. ';' .. a .. ';' .. v
 end
 
+-- The version plus one, in decimal, saturating at u64::MAX: Lua's
+-- numbers are doubles, exact only to 2^53.
 local function next_version(meta)
-  return string.format('%.0f', tonumber(meta.v) + 1)
+  local v = meta.v
+  if v == '18446744073709551615' then return v end
+  local digits = {string.byte(v, 1, -1)}
+  local j = #digits
+  while j >= 1 and digits[j] == 57 do digits[j] = 48; j = j - 1 end
+  if j == 0 then return '1' .. string.char(unpack(digits)) end
+  digits[j] = digits[j] + 1
+  return string.char(unpack(digits))
 end
 
 -- Native expiry: relative, the time to the earlier deadline plus slack.
@@ -145,7 +165,8 @@ local function apply_changes(key, changes)
 end
 "#;
 
-/// `create`. KEYS: key. ARGV: now, meta, ttl, then field/value pairs.
+/// `create`. KEYS: key. ARGV: now, meta, ttl (clamped by the caller, so
+/// `PEXPIRE` cannot fail after the write), then field/value pairs.
 const CREATE: &str = r#"
 local key, now = KEYS[1], tonumber(ARGV[1])
 local meta = stored(key)
@@ -211,11 +232,11 @@ expire(new, ARGV[2], ARGV[3], now, ARGV[5])
 return {'cycled'}
 "#;
 
-#[cfg(feature = "cluster")]
 /// First step of `cycle` on a cluster, where old and new may live on
 /// different nodes: checks and seals the old record so that nothing else
 /// writes to it, and returns its metadata and data. KEYS: old. ARGV: now,
 /// limit, changes (from index 3).
+#[cfg(feature = "cluster")]
 const SEAL: &str = r#"
 local key, now = KEYS[1], tonumber(ARGV[1])
 local meta = stored(key)
@@ -238,10 +259,12 @@ end
 return answer
 "#;
 
-#[cfg(feature = "cluster")]
 /// Undoes [`SEAL`] after a cluster `cycle` failed. KEYS: old. ARGV: the
-/// metadata it sealed.
-const UNSEAL: &str = r#"
+/// metadata it sealed. Sent as a plain `EVAL`, routed by its key: it runs
+/// when something already went wrong, when loading a script onto every
+/// node first could fail too.
+#[cfg(feature = "cluster")]
+pub(crate) const UNSEAL: &str = r#"
 if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] then
   redis.call('HSET', KEYS[1], 'm', ARGV[1])
 end
@@ -258,5 +281,3 @@ pub(crate) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH
 pub(crate) static CYCLE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CYCLE));
 #[cfg(feature = "cluster")]
 pub(crate) static SEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SEAL));
-#[cfg(feature = "cluster")]
-pub(crate) static UNSEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNSEAL));

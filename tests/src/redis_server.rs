@@ -76,18 +76,22 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts a server on a free port with `extra` arguments, and waits
-    /// until it answers.
+    /// until it answers. A port taken between picking and binding it is
+    /// noticed (the server exits) and another one is tried.
     pub fn start(extra: &[&str]) -> Self {
-        let port = free_port();
-        let dir = temp_dir(port);
-        let mut server = Self {
-            child: None,
-            port,
-            dir,
-            extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
-        };
-        server.launch();
-        server
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self {
+                child: None,
+                port,
+                dir: temp_dir(port),
+                extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            };
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of five free ports");
     }
 
     pub fn port(&self) -> u16 {
@@ -109,10 +113,16 @@ impl RedisServer {
     /// Starts the server again on the same port.
     pub fn restart(&mut self) {
         self.kill();
-        self.launch();
+        assert!(
+            self.launch(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
-    fn launch(&mut self) {
+    /// Starts the process and waits until it answers; `false` if it exited
+    /// (its port was taken).
+    fn launch(&mut self) -> bool {
         let log = self.dir.join("redis.log");
         let port = self.port.to_string();
         let mut command = Command::new("redis-server");
@@ -134,9 +144,15 @@ impl RedisServer {
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.child = Some(command.spawn().expect("redis-server starts"));
+        let child = self
+            .child
+            .insert(command.spawn().expect("redis-server starts"));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !answers(self.port) {
+            if child.try_wait().is_ok_and(|exited| exited.is_some()) {
+                self.child = None;
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {} did not answer; its log:\n{}",
@@ -145,6 +161,7 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 }
 
@@ -166,13 +183,19 @@ fn answers(port: u16) -> bool {
     redis::cmd("PING").query::<String>(&mut connection).is_ok()
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, at most 55535: a cluster
+/// node also listens on its port + 10000.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if port <= 55_535 {
+            return port;
+        }
+    }
 }
 
 fn temp_dir(port: u16) -> PathBuf {
