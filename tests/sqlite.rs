@@ -137,16 +137,15 @@ async fn the_files_on_disk_hold_no_session_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_write_lock_is_waited_for_then_answered_with_503() {
     let dir = tempfile::tempdir().unwrap();
-    let busy = Duration::from_millis(300);
+    let busy = Duration::from_secs(2);
+    let hold = Duration::from_millis(100);
     let storage = SqliteStorage::builder()
         .busy_timeout(busy)
         .open(&url(&dir))
         .await
         .unwrap();
-    let app = Arc::new(TestApp::new(
-        Arc::new(storage),
-        SessionConfig::builder().store_timeout(Duration::from_secs(5)),
-    ));
+    let config = SessionConfig::builder().store_timeout(Duration::from_secs(10));
+    let app = Arc::new(TestApp::new(Arc::new(storage), config));
     let mut other = SqliteConnection::connect(&url(&dir)).await.unwrap();
 
     // Held briefly: the write waits for it and succeeds.
@@ -154,15 +153,20 @@ async fn a_held_write_lock_is_waited_for_then_answered_with_503() {
         .execute(&mut other)
         .await
         .unwrap();
+    let started = Instant::now();
     let waiting = {
         let app = app.clone();
         tokio::spawn(async move { app.call(post_request("/set/x", None)).await })
     };
-    tokio::time::sleep(busy / 3).await;
+    tokio::time::sleep(hold).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     let reply = waiting.await.unwrap();
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert!(reply.cookie_pair("id").is_some());
+    assert!(
+        started.elapsed() >= hold,
+        "the write did not wait for the lock"
+    );
 
     // Held past the busy timeout: a 503, no cookie, no panic.
     sqlx::query("BEGIN IMMEDIATE")
@@ -280,6 +284,8 @@ async fn the_cleanup_task_deletes_expired_rows_keeps_going_and_stops_when_droppe
     }
 
     drop(cleanup);
+    // A delete already handed to SQLite may still finish.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let now = Timestamp::now();
     let key = SessionId::generate().unwrap().key();
     let record = Record::new(SessionData::new(), now, Deadlines::new(now, now));
@@ -330,4 +336,55 @@ async fn a_newer_schema_is_refused() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_expired_works_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let now = Timestamp::now();
+    for _ in 0..2_500 {
+        let key = SessionId::generate().unwrap().key();
+        let record = Record::new(SessionData::new(), now, Deadlines::new(now, now));
+        assert_eq!(
+            storage.create(&key, &record, now).await.unwrap(),
+            CreateOutcome::Created
+        );
+    }
+    assert_eq!(storage.delete_expired(now).await.unwrap(), 2_500);
+    assert_eq!(storage.delete_expired(now).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_column_of_the_wrong_type_is_a_corrupt_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let now = Timestamp::now();
+    let key = SessionId::generate().unwrap().key();
+    let later = now.saturating_add(Duration::from_secs(60));
+    let record = Record::new(SessionData::new(), now, Deadlines::new(later, later));
+    assert_eq!(
+        storage.create(&key, &record, now).await.unwrap(),
+        CreateOutcome::Created
+    );
+    sqlx::query("UPDATE sessions SET created_at = 'yesterday' WHERE key = ?1")
+        .bind(key.as_bytes().as_slice())
+        .execute(storage.pool())
+        .await
+        .unwrap();
+    let load = storage.load(&key, now).await;
+    assert!(matches!(load, Err(Error::Decode(_))), "{load:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_in_memory_database_works() {
+    let storage = SqliteStorage::open("sqlite::memory:").await.unwrap();
+    let app = TestApp::with_defaults(Arc::new(storage));
+    let pair = app.session_with("x").await;
+    let reads: Vec<_> = (0..8)
+        .map(|_| app.call(get_request("/keys", Some(&pair))))
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.body, "x");
+    }
 }

@@ -5,8 +5,18 @@
 //! wait for writers and writers wait for each other instead of failing.
 //! `update` and `cycle` run in `BEGIN IMMEDIATE` transactions (a deferred
 //! transaction that upgrades to a write would fail without waiting);
-//! `create`, `touch` and `delete` are single statements. Each row holds the
-//! hash of the session id, never the id.
+//! `touch` and `delete` are single statements, and so is `create` unless
+//! the key is taken (then a transaction replaces an expired row). Each row
+//! holds the hash of the session id, never the id.
+//!
+//! A statement already waiting for SQLite's lock when its caller times out
+//! still runs once the lock is free: the caller sees `Timeout` for a write
+//! that may then happen, whole (never half).
+//!
+//! [`SqliteStorage::from_pool`] takes the pool as it is: open it in WAL mode
+//! with a busy timeout (as [`SqliteStorage::open`] does), or writers will
+//! fail instead of waiting. The storage keeps its schema version in the
+//! database's `PRAGMA user_version`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -41,7 +51,7 @@ use session_core::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, Transaction};
 use tokio::task::JoinHandle;
 
 #[cfg(feature = "conformance")]
@@ -107,16 +117,26 @@ impl SqliteStorage {
         &self.pool
     }
 
-    /// Deletes expired rows every `period` until the returned handle is
-    /// dropped. A failure is logged and the next period tries again.
+    /// Deletes expired rows every `period` (at least a millisecond) until
+    /// the returned handle is dropped or the pool is closed. A failure is
+    /// logged and the next period tries again.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    #[must_use = "the cleanup task stops when its handle is dropped"]
     pub fn spawn_cleanup(&self, period: Duration) -> CleanupTask {
         let storage = self.clone();
+        let period = period.max(Duration::from_millis(1));
         CleanupTask(tokio::spawn(async move {
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval.tick().await;
             loop {
                 interval.tick().await;
+                if storage.pool.is_closed() {
+                    return;
+                }
                 match storage.delete_expired(Timestamp::now()).await {
                     Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
                     Err(error) => {
@@ -146,7 +166,7 @@ impl SqliteStorage {
             .bind(key.as_bytes().as_slice())
             .fetch_optional(tx)
             .await
-            .map_err(Error::backend)?;
+            .map_err(read_error)?;
         row.map(record).transpose()
     }
 
@@ -176,6 +196,7 @@ impl SqliteStorage {
 }
 
 /// A record's column values.
+#[derive(Clone)]
 struct Columns {
     data: Vec<u8>,
     created_at: i64,
@@ -197,6 +218,15 @@ impl Columns {
             expires_at: millis(record.deadlines.expires_at()),
             version: i64::try_from(record.version).unwrap_or(i64::MAX),
         })
+    }
+}
+
+/// A failed read: a column of the wrong type is a corrupt row, not a
+/// backend failure.
+fn read_error(error: sqlx::Error) -> Error {
+    match error {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Error::decode(error),
+        error => Error::backend(error),
     }
 }
 
@@ -230,8 +260,12 @@ impl SessionStorage for SqliteStorage {
             .bind(millis(now))
             .fetch_optional(&self.pool)
             .await
-            .map_err(Error::backend)?;
-        row.map(record).transpose()
+            .map_err(read_error)?;
+        // `expires_at` found the row; both deadlines decide.
+        Ok(row
+            .map(record)
+            .transpose()?
+            .filter(|record| record.is_live(now)))
     }
 
     async fn create(
@@ -242,19 +276,24 @@ impl SessionStorage for SqliteStorage {
     ) -> Result<CreateOutcome, Error> {
         let columns = Columns::of(record, self.max_record_bytes)?;
         let mut connection = self.pool.acquire().await.map_err(Error::backend)?;
-        // An expired row may be replaced; a live one never is: the insert
-        // then fails on the key.
+        // A fresh key is free: one statement.
+        if self.insert(&mut connection, key, columns.clone()).await? {
+            return Ok(CreateOutcome::Created);
+        }
+        drop(connection);
+        // Taken: an expired row may be replaced, a live one never is.
+        let mut tx = self.begin().await?;
         sqlx::query(self.sql.delete_if_expired.get())
             .bind(key.as_bytes().as_slice())
             .bind(millis(now))
-            .execute(&mut *connection)
+            .execute(&mut *tx)
             .await
             .map_err(Error::backend)?;
-        Ok(if self.insert(&mut connection, key, columns).await? {
-            CreateOutcome::Created
-        } else {
-            CreateOutcome::Collision
-        })
+        if !self.insert(&mut tx, key, columns).await? {
+            return Ok(CreateOutcome::Collision);
+        }
+        tx.commit().await.map_err(Error::backend)?;
+        Ok(CreateOutcome::Created)
     }
 
     async fn update(
@@ -358,13 +397,23 @@ impl SessionStorage for SqliteStorage {
             .map_err(Error::backend)
     }
 
+    /// Deletes in batches, so other writers never wait behind one huge
+    /// delete.
     async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
-        sqlx::query(self.sql.delete_expired.get())
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(Error::backend)
+        let mut deleted = 0;
+        loop {
+            let batch = sqlx::query(self.sql.delete_expired.get())
+                .bind(millis(now))
+                .bind(schema::CLEANUP_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::backend)?
+                .rows_affected();
+            deleted += batch;
+            if batch < u64::try_from(schema::CLEANUP_BATCH).unwrap_or(u64::MAX) {
+                return Ok(deleted);
+            }
+        }
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -375,6 +424,7 @@ impl SessionStorage for SqliteStorage {
 /// The cleanup task of [`SqliteStorage::spawn_cleanup`]; dropping it stops
 /// the task.
 #[derive(Debug)]
+#[must_use = "the cleanup task stops when its handle is dropped"]
 pub struct CleanupTask(JoinHandle<()>);
 
 impl Drop for CleanupTask {
@@ -463,7 +513,13 @@ async fn connect(
 ) -> Result<SqlitePool, Error> {
     let started = tokio::time::Instant::now();
     loop {
-        match SqlitePoolOptions::new().connect_with(options.clone()).await {
+        // Connections are kept: an in-memory database (`sqlite::memory:`)
+        // would vanish with its last connection.
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        match pool.connect_with(options.clone()).await {
             Err(sqlx::Error::Database(error))
                 if is_busy(error.code().as_deref()) && started.elapsed() < busy_timeout =>
             {
@@ -501,10 +557,12 @@ async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
             .map_err(Error::backend)?;
     }
     if version < SCHEMA_VERSION {
-        sqlx::query("PRAGMA user_version = 1")
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::backend)?;
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA user_version = {SCHEMA_VERSION}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::backend)?;
     }
     tx.commit().await.map_err(Error::backend)
 }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use sqlx::AssertSqlSafe;
 
+/// Rows `delete_expired` deletes per statement.
+pub(crate) const CLEANUP_BATCH: i64 = 1_000;
+
 /// Version of the schema written to `PRAGMA user_version`.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
 
@@ -117,7 +120,10 @@ impl Statements {
                  WHERE key = ?1 AND expires_at > ?3",
             ),
             delete: sql("DELETE FROM {table} WHERE key = ?1"),
-            delete_expired: sql("DELETE FROM {table} WHERE expires_at <= ?1"),
+            delete_expired: sql(
+                "DELETE FROM {table} WHERE key IN
+                 (SELECT key FROM {table} WHERE expires_at <= ?1 LIMIT ?2)",
+            ),
             exists: sql("SELECT 1 FROM {table} WHERE key = ?1"),
             read_raw: sql("SELECT data, version FROM {table} WHERE key = ?1"),
             write_raw: sql(

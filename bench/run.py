@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Runs the benchmark matrix and prints it as a markdown table.
+
+    python3 bench/run.py            # 3 runs, medians (about 15 minutes)
+    python3 bench/run.py --quick    # 1 short run (about a minute)
+
+Each variant of `server` serves the same app; `load` drives it with 64
+users (one keep-alive connection and cookie each, closed loop) and reports
+requests/s, latency, server CPU per request and Redis commands per request.
+The server and redis-server are pinned to core 0, the load to core 1 (where
+`taskset` exists). Then 16 users with 4 requests in flight per session
+count lost increments on /counter and /counter-atomic. `redis-benchmark`
+gives the Redis server's own limit. Results go to bench/results.tsv.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RELEASE = os.path.join(HERE, "target", "release")
+VARIANTS = ["bare", "ours-memory", "ts-memory", "ts-moka", "ours-redis", "ts-redis", "ours-sqlite", "ts-sqlite"]
+FIELDS = ["route", "users", "inflight", "rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "acked", "lost"]
+
+
+def pinned(core, command):
+    return (["taskset", "-c", str(core)] if shutil.which("taskset") else []) + command
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis():
+    port = free_port()
+    process = subprocess.Popen(
+        pinned(0, ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.02)
+    sys.exit("redis-server did not start")
+
+
+def start_server(variant, redis_port, sqlite_file):
+    command = [os.path.join(RELEASE, "server"), "--variant", variant, "--sqlite", sqlite_file]
+    if redis_port:
+        command += ["--redis", f"redis://127.0.0.1:{redis_port}/"]
+    process = subprocess.Popen(pinned(0, command), stdout=subprocess.PIPE, text=True)
+    return process, process.stdout.readline().strip()
+
+
+def routes(variant):
+    if variant == "bare":
+        return ["/counter", "/read", "/new"]
+    return ["/counter", "/read", "/new"] + (["/counter-atomic"] if variant.startswith("ours") else [])
+
+
+def load(address, route, server, redis_port, users, inflight, warmup, duration):
+    command = [os.path.join(RELEASE, "load"), "--addr", address, "--route", route, "--users", str(users),
+               "--inflight", str(inflight), "--warmup", str(warmup), "--duration", str(duration),
+               "--server-pid", str(server.pid)]
+    if redis_port:
+        command += ["--redis-port", str(redis_port)]
+    line = subprocess.run(pinned(1, command), capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    return dict(zip(FIELDS, line.split("\t")))
+
+
+def run_variant(variant, args, results):
+    redis, redis_port = start_redis() if "redis" in variant else (None, None)
+    with tempfile.TemporaryDirectory() as directory:
+        server, address = start_server(variant, redis_port, os.path.join(directory, "sessions.db"))
+        try:
+            for route in routes(variant):
+                row = load(address, route, server, redis_port, 64, 1, args.warmup, args.duration)
+                results.append({"variant": variant, **row})
+                print(f"  {variant:12} {route:16} {float(row['rps']):>9.0f} req/s  cpu {row['cpu_us']:>6} us/req", flush=True)
+            if variant != "bare":
+                for route in [r for r in routes(variant) if r.startswith("/counter")]:
+                    row = load(address, route, server, redis_port, 16, 4, args.warmup / 2, args.duration / 2)
+                    results.append({"variant": variant, **row})
+                    print(f"  {variant:12} {route:16} 4 in flight: lost {row['lost']} of {row['acked']}", flush=True)
+        finally:
+            server.kill()
+            server.wait()
+            if redis:
+                redis.kill()
+                redis.wait()
+
+
+def redis_limit():
+    if not shutil.which("redis-benchmark"):
+        return "redis-benchmark not installed"
+    redis, port = start_redis()
+    try:
+        out = subprocess.run(pinned(1, ["redis-benchmark", "-p", str(port), "-q", "-n", "200000", "-c", "64", "-t", "get,set"]),
+                             capture_output=True, text=True).stdout
+        return "; ".join(line.strip().split("\r")[-1] for line in out.splitlines() if "requests per second" in line)
+    finally:
+        redis.kill()
+        redis.wait()
+
+
+def median_rows(results):
+    groups = {}
+    for row in results:
+        groups.setdefault((row["variant"], row["route"], row["inflight"]), []).append(row)
+    merged = []
+    for (variant, route, inflight), rows in groups.items():
+        row = dict(rows[0])
+        for field in ["rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "acked", "lost"]:
+            values = [float(r[field]) for r in rows if r[field] != "NaN"]
+            row[field] = statistics.median(values) if values else float("nan")
+        merged.append(row)
+    return merged
+
+
+def table(rows):
+    bare = {r["route"]: r["cpu_us"] for r in rows if r["variant"] == "bare"}
+    lines = ["| variant | route | in flight | req/s | p50 µs | p99 µs | server CPU µs/req | above bare | Redis round trips/req | errors | lost / acked |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        base = bare.get(r["route"].replace("-atomic", ""), float("nan"))
+        above = r["cpu_us"] - base if r["variant"] != "bare" and r["inflight"] == "1" else float("nan")
+        lost = f"{r['lost']:.0f} / {r['acked']:.0f}" if r["route"].startswith("/counter") and r["variant"] != "bare" else ""
+        cmds = "" if r["redis_cmds"] != r["redis_cmds"] else f"{r['redis_cmds']:.2f}"
+        above_text = "" if above != above else f"{above:+.2f}"
+        lines.append(f"| {r['variant']} | {r['route']} | {r['inflight']} | {r['rps']:.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
+                     f"{r['cpu_us']:.2f} | {above_text} | {cmds} | {r['errors']:.0f} | {lost} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one short run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(HERE, "results.tsv"))
+    args = parser.parse_args()
+    args.warmup, args.duration = (0.5, 1.5) if args.quick else (2.0, 5.0)
+    runs = 1 if args.quick else args.runs
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "server", "--bin", "load"], cwd=HERE, check=True)
+    results = []
+    for run in range(runs):
+        print(f"run {run + 1} of {runs}", flush=True)
+        for variant in VARIANTS:
+            run_variant(variant, args, results)
+    rows = median_rows(results)
+    with open(args.out, "w") as out:
+        out.write("variant\t" + "\t".join(FIELDS) + "\n")
+        for r in rows:
+            out.write("\t".join([r["variant"]] + [str(r[f]) for f in FIELDS]) + "\n")
+    print()
+    print(f"Median of {runs} run(s); machine: {os.cpu_count()} cores, {platform()}")
+    print(table(rows))
+    print()
+    print("Redis limit (redis-benchmark, 64 clients):", redis_limit())
+
+
+def platform():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
