@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionData, SessionId,
-    SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, Value,
+    SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, Value,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -80,6 +80,7 @@ impl Shared {
                     tracing::debug!(%key, "session created");
                     return Ok(Live {
                         id,
+                        key,
                         record,
                         from_cookie: false,
                     });
@@ -96,6 +97,8 @@ impl Shared {
 /// A session found in storage or created during this request.
 struct Live {
     id: SessionId,
+    /// The id's hash, computed once per request.
+    key: SessionKey,
     /// The record as last known to be stored.
     record: Record,
     /// Whether the request's cookie named it (else no cookie was sent yet).
@@ -425,7 +428,7 @@ impl Session {
             write.insert(key, encoded);
             let now = shared.now();
             let deadlines = shared.extended(live.record.deadlines, now);
-            let key_hash = live.id.key();
+            let key_hash = live.key;
             let outcome = shared
                 .timed(shared.storage.update(&key_hash, &write, deadlines, now))
                 .await;
@@ -489,7 +492,7 @@ impl Session {
         let mut state = self.state().await?;
         if let Origin::Live(live) = &state.origin {
             let shared = &self.inner.shared;
-            let key = live.id.key();
+            let key = live.key;
             let deleted = shared.timed(shared.storage.delete(&key)).await;
             if let Err(error) = deleted {
                 return Err(poison(&mut state, SessionError::Storage(error)));
@@ -561,6 +564,7 @@ impl Session {
                 Ok(Some(record)) => {
                     found = Some(Live {
                         id: id.clone(),
+                        key,
                         record,
                         from_cookie: true,
                     });
@@ -631,7 +635,7 @@ impl Session {
     ) -> Result<Option<HeaderValue>, SessionError> {
         let shared = &self.inner.shared;
         let now = shared.now();
-        let key = live.id.key();
+        let key = live.key;
         // The browser lacks this cookie (a session `update` created), or a
         // persistent cookie's `Max-Age` must follow deadlines an `update`
         // moved: both already happened, so they hold even on a 5xx.
@@ -687,7 +691,7 @@ impl Session {
         if extended.idle() <= current.idle() || remaining >= idle.saturating_mul(3) / 4 {
             return Ok(None);
         }
-        let key = live.id.key();
+        let key = live.key;
         let outcome = shared
             .timed(shared.storage.touch(&key, extended.idle(), now))
             .await;
@@ -717,7 +721,7 @@ impl Session {
         } else {
             shared.extended(live.record.deadlines, now)
         };
-        let old = live.id.key();
+        let old = live.key;
         for _ in 0..ID_ATTEMPTS {
             let id = SessionId::generate()?;
             let new = id.key();
