@@ -48,7 +48,7 @@ use session_core::{
 
 #[cfg(feature = "conformance")]
 pub use harness::MemoryHarness;
-use stored::{Stored, StoredExpiry, decode, is_live};
+use stored::{KeyHasher, Stored, StoredExpiry, decode, is_live};
 
 /// Default bound on the number of sessions kept.
 pub const DEFAULT_MAX_SESSIONS: u64 = 100_000;
@@ -68,7 +68,7 @@ pub const DEFAULT_MAX_SESSIONS: u64 = 100_000;
 /// Cloning is cheap and shares the sessions.
 #[derive(Clone)]
 pub struct MemoryStorage {
-    cache: Cache<SessionKey, Stored>,
+    cache: Cache<SessionKey, Stored, KeyHasher>,
     max_record_bytes: usize,
 }
 
@@ -335,7 +335,7 @@ impl MemoryStorageBuilder {
             .max_capacity(self.max_sessions)
             .eviction_policy(self.eviction)
             .expire_after(StoredExpiry)
-            .build();
+            .build_with_hasher(KeyHasher);
         MemoryStorage {
             cache,
             max_record_bytes: self.max_record_bytes,
