@@ -70,19 +70,28 @@ fn options() -> Options {
 async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
     let stream = TcpStream::connect(addr).await.expect("connect");
     stream.set_nodelay(true).expect("nodelay");
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(connection);
     sender
 }
 
 /// One request: status, the session cookie it set, the body.
-async fn get(sender: &mut SendRequest<Empty<Bytes>>, path: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
+async fn get(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
     let mut request = Request::get(path).header(header::HOST, "bench");
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
     sender.ready().await.expect("connection ready");
-    let response = sender.send_request(request.body(Empty::new()).expect("request")).await.expect("response");
+    let response = sender
+        .send_request(request.body(Empty::new()).expect("request"))
+        .await
+        .expect("response");
     let status = response.status();
     let cookie = response
         .headers()
@@ -90,7 +99,12 @@ async fn get(sender: &mut SendRequest<Empty<Bytes>>, path: &str, cookie: Option<
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .map(str::to_owned);
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, cookie, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -101,7 +115,12 @@ fn cpu_time(pid: u32) -> Duration {
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // Fields 14 and 15 of the line (utime, stime; the name was field 2), in
     // clock ticks of 10 ms.
-    let tick = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok()).unwrap_or(0);
+    let tick = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     let ticks = tick(11) + tick(12);
     Duration::from_millis(ticks * 10)
 }
@@ -121,11 +140,18 @@ async fn redis_round_trips(addr: SocketAddr, port: u16) -> u64 {
 
 /// Commands the Redis server has processed so far.
 async fn redis_commands(port: u16) -> u64 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("redis");
-    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n").await.expect("INFO");
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("redis");
+    stream
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+        .await
+        .expect("INFO");
     let mut reply = Vec::new();
     let mut buffer = [0; 4096];
-    while !String::from_utf8_lossy(&reply).contains("total_commands_processed:") || !reply.ends_with(b"\r\n\r\n") {
+    while !String::from_utf8_lossy(&reply).contains("total_commands_processed:")
+        || !reply.ends_with(b"\r\n\r\n")
+    {
         let read = stream.read(&mut buffer).await.expect("INFO reply");
         if read == 0 {
             break;
@@ -164,12 +190,17 @@ async fn main() {
     let start = Instant::now() + options.warmup;
     let end = start + options.duration;
     let counts = Arc::new(Counts::default());
-    let acknowledged: Arc<Vec<AtomicU64>> = Arc::new((0..options.users).map(|_| AtomicU64::new(0)).collect());
+    let acknowledged: Arc<Vec<AtomicU64>> =
+        Arc::new((0..options.users).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
     for user in 0..options.users {
         for _ in 0..options.inflight {
-            let (options, counts, acknowledged) = (options.clone(), counts.clone(), acknowledged.clone());
-            let cookie = cookies.get(user).cloned().filter(|cookie| !cookie.is_empty());
+            let (options, counts, acknowledged) =
+                (options.clone(), counts.clone(), acknowledged.clone());
+            let cookie = cookies
+                .get(user)
+                .cloned()
+                .filter(|cookie| !cookie.is_empty());
             tasks.push(tokio::spawn(async move {
                 let mut sender = connect(options.addr).await;
                 let mut latencies = Vec::new();
@@ -179,7 +210,8 @@ async fn main() {
                     if sent >= end {
                         break;
                     }
-                    let (status, _, body) = get(&mut sender, &options.route, cookie.as_deref()).await;
+                    let (status, _, body) =
+                        get(&mut sender, &options.route, cookie.as_deref()).await;
                     let done = Instant::now();
                     let measured = sent >= start && done < end;
                     if status == StatusCode::OK {
@@ -197,7 +229,10 @@ async fn main() {
                     }
                     if measured {
                         counts.requests.fetch_add(1, Ordering::Relaxed);
-                        latencies.push(u32::try_from(done.duration_since(sent).as_micros()).unwrap_or(u32::MAX));
+                        latencies.push(
+                            u32::try_from(done.duration_since(sent).as_micros())
+                                .unwrap_or(u32::MAX),
+                        );
                     }
                 }
                 latencies
@@ -228,7 +263,9 @@ async fn main() {
     let requests = counts.requests.load(Ordering::Relaxed);
     let seconds = options.duration.as_secs_f64();
     let cpu_per_request = match (cpu_before, cpu_after) {
-        (Some(before), Some(after)) if requests > 0 => (after - before).as_secs_f64() * 1e6 / requests as f64,
+        (Some(before), Some(after)) if requests > 0 => {
+            (after - before).as_secs_f64() * 1e6 / requests as f64
+        }
         _ => f64::NAN,
     };
     let commands_per_request = match (redis_before, redis_after) {

@@ -59,18 +59,31 @@ mod ours {
     use session_http::{Session, SessionConfig, SessionLayer};
 
     async fn counter(session: Session) -> Result<String, StatusCode> {
-        let n: i64 = session.get("n").await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?.unwrap_or(0);
-        session.insert("n", &(n + 1)).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let n: i64 = session
+            .get("n")
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+            .unwrap_or(0);
+        session
+            .insert("n", &(n + 1))
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         Ok((n + 1).to_string())
     }
 
     async fn read(session: Session) -> Result<String, StatusCode> {
-        let n: Option<i64> = session.get("n").await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let n: Option<i64> = session
+            .get("n")
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         Ok(n.unwrap_or(0).to_string())
     }
 
     async fn new(session: Session) -> Result<String, StatusCode> {
-        session.insert("n", &1_i64).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        session
+            .insert("n", &1_i64)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         Ok("1".to_owned())
     }
 
@@ -106,18 +119,31 @@ macro_rules! tower_sessions_app {
             use $crate_name::{Expiry, Session, SessionManagerLayer, SessionStore};
 
             async fn counter(session: Session) -> Result<String, StatusCode> {
-                let n: i64 = session.get("n").await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?.unwrap_or(0);
-                session.insert("n", n + 1).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                let n: i64 = session
+                    .get("n")
+                    .await
+                    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+                    .unwrap_or(0);
+                session
+                    .insert("n", n + 1)
+                    .await
+                    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
                 Ok((n + 1).to_string())
             }
 
             async fn read(session: Session) -> Result<String, StatusCode> {
-                let n: Option<i64> = session.get("n").await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                let n: Option<i64> = session
+                    .get("n")
+                    .await
+                    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
                 Ok(n.unwrap_or(0).to_string())
             }
 
             async fn new(session: Session) -> Result<String, StatusCode> {
-                session.insert("n", 1_i64).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                session
+                    .insert("n", 1_i64)
+                    .await
+                    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
                 Ok("1".to_owned())
             }
 
@@ -160,14 +186,24 @@ async fn app(options: &Options) -> Router {
         }
         "ours-sqlite" => {
             let url = format!("sqlite://{}", options.sqlite);
-            ours::router(Arc::new(session_sqlite::SqliteStorage::open(&url).await.expect("sqlite file")))
+            ours::router(Arc::new(
+                session_sqlite::SqliteStorage::open(&url)
+                    .await
+                    .expect("sqlite file"),
+            ))
         }
         "ts-memory" => ts15::router(tower_sessions_015::MemoryStore::default()),
         "ts-moka" => ts14::router(tower_sessions_moka_store::MokaStore::new(Some(1_000_000))),
         "ts-redis" => {
             use tower_sessions_redis_store::fred::prelude::*;
-            let pool = Pool::new(Config::from_url(&options.redis).expect("redis url"), None, None, None, 6)
-                .expect("fred pool");
+            let pool = Pool::new(
+                Config::from_url(&options.redis).expect("redis url"),
+                None,
+                None,
+                None,
+                6,
+            )
+            .expect("fred pool");
             let _connection = pool.connect();
             pool.wait_for_connect().await.expect("redis reachable");
             ts14::router(tower_sessions_redis_store::RedisStore::new(pool))
@@ -183,7 +219,9 @@ async fn app(options: &Options) -> Router {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5));
-            let pool = SqlitePool::connect_with(connect).await.expect("sqlite file");
+            let pool = SqlitePool::connect_with(connect)
+                .await
+                .expect("sqlite file");
             let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
             store.migrate().await.expect("tower-sessions migration");
             ts14::router(store)
