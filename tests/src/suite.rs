@@ -1061,31 +1061,56 @@ pub async fn concurrent_increments_are_exact(harness: &dyn Harness) {
     );
 }
 
-pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
-    let (loaded_tx, loaded_rx) = oneshot::channel::<()>();
-    let (release_tx, release_rx) = oneshot::channel::<()>();
-    let slot = Arc::new(Mutex::new(Some((loaded_tx, release_rx))));
-    let slow = move |session: Session| {
-        let slot = slot.clone();
+/// Where a slow handler stops until the test has logged its session out.
+pub struct Pause {
+    loaded: oneshot::Sender<()>,
+    release: oneshot::Receiver<()>,
+}
+
+impl Pause {
+    /// Tells the test the handler has loaded, then waits for the logout.
+    pub async fn wait(self) {
+        self.loaded.send(()).unwrap();
+        self.release.await.unwrap();
+    }
+}
+
+/// A logout that lands while a slow request is between its reads and its
+/// writes, deterministically.
+struct LogoutRace {
+    slow: Reply,
+    logout: Reply,
+    probe: Arc<ProbeStorage>,
+    pair: String,
+}
+
+/// Makes a session with `setup`, starts `slow` on it, logs the session out
+/// when `slow` pauses, then lets `slow` finish.
+async fn logout_during<F, Fut>(harness: &dyn Harness, setup: &str, slow: F) -> LogoutRace
+where
+    F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let (loaded, loaded_rx) = oneshot::channel();
+    let (release_tx, release) = oneshot::channel();
+    let slot = Arc::new(Mutex::new(Some(Pause { loaded, release })));
+    let handler = move |session: Session| {
+        let (slot, slow) = (slot.clone(), slow.clone());
         async move {
-            let (loaded, release) = slot.lock().unwrap().take().unwrap();
-            session.insert("late", &1).await.unwrap();
-            loaded.send(()).unwrap();
-            release.await.unwrap();
-            "slow done"
+            let pause = slot.lock().unwrap().take().unwrap();
+            slow(session, pause).await
         }
     };
     let (router, probe) = custom(
         harness.storage(),
         SessionConfig::default(),
         "/slow",
-        post(slow),
+        post(handler),
     );
-    let pair = call(&router, post_request("/login?user=ada", None))
+    let pair = call(&router, post_request(setup, None))
         .await
         .cookie_pair("id")
         .unwrap();
-
     let slow_request = {
         let (router, pair) = (router.clone(), pair.clone());
         tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
@@ -1093,17 +1118,32 @@ pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
     loaded_rx.await.unwrap();
     let logout = call(&router, post_request("/logout", Some(&pair))).await;
     assert_eq!(logout.body, "bye");
-    assert_eq!(logout.set_cookies().len(), 1);
     release_tx.send(()).unwrap();
-    let slow_reply = slow_request.await.unwrap();
-    assert_eq!(slow_reply.body, "slow done");
-    assert!(slow_reply.set_cookies().is_empty(), "{slow_reply:?}");
+    let slow = slow_request.await.unwrap();
+    LogoutRace {
+        slow,
+        logout,
+        probe,
+        pair,
+    }
+}
+
+pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
+    let race = logout_during(harness, "/login?user=ada", |session, pause| async move {
+        session.insert("late", &1).await.unwrap();
+        pause.wait().await;
+        "slow done".to_owned()
+    })
+    .await;
+    assert_eq!(race.logout.set_cookies().len(), 1);
+    assert_eq!(race.slow.body, "slow done");
+    assert!(race.slow.set_cookies().is_empty(), "{:?}", race.slow);
     assert!(
-        !harness.raw_exists(&key_of(&pair)).await.unwrap(),
+        !harness.raw_exists(&key_of(&race.pair)).await.unwrap(),
         "logout was undone"
     );
     assert_eq!(
-        probe.calls(Op::Update),
+        race.probe.calls(Op::Update),
         1,
         "the slow request tried its write and was told Gone"
     );
@@ -1350,50 +1390,28 @@ pub async fn a_persistent_cookie_never_outlives_the_absolute_timeout(harness: &d
 }
 
 pub async fn an_update_after_a_concurrent_logout_ends_the_session(harness: &dyn Harness) {
-    let (loaded_tx, loaded_rx) = oneshot::channel::<()>();
-    let (release_tx, release_rx) = oneshot::channel::<()>();
-    let slot = Arc::new(Mutex::new(Some((loaded_tx, release_rx))));
-    let slow = move |session: Session| {
-        let slot = slot.clone();
-        async move {
-            let (loaded, release) = slot.lock().unwrap().take().unwrap();
-            let before = session.get::<i64>("n").await;
-            loaded.send(()).unwrap();
-            release.await.unwrap();
-            let updated = session
-                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
-                .await;
-            let inserted = session.insert("late", &1).await;
-            let after = session.get::<i64>("n").await;
-            format!("{before:?} / {updated:?} / {inserted:?} / {after:?}")
-        }
-    };
-    let (router, probe) = custom(
-        harness.storage(),
-        SessionConfig::default(),
-        "/slow",
-        post(slow),
-    );
-    let pair = call(&router, post_request("/set/n", None))
-        .await
-        .cookie_pair("id")
-        .unwrap();
-    let slow_request = {
-        let (router, pair) = (router.clone(), pair.clone());
-        tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
-    };
-    loaded_rx.await.unwrap();
-    let logout = call(&router, post_request("/logout", Some(&pair))).await;
-    assert_eq!(logout.body, "bye");
-    release_tx.send(()).unwrap();
-    let slow_reply = slow_request.await.unwrap();
+    let race = logout_during(harness, "/set/n", |session, pause| async move {
+        let before = session.get::<i64>("n").await;
+        pause.wait().await;
+        let updated = session
+            .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+            .await;
+        let inserted = session.insert("late", &1).await;
+        let after = session.get::<i64>("n").await;
+        format!("{before:?} / {updated:?} / {inserted:?} / {after:?}")
+    })
+    .await;
     assert_eq!(
-        slow_reply.body,
+        race.slow.body,
         "Ok(Some(1)) / Err(Gone) / Err(Gone) / Ok(None)"
     );
-    assert!(slow_reply.set_cookies().is_empty(), "{slow_reply:?}");
-    assert_eq!(probe.calls(Op::Update), 1, "nothing written after Gone");
-    assert!(!harness.raw_exists(&key_of(&pair)).await.unwrap());
+    assert!(race.slow.set_cookies().is_empty(), "{:?}", race.slow);
+    assert_eq!(
+        race.probe.calls(Op::Update),
+        1,
+        "nothing written after Gone"
+    );
+    assert!(!harness.raw_exists(&key_of(&race.pair)).await.unwrap());
 }
 
 pub async fn redirects_and_client_errors_persist_deferred_changes(harness: &dyn Harness) {
