@@ -60,7 +60,7 @@ impl fmt::Debug for Clock {
 /// | store timeout | 1 s | a request fails fast instead of hanging on a dead store |
 /// | persist on 5xx | off | a failed request does not half-save its changes |
 /// | login resets absolute | on | the absolute lifetime counts from login |
-/// | update attempts | 8 | tries of [`Session::update`](crate::Session::update) on conflict, with growing jittered pauses |
+/// | update attempts | 12 | tries of [`Session::update`](crate::Session::update) on conflict, with growing jittered pauses |
 ///
 /// ```
 /// use std::time::Duration;
@@ -109,7 +109,7 @@ impl SessionConfig {
             store_timeout: Duration::from_secs(1),
             persist_on_server_error: false,
             reset_absolute_on_login: true,
-            update_attempts: 8,
+            update_attempts: 12,
             clock: Clock::system(),
         })
     }
@@ -203,7 +203,7 @@ impl SessionConfigBuilder {
 
     /// How many times [`Session::update`](crate::Session::update) tries
     /// before giving up with [`SessionError::Contended`](crate::SessionError::Contended)
-    /// (default 8).
+    /// (default 12).
     pub fn update_attempts(mut self, attempts: u32) -> Self {
         self.0.update_attempts = attempts;
         self

@@ -771,10 +771,12 @@ fn poison(state: &mut State, error: SessionError) -> SessionError {
 }
 
 /// Waits before retry number `attempt` (from 1): a random time between
-/// 2^attempt and 2^(attempt+1) milliseconds, so writers that collided
-/// spread out instead of colliding again.
+/// 2^attempt and 2^(attempt+1) milliseconds, at most 512 to 1024, so
+/// writers that collided spread out instead of colliding again. With the
+/// default 12 attempts, a request under heavy contention waits a few
+/// seconds at worst before giving up with `Contended`.
 async fn backoff(attempt: u32) {
-    let floor = 1_u64 << attempt.min(10);
+    let floor = 1_u64 << attempt.min(9);
     // `RandomState` is seeded randomly per instance: plenty for jitter.
     let jitter = RandomState::new().hash_one(attempt) % floor;
     tokio::time::sleep(Duration::from_millis(floor + jitter)).await;
