@@ -13,9 +13,8 @@ use session_core::{
     SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, Value,
 };
 use session_memory::MemoryStorage;
-use session_redis::RedisStorage;
 use session_sqlite::SqliteStorage;
-use session_tests::redis_server::{Redis, unique_prefix};
+use session_tests::redis_server::{Redis, storage, unique_prefix};
 
 const IDLE: u64 = 10 * 60 * 1000;
 const ABSOLUTE: u64 = 30 * 60 * 1000;
@@ -183,11 +182,11 @@ fn redis_matches_the_model() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
         runtime.block_on(async {
-            let storage = RedisStorage::builder(redis::Client::open(redis.url()).unwrap())
-                .prefix(unique_prefix("model"))
-                .timeout(Duration::from_secs(2))
-                .build()
-                .unwrap();
+            let storage = storage(
+                &redis.url(),
+                &unique_prefix("model"),
+                Duration::from_secs(2),
+            );
             check(&storage, &ops).await
         })
     });

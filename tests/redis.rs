@@ -19,11 +19,7 @@ use session_tests::redis_server::{Redis, unique_prefix};
 
 /// Storage on `redis` under a prefix of its own.
 fn storage(redis: &Redis, prefix: &str, timeout: Duration) -> RedisStorage {
-    RedisStorage::builder(redis::Client::open(redis.url()).unwrap())
-        .prefix(prefix)
-        .timeout(timeout)
-        .build()
-        .unwrap()
+    session_tests::redis_server::storage(&redis.url(), prefix, timeout)
 }
 
 async fn served() -> Option<Kept<Redis, RedisHarness>> {
@@ -154,11 +150,8 @@ async fn an_outage_answers_503_promptly_and_the_service_recovers() {
         return;
     };
     let timeout = Duration::from_millis(300);
-    let storage = RedisStorage::builder(redis::Client::open(server.url()).unwrap())
-        .prefix(unique_prefix("outage"))
-        .timeout(timeout)
-        .build()
-        .unwrap();
+    let storage =
+        session_tests::redis_server::storage(&server.url(), &unique_prefix("outage"), timeout);
     let config = SessionConfig::builder().store_timeout(timeout);
     let app = TestApp::new(Arc::new(storage), config);
     let pair = app.session_with("x").await;

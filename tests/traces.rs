@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use session_memory::{MemoryHarness, MemoryStorage};
-use session_redis::{RedisHarness, RedisStorage};
+use session_redis::RedisHarness;
 use session_sqlite::{SqliteHarness, SqliteStorage};
-use session_tests::redis_server::{Redis, unique_prefix};
+use session_tests::redis_server::{Redis, storage, unique_prefix};
 use session_tests::suite::traces_never_contain_a_session_id;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -27,11 +27,11 @@ async fn traces_never_contain_a_session_id_on_any_backend() {
     traces_never_contain_a_session_id(&SqliteHarness::new(sqlite)).await;
 
     if let Some(redis) = Redis::start() {
-        let storage = RedisStorage::builder(redis::Client::open(redis.url()).unwrap())
-            .prefix(unique_prefix("traces"))
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
+        let storage = storage(
+            &redis.url(),
+            &unique_prefix("traces"),
+            Duration::from_secs(2),
+        );
         traces_never_contain_a_session_id(&RedisHarness::new(storage)).await;
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use session_core::SessionId;
+use session_redis::RedisStorage;
 
 /// Where a test's Redis is.
 pub enum Redis {
@@ -41,6 +42,15 @@ impl Redis {
             Self::External(url) => url.clone(),
         }
     }
+}
+
+/// Storage on the Redis server at `url`, under `prefix`.
+pub fn storage(url: &str, prefix: &str, timeout: Duration) -> RedisStorage {
+    RedisStorage::builder(redis::Client::open(url).unwrap())
+        .prefix(prefix)
+        .timeout(timeout)
+        .build()
+        .unwrap()
 }
 
 /// A key prefix no other test uses.
@@ -172,15 +182,18 @@ impl Drop for RedisServer {
     }
 }
 
+/// A connection to the Redis server on `port`, if one answers quickly.
+fn connection(port: u16) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    client
+        .get_connection_with_timeout(Duration::from_millis(200))
+        .ok()
+}
+
 /// Whether a Redis server on `port` answers `PING`.
 fn answers(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return false;
-    };
-    let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
-        return false;
-    };
-    redis::cmd("PING").query::<String>(&mut connection).is_ok()
+    connection(port)
+        .is_some_and(|mut connection| redis::cmd("PING").query::<String>(&mut connection).is_ok())
 }
 
 /// A loopback port nobody listens on right now, at most 55535: a cluster
@@ -274,14 +287,10 @@ impl Cluster {
 }
 
 fn cluster_ok(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return false;
-    };
-    let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
-        return false;
-    };
-    redis::cmd("CLUSTER")
-        .arg("INFO")
-        .query::<String>(&mut connection)
-        .is_ok_and(|info| info.contains("cluster_state:ok"))
+    connection(port).is_some_and(|mut connection| {
+        redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query::<String>(&mut connection)
+            .is_ok_and(|info| info.contains("cluster_state:ok"))
+    })
 }
