@@ -3,6 +3,7 @@
 
     python3 bench/run.py            # 3 runs, medians (about 15 minutes)
     python3 bench/run.py --quick    # 1 short run (about a minute)
+    python3 bench/run.py --variants bare,ours-redis,ts-redis   # a subset
 
 Each variant of `server` serves the same app; `load` drives it with 64
 users (one keep-alive connection and cookie each, closed loop) and reports
@@ -26,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELEASE = os.path.join(HERE, "target", "release")
 VARIANTS = ["bare", "ours-memory", "ts-memory", "ts-moka", "ours-redis", "ts-redis", "ours-sqlite", "ts-sqlite"]
-FIELDS = ["route", "users", "inflight", "rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "acked", "lost"]
+FIELDS = ["route", "users", "inflight", "rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "redis_cpu_us", "acked", "lost"]
 
 
 def pinned(core, command):
@@ -119,7 +120,7 @@ def median_rows(results):
     merged = []
     for (variant, route, inflight), rows in groups.items():
         row = dict(rows[0])
-        for field in ["rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "acked", "lost"]:
+        for field in ["rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "redis_cpu_us", "acked", "lost"]:
             values = [float(r[field]) for r in rows if r[field] != "NaN"]
             row[field] = statistics.median(values) if values else float("nan")
         merged.append(row)
@@ -128,16 +129,17 @@ def median_rows(results):
 
 def table(rows):
     bare = {r["route"]: r["cpu_us"] for r in rows if r["variant"] == "bare"}
-    lines = ["| variant | route | in flight | req/s | p50 µs | p99 µs | server CPU µs/req | above bare | Redis round trips/req | errors | lost / acked |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | route | in flight | req/s | p50 µs | p99 µs | server CPU µs/req | above bare | Redis round trips/req | Redis CPU µs/req | errors | lost / acked |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = bare.get(r["route"].replace("-atomic", ""), float("nan"))
         above = r["cpu_us"] - base if r["variant"] != "bare" and r["inflight"] == "1" else float("nan")
         lost = f"{r['lost']:.0f} / {r['acked']:.0f}" if r["route"].startswith("/counter") and r["variant"] != "bare" else ""
         cmds = "" if r["redis_cmds"] != r["redis_cmds"] else f"{r['redis_cmds']:.2f}"
+        redis_cpu = "" if r["redis_cpu_us"] != r["redis_cpu_us"] else f"{r['redis_cpu_us']:.2f}"
         above_text = "" if above != above else f"{above:+.2f}"
         lines.append(f"| {r['variant']} | {r['route']} | {r['inflight']} | {r['rps']:.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
-                     f"{r['cpu_us']:.2f} | {above_text} | {cmds} | {r['errors']:.0f} | {lost} |")
+                     f"{r['cpu_us']:.2f} | {above_text} | {cmds} | {redis_cpu} | {r['errors']:.0f} | {lost} |")
     return "\n".join(lines)
 
 
@@ -146,6 +148,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one short run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(HERE, "results.tsv"))
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset to run, e.g. bare,ours-redis,ts-redis")
     args = parser.parse_args()
     args.warmup, args.duration = (0.5, 1.5) if args.quick else (2.0, 5.0)
     runs = 1 if args.quick else args.runs
@@ -153,7 +157,7 @@ def main():
     results = []
     for run in range(runs):
         print(f"run {run + 1} of {runs}", flush=True)
-        for variant in VARIANTS:
+        for variant in args.variants.split(","):
             run_variant(variant, args, results)
     rows = median_rows(results)
     with open(args.out, "w") as out:

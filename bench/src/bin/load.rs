@@ -135,34 +135,53 @@ async fn redis_round_trips(addr: SocketAddr, port: u16) -> u64 {
         return body.trim().parse().unwrap_or(0);
     }
     // INFO itself is one command.
-    redis_commands(port).await.saturating_sub(1)
+    let commands = redis_info(port, "stats", &["total_commands_processed"]).await;
+    (commands as u64).saturating_sub(1)
 }
 
-/// Commands the Redis server has processed so far.
-async fn redis_commands(port: u16) -> u64 {
+/// Redis server CPU time so far (user + system, main thread and children).
+async fn redis_cpu(port: u16) -> Duration {
+    let seconds = redis_info(port, "cpu", &["used_cpu_sys", "used_cpu_user"]).await;
+    Duration::from_secs_f64(seconds)
+}
+
+/// The sum of `fields` in `section` of the Redis server's `INFO`.
+async fn redis_info(port: u16, section: &str, fields: &[&str]) -> f64 {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("redis");
-    stream
-        .write_all(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
-        .await
-        .expect("INFO");
+    let command = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    stream.write_all(command.as_bytes()).await.expect("INFO");
+    // A bulk string: `$<length>\r\n<text>\r\n`.
     let mut reply = Vec::new();
     let mut buffer = [0; 4096];
-    while !String::from_utf8_lossy(&reply).contains("total_commands_processed:")
-        || !reply.ends_with(b"\r\n\r\n")
-    {
+    while !complete_bulk(&reply) {
         let read = stream.read(&mut buffer).await.expect("INFO reply");
         if read == 0 {
             break;
         }
         reply.extend_from_slice(&buffer[..read]);
     }
-    String::from_utf8_lossy(&reply)
-        .lines()
-        .find_map(|line| line.strip_prefix("total_commands_processed:"))
-        .and_then(|count| count.trim().parse().ok())
-        .unwrap_or(0)
+    let text = String::from_utf8_lossy(&reply);
+    fields
+        .iter()
+        .filter_map(|field| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{field}:")))
+                .and_then(|value| value.trim().parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// Whether `reply` holds a whole RESP bulk string.
+fn complete_bulk(reply: &[u8]) -> bool {
+    let Some(header_end) = reply.windows(2).position(|pair| pair == b"\r\n") else {
+        return false;
+    };
+    let length: usize = String::from_utf8_lossy(&reply[1..header_end])
+        .parse()
+        .unwrap_or(0);
+    reply.len() >= header_end + 2 + length + 2
 }
 
 #[derive(Default)]
@@ -242,13 +261,19 @@ async fn main() {
     tokio::time::sleep_until(start.into()).await;
     let cpu_before = options.server_pid.map(cpu_time);
     let redis_before = match options.redis_port {
-        Some(port) => Some(redis_round_trips(options.addr, port).await),
+        Some(port) => Some((
+            redis_round_trips(options.addr, port).await,
+            redis_cpu(port).await,
+        )),
         None => None,
     };
     tokio::time::sleep_until(end.into()).await;
     let cpu_after = options.server_pid.map(cpu_time);
     let redis_after = match options.redis_port {
-        Some(port) => Some(redis_round_trips(options.addr, port).await),
+        Some(port) => Some((
+            redis_round_trips(options.addr, port).await,
+            redis_cpu(port).await,
+        )),
         None => None,
     };
     let mut latencies = Vec::new();
@@ -268,9 +293,12 @@ async fn main() {
         }
         _ => f64::NAN,
     };
-    let commands_per_request = match (redis_before, redis_after) {
-        (Some(before), Some(after)) if requests > 0 => (after - before) as f64 / requests as f64,
-        _ => f64::NAN,
+    let (commands_per_request, redis_cpu_per_request) = match (redis_before, redis_after) {
+        (Some(before), Some(after)) if requests > 0 => (
+            (after.0 - before.0) as f64 / requests as f64,
+            (after.1 - before.1).as_secs_f64() * 1e6 / requests as f64,
+        ),
+        _ => (f64::NAN, f64::NAN),
     };
     // Lost increments: the final counter against 1 + acknowledged ones.
     let (mut acked, mut lost) = (0_u64, 0_i64);
@@ -285,7 +313,7 @@ async fn main() {
         }
     }
     println!(
-        "{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{}\t{}",
+        "{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}\t{}",
         options.route,
         options.users,
         options.inflight,
@@ -296,6 +324,7 @@ async fn main() {
         counts.wrong.load(Ordering::Relaxed),
         cpu_per_request,
         commands_per_request,
+        redis_cpu_per_request,
         acked,
         lost
     );
