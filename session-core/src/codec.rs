@@ -1,37 +1,298 @@
-//! The versioned byte encoding of stored values: one format byte, then
-//! MessagePack with field names.
+//! The versioned byte encoding of stored records and session data: one
+//! format byte, then MessagePack.
+//!
+//! Data is a map of names (strings) to encoded values (binary); a record is
+//! a map of five named fields: `c`, `i`, `a`, `v` (created, idle deadline,
+//! absolute deadline, version: unsigned integers) and `d` (the data). This
+//! is what `rmp-serde` writes for such structs with field names, so records
+//! stay readable by any MessagePack reader; it is written and read here with
+//! `rmp`'s primitives instead, because it runs on every request and serde's
+//! generic path cost several times as many instructions (BENCHMARKS.md).
 
-use std::io::Cursor;
+use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use rmp::{decode, encode};
 
-use crate::Error;
+use crate::{Error, SessionData, Value};
 
 /// First byte of every encoded record or session data. Bytes whose first
 /// byte is unknown are refused with [`Error::Decode`], never guessed at.
 pub const FORMAT_V1: u8 = 1;
 
-/// `value` as [`FORMAT_V1`] then MessagePack.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    let mut bytes = vec![FORMAT_V1];
-    rmp_serde::encode::write_named(&mut bytes, value).map_err(Error::encode)?;
+/// A record's fields other than its data, in encoding order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) created_at: u64,
+    pub(crate) idle: u64,
+    pub(crate) absolute: u64,
+    pub(crate) version: u64,
+}
+
+/// The names of the header's fields, in encoding order.
+const HEADER_FIELDS: [&str; 4] = ["c", "i", "a", "v"];
+
+/// The name of the data field, after the header's.
+const DATA_FIELD: &str = "d";
+
+/// `data` alone, in the versioned encoding.
+pub(crate) fn encode_data(data: &SessionData) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::with_capacity(2 + data.size() + 3 * data.len());
+    bytes.push(FORMAT_V1);
+    write_data(&mut bytes, data)?;
     Ok(bytes)
 }
 
-/// Bytes made by [`encode`]; anything else (empty, another format byte,
-/// truncated or corrupt MessagePack, trailing bytes) is [`Error::Decode`].
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
-    let Some((&format, body)) = bytes.split_first() else {
-        return Err(Error::decode(format!("empty {what}")));
+/// Bytes made by [`encode_data`]; anything else is [`Error::Decode`].
+pub(crate) fn decode_data(bytes: &[u8]) -> Result<SessionData, Error> {
+    let mut body = body(bytes, "session data")?;
+    let data = read_data(&mut body)?;
+    finished(body, "session data")?;
+    Ok(data)
+}
+
+/// A record: `header` and `data`, in the versioned encoding.
+pub(crate) fn encode_record(header: Header, data: &SessionData) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::with_capacity(48 + data.size() + 3 * data.len());
+    bytes.push(FORMAT_V1);
+    encode::write_map_len(&mut bytes, 5).map_err(Error::encode)?;
+    let values = [
+        header.created_at,
+        header.idle,
+        header.absolute,
+        header.version,
+    ];
+    for (name, value) in HEADER_FIELDS.into_iter().zip(values) {
+        encode::write_str(&mut bytes, name).map_err(Error::encode)?;
+        encode::write_uint(&mut bytes, value).map_err(Error::encode)?;
+    }
+    encode::write_str(&mut bytes, DATA_FIELD).map_err(Error::encode)?;
+    write_data(&mut bytes, data)?;
+    Ok(bytes)
+}
+
+/// Bytes made by [`encode_record`]; anything else (empty, another format
+/// byte, fields missing, repeated, unknown or out of order, truncated or
+/// corrupt MessagePack, trailing bytes) is [`Error::Decode`].
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData), Error> {
+    let mut body = body(bytes, "session record")?;
+    if decode::read_map_len(&mut body).map_err(Error::decode)? != 5 {
+        return Err(Error::decode("a session record has five fields"));
+    }
+    let mut values = [0; 4];
+    for (name, value) in HEADER_FIELDS.into_iter().zip(&mut values) {
+        expect_field(&mut body, name)?;
+        *value = decode::read_int(&mut body).map_err(Error::decode)?;
+    }
+    expect_field(&mut body, DATA_FIELD)?;
+    let data = read_data(&mut body)?;
+    finished(body, "session record")?;
+    let [created_at, idle, absolute, version] = values;
+    let header = Header {
+        created_at,
+        idle,
+        absolute,
+        version,
     };
-    if format != FORMAT_V1 {
-        return Err(Error::decode(format!("unknown {what} format {format}")));
+    Ok((header, data))
+}
+
+/// The MessagePack after the format byte.
+fn body<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8], Error> {
+    match bytes.split_first() {
+        Some((&FORMAT_V1, body)) => Ok(body),
+        Some((format, _)) => Err(Error::decode(format!("unknown {what} format {format}"))),
+        None => Err(Error::decode(format!("empty {what}"))),
     }
-    let mut decoder = rmp_serde::Deserializer::new(Cursor::new(body));
-    let value = T::deserialize(&mut decoder).map_err(Error::decode)?;
-    if usize::try_from(decoder.position()).ok() != Some(body.len()) {
-        return Err(Error::decode(format!("trailing bytes after the {what}")));
+}
+
+/// Refuses bytes left over after a whole value.
+fn finished(rest: &[u8], what: &str) -> Result<(), Error> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::decode(format!("trailing bytes after the {what}")))
     }
-    Ok(value)
+}
+
+fn write_data(bytes: &mut Vec<u8>, data: &SessionData) -> Result<(), Error> {
+    encode::write_map_len(bytes, length(data.len())?).map_err(Error::encode)?;
+    for (name, value) in data.iter() {
+        // `write_str` and `write_bin` would truncate lengths over `u32`.
+        length(name.len())?;
+        length(value.as_bytes().len())?;
+        encode::write_str(bytes, name).map_err(Error::encode)?;
+        encode::write_bin(bytes, value.as_bytes()).map_err(Error::encode)?;
+    }
+    Ok(())
+}
+
+fn read_data(body: &mut &[u8]) -> Result<SessionData, Error> {
+    let count = decode::read_map_len(body).map_err(Error::decode)?;
+    let mut values = BTreeMap::new();
+    for _ in 0..count {
+        let name = read_str(body)?.to_owned();
+        let length = decode::read_bin_len(body).map_err(Error::decode)?;
+        let value = Value::from_bytes(take(body, length)?.to_vec());
+        if values.insert(name, value).is_some() {
+            return Err(Error::decode("a value name appears twice"));
+        }
+    }
+    Ok(SessionData::from_map(values))
+}
+
+/// Reads the field name `expected`, refusing any other.
+fn expect_field(body: &mut &[u8], expected: &str) -> Result<(), Error> {
+    let name = read_str(body)?;
+    if name == expected {
+        Ok(())
+    } else {
+        Err(Error::decode(format!(
+            "expected session record field {expected:?}"
+        )))
+    }
+}
+
+fn read_str<'a>(body: &mut &'a [u8]) -> Result<&'a str, Error> {
+    let length = decode::read_str_len(body).map_err(Error::decode)?;
+    std::str::from_utf8(take(body, length)?).map_err(Error::decode)
+}
+
+/// The next `length` bytes.
+fn take<'a>(body: &mut &'a [u8], length: u32) -> Result<&'a [u8], Error> {
+    let length = usize::try_from(length).map_err(Error::decode)?;
+    if body.len() < length {
+        return Err(Error::decode("truncated session bytes"));
+    }
+    let (taken, rest) = body.split_at(length);
+    *body = rest;
+    Ok(taken)
+}
+
+/// A length as MessagePack holds it.
+fn length(length: usize) -> Result<u32, Error> {
+    u32::try_from(length).map_err(Error::encode)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The layout `rmp-serde` writes for the same structs: what records
+    /// were written as before this module, and what they must stay.
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        c: u64,
+        i: u64,
+        a: u64,
+        v: u64,
+        d: &'a BTreeMap<String, serde_bytes::ByteBuf>,
+    }
+
+    fn data() -> SessionData {
+        let mut data = SessionData::new();
+        data.insert("n", &7_u64).unwrap();
+        data.insert("user", "ada").unwrap();
+        data.insert("blob", &vec![0_u8; 300]).unwrap();
+        data
+    }
+
+    fn by_serde(header: Header, data: &SessionData) -> Vec<u8> {
+        let map: BTreeMap<String, serde_bytes::ByteBuf> = data
+            .iter()
+            .map(|(name, value)| {
+                let bytes = serde_bytes::ByteBuf::from(value.as_bytes().to_vec());
+                (name.to_owned(), bytes)
+            })
+            .collect();
+        let wire = Wire {
+            c: header.created_at,
+            i: header.idle,
+            a: header.absolute,
+            v: header.version,
+            d: &map,
+        };
+        let mut bytes = vec![FORMAT_V1];
+        bytes.extend(rmp_serde::to_vec_named(&wire).unwrap());
+        bytes
+    }
+
+    const HEADER: Header = Header {
+        created_at: 1_700_000_000_000,
+        idle: 5,
+        absolute: u64::MAX,
+        version: 300,
+    };
+
+    #[test]
+    fn records_are_what_rmp_serde_writes() {
+        let bytes = encode_record(HEADER, &data()).unwrap();
+        assert_eq!(bytes, by_serde(HEADER, &data()));
+        assert_eq!(decode_record(&bytes).unwrap(), (HEADER, data()));
+    }
+
+    #[test]
+    fn data_round_trips() {
+        let bytes = encode_data(&data()).unwrap();
+        assert_eq!(decode_data(&bytes).unwrap(), data());
+        let empty = encode_data(&SessionData::new()).unwrap();
+        assert_eq!(empty, [FORMAT_V1, 0x80]);
+        assert_eq!(decode_data(&empty).unwrap(), SessionData::new());
+    }
+
+    #[test]
+    fn wider_integers_than_needed_are_read() {
+        // 0xcf: a u64 holding 5, where the encoder writes a positive fixint.
+        let mut bytes = vec![FORMAT_V1, 0x85];
+        for name in HEADER_FIELDS {
+            encode::write_str(&mut bytes, name).unwrap();
+            bytes.extend([0xcf, 0, 0, 0, 0, 0, 0, 0, 5]);
+        }
+        encode::write_str(&mut bytes, DATA_FIELD).unwrap();
+        bytes.push(0x80);
+        let (header, data) = decode_record(&bytes).unwrap();
+        assert_eq!(header.version, 5);
+        assert!(data.is_empty());
+    }
+
+    #[test]
+    fn anything_else_is_a_decode_error() {
+        let good = encode_record(HEADER, &data()).unwrap();
+        let swap = |from: &[u8], to: &[u8]| {
+            let at = good.windows(from.len()).position(|w| w == from).unwrap();
+            let mut bad = good.clone();
+            bad.splice(at..at + from.len(), to.iter().copied());
+            bad
+        };
+        let duplicate = {
+            let mut bytes = vec![FORMAT_V1, 0x82];
+            for _ in 0..2 {
+                encode::write_str(&mut bytes, "n").unwrap();
+                encode::write_bin(&mut bytes, &[1]).unwrap();
+            }
+            bytes
+        };
+        let cases: Vec<Vec<u8>> = vec![
+            good[..good.len() - 1].to_vec(),
+            [good.as_slice(), &[0xc0]].concat(),
+            swap(&[0xa1, b'c'], &[0xa1, b'x']),
+            swap(&[0x85], &[0x84]),
+            swap(&[0xa1, b'v', 0xcd, 0x01, 0x2c], &[0xa1, b'v', 0xff]),
+            swap(&[0xa1, b'i', 0x05], &[0xa1, b'i', 0xa1, b'x']),
+            swap(
+                &[0xa4, b'u', b's', b'e', b'r'],
+                &[0xa4, 0xff, b's', b'e', b'r'],
+            ),
+        ];
+        for bad in &cases {
+            assert!(
+                matches!(decode_record(bad), Err(Error::Decode(_))),
+                "{bad:x?}"
+            );
+        }
+        assert!(matches!(decode_data(&duplicate), Err(Error::Decode(_))));
+        assert!(matches!(decode_data(&[]), Err(Error::Decode(_))));
+        assert!(matches!(decode_data(&[2, 0x80]), Err(Error::Decode(_))));
+    }
 }

@@ -160,7 +160,7 @@ impl SessionData {
     ///
     /// [`Error::Encode`] if it cannot be encoded.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
-        codec::encode(self)
+        codec::encode_data(self)
     }
 
     /// Data made by [`encode`](Self::encode).
@@ -169,7 +169,12 @@ impl SessionData {
     ///
     /// [`Error::Decode`] for any other bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        codec::decode(bytes, "session data")
+        codec::decode_data(bytes)
+    }
+
+    /// Data holding `values`.
+    pub(crate) fn from_map(values: BTreeMap<String, Value>) -> Self {
+        Self(values)
     }
 
     /// Number of values.

@@ -1,9 +1,7 @@
 //! The stored form of a session: its data, timestamps and version, and the
 //! versioned byte encoding stores that keep whole records use.
 
-use serde::{Deserialize, Serialize};
-
-use crate::codec;
+use crate::codec::{self, Header};
 use crate::storage::{CycleOutcome, UpdateOutcome};
 use crate::{ChangeSet, Conflict, Deadlines, Error, SessionData, Timestamp};
 
@@ -27,21 +25,6 @@ pub struct Record {
     pub deadlines: Deadlines,
     /// Bumped by every write that changes the data.
     pub version: u64,
-}
-
-/// The encoded layout; short field names keep small records small.
-#[derive(Serialize, Deserialize)]
-struct Wire<D> {
-    #[serde(rename = "c")]
-    created_at: u64,
-    #[serde(rename = "i")]
-    idle: u64,
-    #[serde(rename = "a")]
-    absolute: u64,
-    #[serde(rename = "v")]
-    version: u64,
-    #[serde(rename = "d")]
-    data: D,
 }
 
 impl Record {
@@ -93,14 +76,13 @@ impl Record {
     /// encoded at all.
     pub fn encode(&self, limit: usize) -> Result<Vec<u8>, Error> {
         self.check_size(limit)?;
-        let wire = Wire {
+        let header = Header {
             created_at: self.created_at.as_unix_millis(),
             idle: self.deadlines.idle().as_unix_millis(),
             absolute: self.deadlines.absolute().as_unix_millis(),
             version: self.version,
-            data: &self.data,
         };
-        codec::encode(&wire)
+        codec::encode_record(header, &self.data)
     }
 
     /// Decodes bytes made by [`encode`](Self::encode).
@@ -110,15 +92,15 @@ impl Record {
     /// [`Error::Decode`] for anything else: empty input, an unknown format
     /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let wire: Wire<SessionData> = codec::decode(bytes, "session record")?;
+        let (header, data) = codec::decode_record(bytes)?;
         Ok(Self {
-            data: wire.data,
-            created_at: Timestamp::from_unix_millis(wire.created_at),
+            data,
+            created_at: Timestamp::from_unix_millis(header.created_at),
             deadlines: Deadlines::new(
-                Timestamp::from_unix_millis(wire.idle),
-                Timestamp::from_unix_millis(wire.absolute),
+                Timestamp::from_unix_millis(header.idle),
+                Timestamp::from_unix_millis(header.absolute),
             ),
-            version: wire.version,
+            version: header.version,
         })
     }
 

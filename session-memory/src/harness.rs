@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::ops::compute::Op;
 use session_core::conformance::Harness;
 use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
 
@@ -51,15 +50,15 @@ impl Harness for MemoryHarness {
     }
 
     async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
-        let stored = self.storage.cache.get(key).await;
+        let stored = self.storage.cache.get(key);
         Ok(stored.map(|stored| stored.bytes().to_vec()))
     }
 
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], _: Timestamp) -> Result<(), Error> {
         let stored = Stored::new(bytes, RAW_TTL);
         self.storage
-            .compute(key, |_| Ok((Op::Put(stored), ())))
-            .await
+            .locked(key, || self.storage.cache.insert(*key, stored));
+        Ok(())
     }
 
     fn max_record_bytes(&self) -> usize {

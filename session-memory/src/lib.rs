@@ -37,10 +37,10 @@ mod harness;
 mod stored;
 
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use moka::future::Cache;
-use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 use session_core::{
     Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
     Error, Record, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
@@ -53,22 +53,28 @@ use stored::{KeyHasher, Stored, StoredExpiry, decode, is_live};
 /// Default bound on the number of sessions kept.
 pub const DEFAULT_MAX_SESSIONS: u64 = 100_000;
 
+/// Writes to different keys rarely share a lock: one in this many.
+const LOCK_STRIPES: usize = 64;
+
 /// Sessions in a moka cache.
 ///
-/// Every mutation goes through moka's per-key compute
-/// (`entry().and_try_compute_with`), which serializes it with every other
-/// mutation of the same key: that is what makes create insert-only, updates
-/// atomic, and a logout impossible to undo. (`insert` and `invalidate` would
-/// bypass that lock, so they are never used.)
+/// Every mutation runs under a lock of its key (one of [`LOCK_STRIPES`]
+/// striped locks), held across the read, the decision and the write: that
+/// is what makes create insert-only, updates atomic, and a logout
+/// impossible to undo. Reads take no lock. The locked section is
+/// synchronous (moka's `sync` cache), so it is short, never held across an
+/// `.await`, and a caller dropping its future cannot stop a write half way.
 ///
 /// When full, the least recently used session is evicted: moka's default
 /// admission policy (TinyLFU) would instead refuse new sessions, so a full
-/// cache would stop logging anyone in.
+/// cache would stop logging anyone in. An eviction is not a logout: an
+/// update racing it may put the session back.
 ///
 /// Cloning is cheap and shares the sessions.
 #[derive(Clone)]
 pub struct MemoryStorage {
     cache: Cache<SessionKey, Stored, KeyHasher>,
+    locks: Arc<[Mutex<()>]>,
     max_record_bytes: usize,
 }
 
@@ -88,76 +94,33 @@ impl MemoryStorage {
         }
     }
 
-    /// Runs `decide` on the entry under `key` with the key locked against
-    /// every other mutation, applies the operation it returns, and returns
-    /// its outcome. An error leaves the entry as it was.
-    async fn compute<T>(
-        &self,
-        key: &SessionKey,
-        decide: impl FnOnce(Option<Stored>) -> Result<(Op<Stored>, T), Error>,
-    ) -> Result<T, Error> {
-        let mut outcome = None;
-        self.cache
-            .entry(*key)
-            .and_try_compute_with(|entry| {
-                let decided = decide(entry.map(|entry| entry.into_value())).map(|(op, value)| {
-                    outcome = Some(value);
-                    op
-                });
-                std::future::ready(decided)
-            })
-            .await?;
-        outcome.ok_or_else(|| Error::backend("moka compute finished without running"))
+    /// The index of the lock of `key`.
+    fn stripe(key: &SessionKey) -> usize {
+        usize::from(key.as_bytes()[0]) % LOCK_STRIPES
     }
 
-    /// Like [`compute`](Self::compute) over two distinct keys, `decide`
-    /// seeing and returning them in the order given. Both keys are locked,
-    /// always the smaller one first, so two calls over the same pair can
-    /// never wait on each other.
-    async fn compute_pair<T>(
-        &self,
-        (first, second): (&SessionKey, &SessionKey),
-        decide: impl FnOnce(Option<Stored>, Option<Stored>) -> Result<Decided<T>, Error>,
-    ) -> Result<T, Error> {
-        let swapped = first > second;
-        let (outer_key, inner_key) = if swapped {
-            (second, first)
-        } else {
-            (first, second)
-        };
-        let mut outcome = None;
-        let outcome_slot = &mut outcome;
-        self.cache
-            .entry(*outer_key)
-            .and_try_compute_with(|outer_entry| async move {
-                let outer = outer_entry.map(|entry| entry.into_value());
-                let mut outer_op = Op::Nop;
-                self.cache
-                    .entry(*inner_key)
-                    .and_try_compute_with(|inner_entry| {
-                        let inner = inner_entry.map(|entry| entry.into_value());
-                        let (first, second) = if swapped {
-                            (inner, outer)
-                        } else {
-                            (outer, inner)
-                        };
-                        let decided = decide(first, second).map(|(first_op, second_op, value)| {
-                            let (outer, inner) = if swapped {
-                                (second_op, first_op)
-                            } else {
-                                (first_op, second_op)
-                            };
-                            *outcome_slot = Some(value);
-                            outer_op = outer;
-                            inner
-                        });
-                        std::future::ready(decided)
-                    })
-                    .await?;
-                Ok::<_, Error>(outer_op)
-            })
-            .await?;
-        outcome.ok_or_else(|| Error::backend("moka compute finished without running"))
+    /// Locks `key` against every other mutation of it. A panic while a lock
+    /// was held left no half-written entry (entries are replaced whole), so
+    /// a poisoned lock is taken over.
+    fn lock(&self, stripe: usize) -> MutexGuard<'_, ()> {
+        self.locks[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `write` with `key` locked.
+    fn locked<T>(&self, key: &SessionKey, write: impl FnOnce() -> T) -> T {
+        let _guard = self.lock(Self::stripe(key));
+        write()
+    }
+
+    /// Runs `write` with both keys locked, the lower stripe first so that
+    /// two calls over the same pair can never wait on each other.
+    fn locked_pair<T>(&self, keys: (&SessionKey, &SessionKey), write: impl FnOnce() -> T) -> T {
+        let (first, second) = (Self::stripe(keys.0), Self::stripe(keys.1));
+        let _outer = self.lock(first.min(second));
+        let _inner = (first != second).then(|| self.lock(first.max(second)));
+        write()
     }
 
     /// A record as stored, with the lifetime its deadlines give it at `now`.
@@ -168,9 +131,6 @@ impl MemoryStorage {
         ))
     }
 }
-
-/// What a two-key compute does to each key, and the outcome to report.
-type Decided<T> = (Op<Stored>, Op<Stored>, T);
 
 impl Default for MemoryStorage {
     fn default() -> Self {
@@ -192,7 +152,7 @@ impl fmt::Debug for MemoryStorage {
 #[async_trait]
 impl SessionStorage for MemoryStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
-        Ok(decode(self.cache.get(key).await)?.filter(|record| record.is_live(now)))
+        Ok(decode(self.cache.get(key))?.filter(|record| record.is_live(now)))
     }
 
     async fn create(
@@ -202,14 +162,13 @@ impl SessionStorage for MemoryStorage {
         now: Timestamp,
     ) -> Result<CreateOutcome, Error> {
         let stored = self.stored(record, now)?;
-        self.compute(key, |entry| {
-            Ok(if is_live(entry, now)? {
-                (Op::Nop, CreateOutcome::Collision)
-            } else {
-                (Op::Put(stored), CreateOutcome::Created)
-            })
+        self.locked(key, || {
+            if is_live(self.cache.get(key), now)? {
+                return Ok(CreateOutcome::Collision);
+            }
+            self.cache.insert(*key, stored);
+            Ok(CreateOutcome::Created)
         })
-        .await
     }
 
     async fn update(
@@ -219,21 +178,19 @@ impl SessionStorage for MemoryStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        self.compute(key, |entry| {
-            let Some(current) = decode(entry)? else {
-                return Ok((Op::Nop, UpdateOutcome::Gone));
+        self.locked(key, || {
+            let Some(current) = decode(self.cache.get(key))? else {
+                return Ok(UpdateOutcome::Gone);
             };
-            match current.updated(changes, deadlines, now) {
-                Ok(next) => Ok((
-                    Op::Put(self.stored(&next, now)?),
-                    UpdateOutcome::Updated {
-                        version: next.version,
-                    },
-                )),
-                Err(refused) => Ok((Op::Nop, refused)),
-            }
+            let next = match current.updated(changes, deadlines, now) {
+                Ok(next) => next,
+                Err(refused) => return Ok(refused),
+            };
+            self.cache.insert(*key, self.stored(&next, now)?);
+            Ok(UpdateOutcome::Updated {
+                version: next.version,
+            })
         })
-        .await
     }
 
     async fn touch(
@@ -242,13 +199,14 @@ impl SessionStorage for MemoryStorage {
         idle_deadline: Timestamp,
         now: Timestamp,
     ) -> Result<TouchOutcome, Error> {
-        self.compute(key, |entry| {
-            match decode(entry)?.and_then(|record| record.touched(idle_deadline, now)) {
-                Some(next) => Ok((Op::Put(self.stored(&next, now)?), TouchOutcome::Touched)),
-                None => Ok((Op::Nop, TouchOutcome::Gone)),
-            }
+        self.locked(key, || {
+            let current = decode(self.cache.get(key))?;
+            let Some(next) = current.and_then(|record| record.touched(idle_deadline, now)) else {
+                return Ok(TouchOutcome::Gone);
+            };
+            self.cache.insert(*key, self.stored(&next, now)?);
+            Ok(TouchOutcome::Touched)
         })
-        .await
     }
 
     async fn cycle(
@@ -259,40 +217,29 @@ impl SessionStorage for MemoryStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
-        if old == new {
-            // One key cannot be locked twice; a live session cannot move
-            // onto itself, it already holds the key.
-            return Ok(match self.load(old, now).await? {
-                Some(_) => CycleOutcome::Collision,
-                None => CycleOutcome::Gone,
-            });
-        }
-        // Two keys take two steps; a spawned task finishes both even if the
-        // caller's future is dropped between them.
-        let (storage, old, new, changes) = (self.clone(), *old, *new, changes.clone());
-        let task = tokio::spawn(async move {
-            storage
-                .compute_pair((&old, &new), |old_entry, new_entry| {
-                    let Some(current) = decode(old_entry)? else {
-                        return Ok((Op::Nop, Op::Nop, CycleOutcome::Gone));
-                    };
-                    let next = match current.cycled(&changes, deadlines, now) {
-                        Ok(next) => next,
-                        Err(refused) => return Ok((Op::Nop, Op::Nop, refused)),
-                    };
-                    if is_live(new_entry, now)? {
-                        return Ok((Op::Nop, Op::Nop, CycleOutcome::Collision));
-                    }
-                    let stored = storage.stored(&next, now)?;
-                    Ok((Op::Remove, Op::Put(stored), CycleOutcome::Cycled))
-                })
-                .await
-        });
-        task.await.map_err(Error::backend)?
+        self.locked_pair((old, new), || {
+            let Some(current) = decode(self.cache.get(old))? else {
+                return Ok(CycleOutcome::Gone);
+            };
+            let next = match current.cycled(changes, deadlines, now) {
+                Ok(next) => next,
+                Err(refused) => return Ok(refused),
+            };
+            // A live session cannot move onto itself: it already holds the
+            // key.
+            if old == new || is_live(self.cache.get(new), now)? {
+                return Ok(CycleOutcome::Collision);
+            }
+            let stored = self.stored(&next, now)?;
+            self.cache.invalidate(old);
+            self.cache.insert(*new, stored);
+            Ok(CycleOutcome::Cycled)
+        })
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.compute(key, |_| Ok((Op::Remove, ()))).await
+        self.locked(key, || self.cache.invalidate(key));
+        Ok(())
     }
 
     /// Records expire by themselves: always `0`.
@@ -338,6 +285,7 @@ impl MemoryStorageBuilder {
             .build_with_hasher(KeyHasher);
         MemoryStorage {
             cache,
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             max_record_bytes: self.max_record_bytes,
         }
     }

@@ -29,18 +29,18 @@ async fn overfill(storage: MemoryStorage) -> (MemoryStorage, SessionKey) {
         );
         keys.push(key);
     }
-    storage.cache.run_pending_tasks().await;
+    storage.cache.run_pending_tasks();
     for _ in 0..3 {
         for key in &keys {
             assert!(storage.load(key, now).await.unwrap().is_some());
         }
     }
-    storage.cache.run_pending_tasks().await;
+    storage.cache.run_pending_tasks();
 
     let newcomer = SessionId::generate().unwrap().key();
     let outcome = storage.create(&newcomer, &record, now).await.unwrap();
     assert_eq!(outcome, CreateOutcome::Created);
-    storage.cache.run_pending_tasks().await;
+    storage.cache.run_pending_tasks();
     (storage, newcomer)
 }
 
