@@ -74,10 +74,7 @@ impl SessionLayer {
     /// A layer over shared storage.
     pub fn from_arc(storage: Arc<dyn SessionStorage>) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                storage,
-                config: SessionConfig::default(),
-            }),
+            shared: Arc::new(Shared::new(storage, SessionConfig::default())),
             on_failure: ServiceUnavailable,
         }
     }
@@ -88,10 +85,7 @@ impl<F> SessionLayer<F> {
     #[must_use]
     pub fn with_config(self, config: SessionConfig) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                storage: Arc::clone(&self.shared.storage),
-                config,
-            }),
+            shared: Arc::new(Shared::new(Arc::clone(&self.shared.storage), config)),
             on_failure: self.on_failure,
         }
     }

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::SessionError;
 use crate::config::SessionConfig;
-use crate::cookies::{self, Candidates};
+use crate::cookies::{self, Candidates, CookieTemplate};
 
 /// How many fresh ids a create or cycle draws before giving up on
 /// collisions (with 128-bit ids, one is all it ever takes).
@@ -29,9 +29,19 @@ const ID_ATTEMPTS: u32 = 3;
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn SessionStorage>,
     pub(crate) config: SessionConfig,
+    cookie: CookieTemplate,
 }
 
 impl Shared {
+    pub(crate) fn new(storage: Arc<dyn SessionStorage>, config: SessionConfig) -> Self {
+        let cookie = CookieTemplate::new(&config);
+        Self {
+            storage,
+            config,
+            cookie,
+        }
+    }
+
     fn now(&self) -> Timestamp {
         self.config.clock.now()
     }
@@ -65,7 +75,7 @@ impl Shared {
             .config
             .persistent
             .then(|| deadlines.expires_at().saturating_duration_since(now));
-        cookies::session_cookie(&self.config, id, max_age)
+        self.cookie.render(id, max_age)
     }
 
     /// Stores `data` as a new session under a fresh id.
