@@ -1,6 +1,7 @@
 //! Support for the integration tests: instrumented storage, a fake clock,
-//! the test application, a real HTTP server and cookie-keeping client, and
-//! the HTTP end-to-end suite every backend runs.
+//! the test application, a real HTTP server and cookie-keeping client, the
+//! HTTP end-to-end suite every backend runs, and the chaos soak (`soak`,
+//! run by the `soak` binary).
 // Test support, not a published API: panicking on a broken expectation is
 // the point, and the fields and helpers speak for themselves.
 #![allow(
@@ -16,5 +17,6 @@ pub mod kept;
 pub mod net;
 pub mod probe;
 pub mod redis_server;
+pub mod soak;
 pub mod suite;
 pub mod trace;

@@ -42,8 +42,14 @@ impl TestServer {
 
     /// Serves `service`.
     pub async fn serve(service: HyperService) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        Self::try_serve(service).await.unwrap()
+    }
+
+    /// [`serve`](Self::serve), returning the error if no loopback port can
+    /// be bound instead of panicking.
+    pub async fn try_serve(service: HyperService) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -57,7 +63,7 @@ impl TestServer {
                 });
             }
         });
-        Self { addr, task }
+        Ok(Self { addr, task })
     }
 }
 

@@ -1,7 +1,8 @@
 //! Real Redis for the tests: a `redis-server` started on a free loopback
-//! port in a temporary directory, with nothing persisted, stopped when
-//! dropped; or the server named by `REDIS_URL`. The same for a three-master
-//! Redis Cluster, or `REDIS_CLUSTER_URLS`.
+//! port in a temporary directory, with nothing persisted unless the extra
+//! arguments ask for it, stopped when dropped; or the server named by
+//! `REDIS_URL`. The same for a three-master Redis Cluster, or
+//! `REDIS_CLUSTER_URLS`.
 //!
 //! Without `redis-server` the Redis tests print that they were skipped and
 //! why; with `SESSION_TEST_REQUIRE_REDIS=1` (as CI sets) that is a failure.
@@ -46,11 +47,18 @@ impl Redis {
 
 /// Storage on the Redis server at `url`, under `prefix`.
 pub fn storage(url: &str, prefix: &str, timeout: Duration) -> RedisStorage {
-    RedisStorage::builder(redis::Client::open(url).unwrap())
+    try_storage(url, prefix, timeout).unwrap()
+}
+
+/// [`storage`], saying what is wrong with `url` or `prefix` instead of
+/// panicking.
+pub fn try_storage(url: &str, prefix: &str, timeout: Duration) -> Result<RedisStorage, String> {
+    let client = redis::Client::open(url).map_err(|error| format!("{url}: {error}"))?;
+    RedisStorage::builder(client)
         .prefix(prefix)
         .timeout(timeout)
         .build()
-        .unwrap()
+        .map_err(|error| format!("prefix {prefix:?}: {error}"))
 }
 
 /// A key prefix no other test uses.
@@ -89,19 +97,25 @@ impl RedisServer {
     /// until it answers. A port taken between picking and binding it is
     /// noticed (the server exits) and another one is tried.
     pub fn start(extra: &[&str]) -> Self {
+        Self::try_start(extra).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// [`start`](Self::start), saying why the server did not start instead
+    /// of panicking.
+    pub fn try_start(extra: &[&str]) -> Result<Self, String> {
         for _ in 0..5 {
-            let port = free_port();
+            let port = free_port()?;
             let mut server = Self {
                 child: None,
                 port,
-                dir: temp_dir(port),
+                dir: temp_dir(port)?,
                 extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
             };
-            if server.launch() {
-                return server;
+            if server.launch()? {
+                return Ok(server);
             }
         }
-        panic!("redis-server did not start on any of five free ports");
+        Err("redis-server did not start on any of five free ports".to_owned())
     }
 
     pub fn port(&self) -> u16 {
@@ -112,6 +126,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Whether the server answers `PING` now.
+    pub fn answers(&self) -> bool {
+        answers(self.port)
+    }
+
     /// Kills the server at once, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -120,19 +139,29 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port.
+    /// Starts the server again on the same port, in the same directory (so
+    /// a server started with `--appendonly yes` reloads its data).
     pub fn restart(&mut self) {
-        self.kill();
-        assert!(
-            self.launch(),
-            "redis-server did not restart on port {}",
-            self.port
-        );
+        self.try_restart().unwrap_or_else(|why| panic!("{why}"));
     }
 
-    /// Starts the process and waits until it answers; `false` if it exited
-    /// (its port was taken).
-    fn launch(&mut self) -> bool {
+    /// [`restart`](Self::restart), saying why the server did not come back
+    /// instead of panicking.
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        self.kill();
+        if self.launch()? {
+            Ok(())
+        } else {
+            Err(format!(
+                "redis-server did not restart on port {}",
+                self.port
+            ))
+        }
+    }
+
+    /// Starts the process and waits until it answers; `Ok(false)` if it
+    /// exited (its port was taken).
+    fn launch(&mut self) -> Result<bool, String> {
         let log = self.dir.join("redis.log");
         let port = self.port.to_string();
         let mut command = Command::new("redis-server");
@@ -154,24 +183,26 @@ impl RedisServer {
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = self
-            .child
-            .insert(command.spawn().expect("redis-server starts"));
+        let spawned = command
+            .spawn()
+            .map_err(|error| format!("redis-server could not be started: {error}"))?;
+        let child = self.child.insert(spawned);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !answers(self.port) {
             if child.try_wait().is_ok_and(|exited| exited.is_some()) {
                 self.child = None;
-                return false;
+                return Ok(false);
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} did not answer; its log:\n{}",
-                self.port,
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "redis-server on port {} did not answer; its log:\n{}",
+                    self.port,
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        true
+        Ok(true)
     }
 }
 
@@ -198,28 +229,27 @@ fn answers(port: u16) -> bool {
 
 /// A loopback port nobody listens on right now, at most 55535: a cluster
 /// node also listens on its port + 10000.
-fn free_port() -> u16 {
+fn free_port() -> Result<u16, String> {
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
+            .and_then(|listener| listener.local_addr())
+            .map_err(|error| format!("no free loopback port: {error}"))?
             .port();
         if port <= 55_535 {
-            return port;
+            return Ok(port);
         }
     }
 }
 
-fn temp_dir(port: u16) -> PathBuf {
+fn temp_dir(port: u16) -> Result<PathBuf, String> {
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "session-redis-{}-{port}-{}",
         std::process::id(),
         COUNT.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+    Ok(dir)
 }
 
 /// A three-master Redis Cluster.

@@ -1,0 +1,197 @@
+//! Fault windows: when the backend was made to fail, and the injectors
+//! that do it (Redis killed and restarted, SQLite's write lock held by
+//! another connection).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, SqliteConnection};
+
+use super::lock;
+use crate::redis_server::RedisServer;
+
+/// A span of the run (times from its start) in which the backend failed
+/// on purpose; `end` is `None` while it lasts.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub start: Duration,
+    pub end: Option<Duration>,
+}
+
+/// The run's clock and its fault windows.
+pub(crate) struct Timeline {
+    start: Instant,
+    grace: Duration,
+    windows: Mutex<Vec<Window>>,
+}
+
+impl Timeline {
+    pub(crate) fn new(start: Instant, grace: Duration) -> Self {
+        Self {
+            start,
+            grace,
+            windows: Mutex::default(),
+        }
+    }
+
+    /// Time since the run started.
+    pub(crate) fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Opens a window now; its index, for [`close`](Self::close).
+    fn open(&self) -> usize {
+        let mut windows = lock(&self.windows);
+        windows.push(Window {
+            start: self.now(),
+            end: None,
+        });
+        windows.len() - 1
+    }
+
+    fn close(&self, index: usize) {
+        let now = self.now();
+        if let Some(window) = lock(&self.windows).get_mut(index) {
+            window.end = Some(now);
+        }
+    }
+
+    /// Whether a request sent at `sent` and answered at `answered` overlaps
+    /// a window or the grace period after it (the library's timeouts and
+    /// reconnects, and the queue that built up meanwhile, run past the
+    /// window's end).
+    pub(crate) fn excuses(&self, sent: Duration, answered: Duration) -> bool {
+        lock(&self.windows).iter().any(|window| {
+            let end = window.end.map_or(Duration::MAX, |end| end + self.grace);
+            sent <= end && answered >= window.start
+        })
+    }
+
+    pub(crate) fn windows(&self) -> Vec<Window> {
+        lock(&self.windows).clone()
+    }
+}
+
+/// When faults start, how long each lasts, how often they come.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Schedule {
+    pub(crate) every: Duration,
+    pub(crate) length: Duration,
+    /// Quiet time the last window leaves before the run ends, so the end
+    /// of the run is checked with the backend healthy.
+    pub(crate) tail: Duration,
+}
+
+/// What makes the backend fail.
+pub(crate) enum Injector {
+    /// SIGKILL, then a restart on the same port and directory.
+    Redis(Arc<Mutex<RedisServer>>),
+    /// Another connection holding the write lock (`BEGIN IMMEDIATE`).
+    Sqlite(SqliteConnection),
+}
+
+impl Injector {
+    /// One fault of `length`, recorded as a window of `timeline`.
+    async fn inject(&mut self, timeline: &Timeline, length: Duration) -> Result<(), String> {
+        let window = timeline.open();
+        let injected = match self {
+            Self::Redis(server) => outage(server, length).await,
+            Self::Sqlite(connection) => hold_write_lock(connection, length).await,
+        };
+        timeline.close(window);
+        injected
+    }
+
+    /// Makes sure the backend works again (a restart that failed is tried
+    /// once more), so the end of the run is checked on a healthy backend.
+    async fn recover(&mut self) -> Result<(), String> {
+        match self {
+            Self::Redis(server) => {
+                let server = Arc::clone(server);
+                blocking(move || {
+                    let mut server = lock(&server);
+                    if server.answers() {
+                        return Ok(());
+                    }
+                    server.try_restart()
+                })
+                .await
+            }
+            Self::Sqlite(_) => Ok(()),
+        }
+    }
+}
+
+/// Kills the server, waits `length`, starts it again.
+async fn outage(server: &Arc<Mutex<RedisServer>>, length: Duration) -> Result<(), String> {
+    let killed = Arc::clone(server);
+    blocking(move || {
+        lock(&killed).kill();
+        Ok(())
+    })
+    .await?;
+    tokio::time::sleep(length).await;
+    let restarted = Arc::clone(server);
+    blocking(move || lock(&restarted).try_restart()).await
+}
+
+/// Runs blocking process work off the runtime's workers.
+async fn blocking(
+    work: impl FnOnce() -> Result<(), String> + Send + 'static,
+) -> Result<(), String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| format!("fault injection task failed: {error}"))?
+}
+
+/// Holds SQLite's write lock for `length` from another connection.
+async fn hold_write_lock(
+    connection: &mut SqliteConnection,
+    length: Duration,
+) -> Result<(), String> {
+    let held = async {
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await?;
+        tokio::time::sleep(length).await;
+        sqlx::query("COMMIT").execute(&mut *connection).await
+    };
+    if let Err(error) = held.await {
+        // Whatever failed, the lock must not stay held.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+        return Err(format!("holding the SQLite write lock failed: {error}"));
+    }
+    Ok(())
+}
+
+/// Opens the connection that takes the write lock.
+pub(crate) async fn sqlite_locker(url: &str) -> Result<Injector, String> {
+    SqliteConnection::connect(url)
+        .await
+        .map(Injector::Sqlite)
+        .map_err(|error| format!("{url}: {error}"))
+}
+
+/// Injects faults on `schedule` until the run ends at `end`; the errors of
+/// injections that failed.
+pub(crate) async fn inject(
+    mut injector: Injector,
+    schedule: Schedule,
+    timeline: Arc<Timeline>,
+    end: Instant,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    // The first fault comes once traffic has settled.
+    let mut next = timeline.start + schedule.every / 3;
+    while next + schedule.length + schedule.tail <= end {
+        tokio::time::sleep_until(next.into()).await;
+        if let Err(error) = injector.inject(&timeline, schedule.length).await {
+            errors.push(error);
+        }
+        next += schedule.every;
+    }
+    if let Err(error) = injector.recover().await {
+        errors.push(error);
+    }
+    errors
+}
