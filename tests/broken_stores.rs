@@ -93,6 +93,9 @@ enum Flaw {
     /// `cycle` reads the old record, awaits, then creates the new one and
     /// deletes the old one in separate steps.
     StepwiseCycle(Race),
+    /// `update_from` trusts the loaded record: it writes it back with the
+    /// changes applied, whatever is stored now.
+    TrustingUpdateFrom,
 }
 
 struct Broken {
@@ -258,7 +261,31 @@ impl SessionStorage for Broken {
                 race.write(self.inner.update(key, changes, deadlines, now))
                     .await
             }
-            Flaw::CheckThenInsert(_) => self.inner.update(key, changes, deadlines, now).await,
+            Flaw::CheckThenInsert(_) | Flaw::TrustingUpdateFrom => {
+                self.inner.update(key, changes, deadlines, now).await
+            }
+        }
+    }
+
+    async fn update_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        if !matches!(self.flaw, Flaw::TrustingUpdateFrom) {
+            return self.update(key, changes, deadlines, now).await;
+        }
+        match loaded.clone().updated(changes, deadlines, now) {
+            Ok(next) => {
+                self.put(key, &next, now).await?;
+                Ok(UpdateOutcome::Updated {
+                    version: next.version,
+                })
+            }
+            Err(refused) => Ok(refused),
         }
     }
 
@@ -361,6 +388,24 @@ async fn an_upserting_update_is_caught() {
         .await
         .expect_err("the suite passed a store whose update upserts");
     assert!(report.failed("update_after_delete_is_gone"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trusting_update_from_is_caught() {
+    let report = conformance::run_all(|| async { BrokenHarness::new(Flaw::TrustingUpdateFrom) })
+        .await
+        .expect_err("the suite passed a store whose update_from trusts its hint");
+    for test in [
+        "update_from_stale_record_loses_nothing",
+        "update_from_checks_stored_conditions",
+        "update_from_after_delete_is_gone",
+    ] {
+        assert!(report.failed(test), "{test}: {report}");
+    }
+    assert!(
+        !report.failed("update_from_current_record_applies"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

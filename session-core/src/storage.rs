@@ -17,6 +17,7 @@ use crate::{ChangeSet, Conflict, Deadlines, Error, Record, SessionKey, Timestamp
 /// | [`load`](Self::load) | `Option<Record>` | `None` if absent or past either deadline at `now`, even while still stored |
 /// | [`create`](Self::create) | [`CreateOutcome`] | insert-only: a live record under the key is never touched |
 /// | [`update`](Self::update) | [`UpdateOutcome`] | the change set applied atomically, all-or-nothing, to the record as stored now |
+/// | [`update_from`](Self::update_from) | [`UpdateOutcome`] | `update`, with the record as the caller loaded it as a hint |
 /// | [`touch`](Self::touch) | [`TouchOutcome`] | moves the idle deadline only; cannot lose a concurrent update |
 /// | [`cycle`](Self::cycle) | [`CycleOutcome`] | the record, with the changes, moves to a new key; never both live afterwards |
 /// | [`delete`](Self::delete) | `()` | idempotent |
@@ -73,6 +74,26 @@ pub trait SessionStorage: Send + Sync + 'static {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error>;
+
+    /// [`update`](Self::update), from a caller that holds the record as it
+    /// loaded it (`loaded`). The outcome and what is stored afterwards are
+    /// exactly those of `update`: `loaded` is a hint, never the truth. A
+    /// store that can check within one atomic write that `loaded` is still
+    /// what is stored (the same version, creation time and absolute
+    /// deadline, live at `now`) may write `loaded` with the changes applied
+    /// without reading first; if the check fails it must do what `update`
+    /// does. The default calls `update`.
+    async fn update_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let _ = loaded;
+        self.update(key, changes, deadlines, now).await
+    }
 
     /// Moves the idle deadline of the record under `key` to `idle_deadline`,
     /// clamped to its absolute deadline. Sends no data, so a concurrent

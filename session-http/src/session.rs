@@ -92,6 +92,7 @@ impl Shared {
                         id,
                         key,
                         record,
+                        exact: true,
                         from_cookie: false,
                     });
                 }
@@ -111,6 +112,10 @@ struct Live {
     key: SessionKey,
     /// The record as last known to be stored.
     record: Record,
+    /// Whether `record` is exactly what storage returned or wrote, so that
+    /// `update_from` may use it; a conditioned update merges into it what
+    /// it learns of one key, which leaves the other keys possibly stale.
+    exact: bool,
     /// Whether the request's cookie named it (else no cookie was sent yet).
     from_cookie: bool,
 }
@@ -446,6 +451,7 @@ impl Session {
                 UpdateOutcome::Updated { version } => {
                     write.apply(&mut live.record.data);
                     live.record.version = version;
+                    live.exact = false;
                     live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
                     *view = live.record.data.clone();
                     *changes = ChangeSet::new();
@@ -458,6 +464,7 @@ impl Session {
                         Some(value) => live.record.data.insert_value(key.to_owned(), value.clone()),
                         None => live.record.data.remove(key),
                     };
+                    live.exact = false;
                     *view = live.record.data.clone();
                     changes.apply(view);
                     if attempt < attempts {
@@ -576,6 +583,7 @@ impl Session {
                         id: id.clone(),
                         key,
                         record,
+                        exact: true,
                         from_cookie: true,
                     });
                 }
@@ -662,9 +670,16 @@ impl Session {
         }
         if !state.changes.is_empty() {
             let deadlines = shared.extended(live.record.deadlines, now);
-            let outcome = shared
-                .timed(shared.storage.update(&key, &state.changes, deadlines, now))
-                .await;
+            let storage = &shared.storage;
+            let outcome = if live.exact {
+                let loaded = &live.record;
+                let write = storage.update_from(&key, loaded, &state.changes, deadlines, now);
+                shared.timed(write).await
+            } else {
+                shared
+                    .timed(storage.update(&key, &state.changes, deadlines, now))
+                    .await
+            };
             return Ok(match outcome.map_err(SessionError::Storage)? {
                 UpdateOutcome::Updated { .. } => {
                     tracing::debug!(%key, "session updated");

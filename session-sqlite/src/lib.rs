@@ -3,11 +3,17 @@
 //! Sessions survive a restart with no server to run. The file is opened in
 //! WAL mode with `synchronous = NORMAL` and a busy timeout, so readers never
 //! wait for writers and writers wait for each other instead of failing.
-//! `update` and `cycle` run in `BEGIN IMMEDIATE` transactions (a deferred
-//! transaction that upgrades to a write would fail without waiting);
-//! `touch` and `delete` are single statements, and so is `create` unless
-//! the key is taken (then a transaction replaces an expired row). Each row
-//! holds the hash of the session id, never the id.
+//! `update` reads the row, then writes the changed record with one
+//! statement that matches only if the row is still the one read (its
+//! version, creation time and absolute deadline; a touch in between changes
+//! none of them and is overwritten by the later deadlines anyway); after a
+//! few lost races it takes the write lock for the whole read and write, in
+//! a `BEGIN IMMEDIATE` transaction (a deferred transaction that upgrades to
+//! a write would fail without waiting). `update_from` skips the read when
+//! the caller's record is still current. `cycle` runs in a `BEGIN IMMEDIATE`
+//! transaction; `touch` and `delete` are single statements, and so is
+//! `create` unless the key is taken (then a transaction replaces an expired
+//! row). Each row holds the hash of the session id, never the id.
 //!
 //! A statement already waiting for SQLite's lock when its caller times out
 //! still runs once the lock is free: the caller sees `Timeout` for a write
@@ -51,7 +57,7 @@ use session_core::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, Transaction};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, SqliteExecutor, Transaction};
 use tokio::task::JoinHandle;
 
 #[cfg(feature = "conformance")]
@@ -63,6 +69,11 @@ use schema::{SCHEMA_VERSION, Statements};
 pub const DEFAULT_TABLE: &str = "sessions";
 /// How long a writer waits for another by default.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many times `update` reads and then writes if unchanged before it
+/// takes the write lock for both: each lost race means another writer
+/// changed the session in between.
+const OPTIMISTIC_ATTEMPTS: u32 = 3;
 
 /// Sessions in a SQLite database. Cloning is cheap and shares the pool.
 #[derive(Clone)]
@@ -156,18 +167,89 @@ impl SqliteStorage {
             .map_err(Error::backend)
     }
 
-    /// The row under `key` in `tx`, whatever its deadlines.
-    async fn row(
+    /// The row under `key`, whatever its deadlines.
+    async fn row<'c>(
         &self,
-        tx: &mut SqliteConnection,
+        executor: impl SqliteExecutor<'c>,
         key: &SessionKey,
     ) -> Result<Option<Record>, Error> {
         let row: Option<Row> = sqlx::query_as(self.sql.load_for_write.get())
             .bind(key.as_bytes().as_slice())
-            .fetch_optional(tx)
+            .fetch_optional(executor)
             .await
             .map_err(read_error)?;
         row.map(record).transpose()
+    }
+
+    /// Writes `read` with `changes` applied, if the row under `key` is still
+    /// the one `read` came from, in one statement.
+    async fn write_if_unchanged(
+        &self,
+        key: &SessionKey,
+        read: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<Attempt, Error> {
+        let next = match read.clone().updated(changes, deadlines, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Attempt::Refused(refused)),
+        };
+        let columns = Columns::of(&next, self.max_record_bytes)?;
+        let written = sqlx::query(self.sql.write_if_unchanged.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(columns.data)
+            .bind(columns.idle)
+            .bind(columns.absolute)
+            .bind(columns.expires_at)
+            .bind(columns.version)
+            .bind(version(read.version))
+            .bind(millis(read.created_at))
+            .bind(millis(read.deadlines.absolute()))
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(Error::backend)?;
+        Ok(if written.rows_affected() == 1 {
+            Attempt::Written(UpdateOutcome::Updated {
+                version: next.version,
+            })
+        } else {
+            Attempt::Stale
+        })
+    }
+
+    /// `update` holding the write lock from the read to the write.
+    async fn update_locked(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let mut tx = self.begin().await?;
+        let Some(current) = self.row(&mut *tx, key).await? else {
+            return Ok(UpdateOutcome::Gone);
+        };
+        let next = match current.updated(changes, deadlines, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(refused),
+        };
+        let columns = Columns::of(&next, self.max_record_bytes)?;
+        sqlx::query(self.sql.write.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(columns.data)
+            .bind(columns.idle)
+            .bind(columns.absolute)
+            .bind(columns.expires_at)
+            .bind(columns.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+        tx.commit().await.map_err(Error::backend)?;
+        Ok(UpdateOutcome::Updated {
+            version: next.version,
+        })
     }
 
     /// Inserts a row under `key`; `false` if the key is taken.
@@ -195,6 +277,17 @@ impl SqliteStorage {
     }
 }
 
+/// What an optimistic write of a change set came to.
+enum Attempt {
+    /// Written: the outcome to report.
+    Written(UpdateOutcome),
+    /// The record read refused the changes (gone, or a condition failed);
+    /// nothing written.
+    Refused(UpdateOutcome),
+    /// The row changed between the read and the write; nothing written.
+    Stale,
+}
+
 /// A record's column values.
 #[derive(Clone)]
 struct Columns {
@@ -216,7 +309,7 @@ impl Columns {
             idle: millis(record.deadlines.idle()),
             absolute: millis(record.deadlines.absolute()),
             expires_at: millis(record.deadlines.expires_at()),
-            version: i64::try_from(record.version).unwrap_or(i64::MAX),
+            version: version(record.version),
         })
     }
 }
@@ -228,6 +321,11 @@ fn read_error(error: sqlx::Error) -> Error {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Error::decode(error),
         error => Error::backend(error),
     }
+}
+
+/// A version as SQLite's integer, saturating (versions never get there).
+fn version(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
 }
 
 /// A timestamp as SQLite's integer; every [`Timestamp`] fits.
@@ -303,29 +401,38 @@ impl SessionStorage for SqliteStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        let mut tx = self.begin().await?;
-        let Some(current) = self.row(&mut tx, key).await? else {
-            return Ok(UpdateOutcome::Gone);
-        };
-        let next = match current.updated(changes, deadlines, now) {
-            Ok(next) => next,
-            Err(refused) => return Ok(refused),
-        };
-        let columns = Columns::of(&next, self.max_record_bytes)?;
-        sqlx::query(self.sql.write.get())
-            .bind(key.as_bytes().as_slice())
-            .bind(columns.data)
-            .bind(columns.idle)
-            .bind(columns.absolute)
-            .bind(columns.expires_at)
-            .bind(columns.version)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::backend)?;
-        tx.commit().await.map_err(Error::backend)?;
-        Ok(UpdateOutcome::Updated {
-            version: next.version,
-        })
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let Some(current) = self.row(&self.pool, key).await? else {
+                return Ok(UpdateOutcome::Gone);
+            };
+            match self
+                .write_if_unchanged(key, &current, changes, deadlines, now)
+                .await?
+            {
+                // Refused by a consistent read: the answer as of that read.
+                Attempt::Written(outcome) | Attempt::Refused(outcome) => return Ok(outcome),
+                Attempt::Stale => {}
+            }
+        }
+        self.update_locked(key, changes, deadlines, now).await
+    }
+
+    async fn update_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        match self
+            .write_if_unchanged(key, loaded, changes, deadlines, now)
+            .await?
+        {
+            Attempt::Written(outcome) => Ok(outcome),
+            // A refusal by the loaded record may not hold for the stored one.
+            Attempt::Refused(_) | Attempt::Stale => self.update(key, changes, deadlines, now).await,
+        }
     }
 
     async fn touch(
@@ -357,7 +464,7 @@ impl SessionStorage for SqliteStorage {
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
         let mut tx = self.begin().await?;
-        let Some(current) = self.row(&mut tx, old).await? else {
+        let Some(current) = self.row(&mut *tx, old).await? else {
             return Ok(CycleOutcome::Gone);
         };
         let next = match current.cycled(changes, deadlines, now) {

@@ -65,6 +65,7 @@ pub(crate) struct Statements {
     pub(crate) delete_if_expired: Sql,
     pub(crate) is_live: Sql,
     pub(crate) write: Sql,
+    pub(crate) write_if_unchanged: Sql,
     pub(crate) touch: Sql,
     pub(crate) delete: Sql,
     pub(crate) delete_expired: Sql,
@@ -113,6 +114,12 @@ impl Statements {
             write: sql(
                 "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
                  expires_at = ?5, version = ?6 WHERE key = ?1",
+            ),
+            write_if_unchanged: sql(
+                "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
+                 expires_at = ?5, version = ?6
+                 WHERE key = ?1 AND version = ?7 AND created_at = ?8
+                 AND absolute_deadline = ?9 AND expires_at > ?10",
             ),
             touch: sql(
                 "UPDATE {table}

@@ -49,6 +49,17 @@ pub struct ProbeStorage {
 }
 
 impl ProbeStorage {
+    /// Counts a conflict answer.
+    fn count_conflict(
+        &self,
+        outcome: Result<UpdateOutcome, Error>,
+    ) -> Result<UpdateOutcome, Error> {
+        if let Ok(UpdateOutcome::Conflict { .. }) = outcome {
+            self.conflicts.fetch_add(1, Ordering::SeqCst);
+        }
+        outcome
+    }
+
     pub fn new(inner: Arc<dyn SessionStorage>) -> Arc<Self> {
         Arc::new(Self {
             inner,
@@ -169,13 +180,21 @@ impl SessionStorage for ProbeStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        let outcome = self
-            .run(Op::Update, self.inner.update(key, changes, deadlines, now))
-            .await;
-        if let Ok(UpdateOutcome::Conflict { .. }) = outcome {
-            self.conflicts.fetch_add(1, Ordering::SeqCst);
-        }
-        outcome
+        let write = self.inner.update(key, changes, deadlines, now);
+        self.count_conflict(self.run(Op::Update, write).await)
+    }
+
+    /// Counted as an update: it is one, with a hint.
+    async fn update_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let write = self.inner.update_from(key, loaded, changes, deadlines, now);
+        self.count_conflict(self.run(Op::Update, write).await)
     }
 
     async fn touch(

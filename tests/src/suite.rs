@@ -79,6 +79,7 @@ macro_rules! __http_suite_names {
             login_restarts_the_absolute_timeout,
             a_persistent_cookie_never_outlives_the_absolute_timeout,
             an_update_after_a_concurrent_logout_ends_the_session,
+            a_write_between_load_and_update_is_kept,
             redirects_and_client_errors_persist_deferred_changes,
             id_collisions_are_retried,
         );
@@ -1075,18 +1076,35 @@ impl Pause {
     }
 }
 
-/// A logout that lands while a slow request is between its reads and its
-/// writes, deterministically.
-struct LogoutRace {
+/// Another request that lands while a slow request is between its reads
+/// and its writes, deterministically.
+struct Race {
     slow: Reply,
-    logout: Reply,
+    interlude: Reply,
     probe: Arc<ProbeStorage>,
     pair: String,
 }
 
 /// Makes a session with `setup`, starts `slow` on it, logs the session out
 /// when `slow` pauses, then lets `slow` finish.
-async fn logout_during<F, Fut>(harness: &dyn Harness, setup: &str, slow: F) -> LogoutRace
+async fn logout_during<F, Fut>(harness: &dyn Harness, setup: &str, slow: F) -> Race
+where
+    F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let race = request_during(harness, setup, "/logout", slow).await;
+    assert_eq!(race.interlude.body, "bye");
+    race
+}
+
+/// Makes a session with `setup`, starts `slow` on it, sends `interlude`
+/// (a POST) when `slow` pauses, then lets `slow` finish.
+async fn request_during<F, Fut>(
+    harness: &dyn Harness,
+    setup: &str,
+    interlude: &str,
+    slow: F,
+) -> Race
 where
     F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = String> + Send + 'static,
@@ -1116,13 +1134,12 @@ where
         tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
     };
     loaded_rx.await.unwrap();
-    let logout = call(&router, post_request("/logout", Some(&pair))).await;
-    assert_eq!(logout.body, "bye");
+    let interlude = call(&router, post_request(interlude, Some(&pair))).await;
     release_tx.send(()).unwrap();
     let slow = slow_request.await.unwrap();
-    LogoutRace {
+    Race {
         slow,
-        logout,
+        interlude,
         probe,
         pair,
     }
@@ -1135,7 +1152,7 @@ pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
         "slow done".to_owned()
     })
     .await;
-    assert_eq!(race.logout.set_cookies().len(), 1);
+    assert_eq!(race.interlude.set_cookies().len(), 1);
     assert_eq!(race.slow.body, "slow done");
     assert!(race.slow.set_cookies().is_empty(), "{:?}", race.slow);
     assert!(
@@ -1412,6 +1429,40 @@ pub async fn an_update_after_a_concurrent_logout_ends_the_session(harness: &dyn 
         "nothing written after Gone"
     );
     assert!(!harness.raw_exists(&key_of(&race.pair)).await.unwrap());
+}
+
+/// A write that lands between a slow request's load and its conditioned
+/// update is kept, also by the slow request's later writes: what that
+/// update learnt of one key leaves its view of the others stale.
+pub async fn a_write_between_load_and_update_is_kept(harness: &dyn Harness) {
+    let race = request_during(
+        harness,
+        "/set/n",
+        "/set/other",
+        |session, pause| async move {
+            let before = session.get::<i64>("n").await;
+            pause.wait().await;
+            let updated = session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await;
+            let inserted = session.insert("late", &1).await;
+            format!("{before:?} / {updated:?} / {inserted:?}")
+        },
+    )
+    .await;
+    assert_eq!(race.interlude.body, "set");
+    assert_eq!(race.slow.body, "Ok(Some(1)) / Ok(2) / Ok(())");
+    let stored = harness
+        .storage()
+        .load(&key_of(&race.pair), Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.data.keys().collect::<Vec<_>>(),
+        ["late", "n", "other"]
+    );
+    assert_eq!(stored.data.get::<i64>("n").unwrap(), Some(2));
 }
 
 pub async fn redirects_and_client_errors_persist_deferred_changes(harness: &dyn Harness) {

@@ -194,6 +194,7 @@ mod expiry;
 mod fixtures;
 mod gone;
 mod harness;
+mod loaded;
 mod races;
 
 pub use basics::*;
@@ -204,6 +205,7 @@ pub use damage::*;
 pub use expiry::*;
 pub use gone::*;
 pub use harness::{Failure, Harness, Report};
+pub use loaded::*;
 pub use races::*;
 
 /// Runs every conformance test, each on a fresh harness from `factory`,
@@ -290,6 +292,10 @@ macro_rules! __conformance {
             cycle_racing_updates_keeps_them,
             corrupt_record_is_decode_error,
             oversized_record_is_too_large,
+            update_from_current_record_applies,
+            update_from_stale_record_loses_nothing,
+            update_from_checks_stored_conditions,
+            update_from_after_delete_is_gone,
         ]);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
