@@ -225,6 +225,24 @@ mod tests {
         }
     }
 
+    /// Stored bytes nested deeper than a worker thread's stack can recurse
+    /// are a decode error, not an abort. The serde decoder before 52cedd1
+    /// recursed into unknown fields and, in debug builds, overflowed
+    /// tokio's 2 MiB worker stack at 1000 levels, below its depth limit.
+    #[test]
+    fn deep_nesting_is_a_decode_error_on_a_worker_stack() {
+        let mut bytes = record().encode(DEFAULT_MAX_RECORD_BYTES).unwrap();
+        // A sixth field, "x": 1000 nested one-element arrays around nil.
+        assert_eq!(bytes[1], 0x85, "a map of five fields");
+        bytes[1] = 0x86;
+        bytes.extend([0xa1, b'x']);
+        bytes.extend([0x91; 1000]);
+        bytes.push(0xc0);
+        let worker = std::thread::Builder::new().stack_size(2 * 1024 * 1024);
+        let decoded = worker.spawn(move || Record::decode(&bytes)).unwrap();
+        assert!(matches!(decoded.join().unwrap(), Err(Error::Decode(_))));
+    }
+
     #[test]
     fn over_the_limit_is_too_large() {
         let mut record = record();
