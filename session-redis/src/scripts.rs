@@ -34,12 +34,27 @@ local function parse_meta(raw)
   return {c = c, i = i, a = a, v = v}
 end
 
--- The stored record under `key`: nil if absent or sealed, false if corrupt.
+-- The stored record under `key`, read whole in one call: its metadata
+-- with `fields` (name to value), nil if absent or sealed, false if corrupt
+-- (not a hash, or a hash without metadata); then whether the key exists.
 local function stored(key)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'none' then return nil end
-  if kind ~= 'hash' then return false end
-  local raw = redis.call('HGET', key, 'm')
+  local all = redis.pcall('HGETALL', key)
+  if all['err'] then return false, true end
+  if #all == 0 then return nil, false end
+  local fields = {}
+  for j = 1, #all, 2 do fields[all[j]] = all[j + 1] end
+  local meta = parse_meta(fields['m'])
+  if meta == nil then return false, true end
+  if meta == 'sealed' then return nil, true end
+  if meta then meta.fields = fields end
+  return meta, true
+end
+
+-- The metadata alone, for writes that change nothing else: as `stored`,
+-- without reading the values.
+local function stored_meta(key)
+  local raw = redis.pcall('HGET', key, 'm')
+  if type(raw) == 'table' and raw['err'] then return false end
   if not raw then
     if redis.call('EXISTS', key) == 1 then return false end
     return nil
@@ -111,11 +126,11 @@ local function read_changes(at)
 end
 
 -- A conflict answer if a condition does not hold, else nil.
-local function check_conditions(key, conditions)
+local function check_conditions(fields, conditions)
   local holds = true
   local current = {}
   for _, condition in ipairs(conditions) do
-    local value = redis.call('HGET', key, condition[1])
+    local value = fields[condition[1]]
     if condition[2] then
       if value ~= condition[3] then holds = false end
     elseif value then
@@ -135,12 +150,11 @@ local function check_conditions(key, conditions)
 end
 
 -- Size of the data after the changes: names and encoded values.
-local function size_after(key, changes)
+local function size_after(fields, changes)
   local sizes = {}
   if not changes.cleared then
-    local all = redis.call('HGETALL', key)
-    for j = 1, #all, 2 do
-      if string.sub(all[j], 1, 2) == 'd:' then sizes[all[j]] = #all[j] - 2 + #all[j + 1] end
+    for field, value in pairs(fields) do
+      if string.sub(field, 1, 2) == 'd:' then sizes[field] = #field - 2 + #value end
     end
   end
   for _, field in ipairs(changes.removals) do sizes[field] = nil end
@@ -152,16 +166,20 @@ local function size_after(key, changes)
   return total
 end
 
-local function apply_changes(key, changes)
+-- Writes the changes to the record whose fields were `fields`, and its new
+-- metadata `meta` with the inserts.
+local function apply_changes(key, fields, changes, meta)
   if changes.cleared then
     local data = {}
-    for _, field in ipairs(redis.call('HKEYS', key)) do
+    for field in pairs(fields) do
       if string.sub(field, 1, 2) == 'd:' then table.insert(data, field) end
     end
     chunked('HDEL', key, data)
   end
   chunked('HDEL', key, changes.removals)
-  chunked('HSET', key, changes.inserts)
+  local writes = {'m', meta}
+  for _, item in ipairs(changes.inserts) do table.insert(writes, item) end
+  chunked('HSET', key, writes)
 end
 "#;
 
@@ -169,10 +187,10 @@ end
 /// `PEXPIRE` cannot fail after the write), then field/value pairs.
 const CREATE: &str = r#"
 local key, now = KEYS[1], tonumber(ARGV[1])
-local meta = stored(key)
+local meta, present = stored(key)
 if meta == false then return {'decode'} end
 if meta and live(meta, now) then return {'collision'} end
-redis.call('DEL', key)
+if present then redis.call('DEL', key) end
 local fields = {'m', ARGV[2]}
 for j = 4, #ARGV do table.insert(fields, ARGV[j]) end
 chunked('HSET', key, fields)
@@ -187,14 +205,13 @@ local meta = stored(key)
 if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
 local changes = read_changes(6)
-local conflict = check_conditions(key, changes.conditions)
+local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
-local size = size_after(key, changes)
+local size = size_after(meta.fields, changes)
 if size > tonumber(ARGV[4]) then return {'too_large', tostring(size)} end
-apply_changes(key, changes)
 local absolute = earlier(meta.a, ARGV[3])
 local version = next_version(meta)
-redis.call('HSET', key, 'm', encode_meta(meta.c, ARGV[2], absolute, version))
+apply_changes(key, meta.fields, changes, encode_meta(meta.c, ARGV[2], absolute, version))
 expire(key, ARGV[2], absolute, now, ARGV[5])
 return {'updated', version}
 "#;
@@ -202,7 +219,7 @@ return {'updated', version}
 /// `touch`. KEYS: key. ARGV: now, idle, slack.
 const TOUCH: &str = r#"
 local key, now = KEYS[1], tonumber(ARGV[1])
-local meta = stored(key)
+local meta = stored_meta(key)
 if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
 redis.call('HSET', key, 'm', encode_meta(meta.c, ARGV[2], meta.a, meta.v))
@@ -218,16 +235,16 @@ local meta = stored(old)
 if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
 local changes = read_changes(6)
-local conflict = check_conditions(old, changes.conditions)
+local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
-local taken = stored(new)
+local taken = stored_meta(new)
 if taken == false then return {'decode'} end
 if taken and live(taken, now) then return {'collision'} end
-local size = size_after(old, changes)
+local size = size_after(meta.fields, changes)
 if size > tonumber(ARGV[4]) then return {'too_large', tostring(size)} end
 redis.call('RENAME', old, new)
-apply_changes(new, changes)
-redis.call('HSET', new, 'm', encode_meta(meta.c, ARGV[2], ARGV[3], next_version(meta)))
+local moved = encode_meta(meta.c, ARGV[2], ARGV[3], next_version(meta))
+apply_changes(new, meta.fields, changes, moved)
 expire(new, ARGV[2], ARGV[3], now, ARGV[5])
 return {'cycled'}
 "#;
@@ -243,17 +260,16 @@ local meta = stored(key)
 if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
 local changes = read_changes(3)
-local conflict = check_conditions(key, changes.conditions)
+local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
-local size = size_after(key, changes)
+local size = size_after(meta.fields, changes)
 if size > tonumber(ARGV[2]) then return {'too_large', tostring(size)} end
-local raw = redis.call('HGET', key, 'm')
+local raw = meta.fields['m']
 redis.call('HSET', key, 'm', 'S;' .. raw)
 local answer = {'sealed', raw}
-local all = redis.call('HGETALL', key)
-for j = 1, #all, 2 do
-  if string.sub(all[j], 1, 2) == 'd:' then
-    table.insert(answer, all[j]); table.insert(answer, all[j + 1])
+for field, value in pairs(meta.fields) do
+  if string.sub(field, 1, 2) == 'd:' then
+    table.insert(answer, field); table.insert(answer, value)
   end
 end
 return answer
