@@ -13,9 +13,6 @@ fuzz_target!(|settings: FuzzConfig| {
     let Ok(config) = settings.build() else {
         return;
     };
-    if known_issue(&settings) {
-        return;
-    }
     let fixture = Fixture::get();
     let expected = settings.expected();
 
@@ -32,21 +29,3 @@ fuzz_target!(|settings: FuzzConfig| {
     let removal = check::set_cookie(&destroyed).expect("logout removes the cookie");
     check::removal_cookie(&removal, &expected);
 });
-
-/// Configurations `build` accepts although no cookie can carry them
-/// (reported in fuzz/README.md, "Known issues"); skipped so that CI fails
-/// only on new findings. Remove each case once `build` refuses it.
-fn known_issue(settings: &FuzzConfig) -> bool {
-    // "." or "..example.com": less the leading dot RFC 6265 ignores, the
-    // Domain is empty or starts with a dot, so it cannot be sent as set.
-    let bad_domain = settings.domain.as_deref().is_some_and(|domain| {
-        let domain = domain.strip_prefix('.').unwrap_or(domain);
-        domain.is_empty() || domain.starts_with('.')
-    });
-    // "/app ": clients trim the attribute, so the Path is "/app".
-    let bad_path = settings
-        .path
-        .as_deref()
-        .is_some_and(|path| path.ends_with(' '));
-    bad_domain || bad_path
-}

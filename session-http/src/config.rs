@@ -269,17 +269,14 @@ fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::InvalidName(name.clone()));
     }
     let path = &config.path;
-    if !path.starts_with('/') || !path.bytes().all(is_attribute_byte) {
+    // Clients trim the attribute: a trailing space would not survive.
+    if !path.starts_with('/') || path.ends_with(' ') || !path.bytes().all(is_attribute_byte) {
         return Err(ConfigError::InvalidPath(path.clone()));
     }
-    if let Some(domain) = &config.domain {
-        let valid = !domain.is_empty()
-            && domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !valid {
-            return Err(ConfigError::InvalidDomain(domain.clone()));
-        }
+    if let Some(domain) = &config.domain
+        && !is_domain(domain)
+    {
+        return Err(ConfigError::InvalidDomain(domain.clone()));
     }
     for (what, length, limit) in [
         ("name", name.len(), MAX_NAME),
@@ -319,6 +316,22 @@ fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// A host name, with the leading dot RFC 6265 ignores allowed: labels of
+/// letters, digits and inner hyphens, none empty, so that the `Domain`
+/// clients keep is the one configured.
+fn is_domain(domain: &str) -> bool {
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// RFC 7230 `tchar`: what a cookie name may hold.
@@ -370,9 +383,35 @@ mod tests {
             (b().path("app"), ConfigError::InvalidPath("app".into())),
             (b().path("/a;b"), ConfigError::InvalidPath("/a;b".into())),
             (b().path("/\n"), ConfigError::InvalidPath("/\n".into())),
+            // Found by fuzz/set_cookie_config: clients trim it to "/app".
+            (b().path("/app "), ConfigError::InvalidPath("/app ".into())),
             (
                 b().domain("a;b.com"),
                 ConfigError::InvalidDomain("a;b.com".into()),
+            ),
+            (b().domain("."), ConfigError::InvalidDomain(".".into())),
+            (
+                b().domain("..example.com"),
+                ConfigError::InvalidDomain("..example.com".into()),
+            ),
+            (
+                b().domain("a..b"),
+                ConfigError::InvalidDomain("a..b".into()),
+            ),
+            (b().domain("-"), ConfigError::InvalidDomain("-".into())),
+            (b().domain("x."), ConfigError::InvalidDomain("x.".into())),
+            (
+                b().domain("-a.com"),
+                ConfigError::InvalidDomain("-a.com".into()),
+            ),
+            (
+                b().domain("a-.com"),
+                ConfigError::InvalidDomain("a-.com".into()),
+            ),
+            (b().domain(""), ConfigError::InvalidDomain("".into())),
+            (
+                b().domain("a.b-"),
+                ConfigError::InvalidDomain("a.b-".into()),
             ),
             (
                 b().cookie_name("__Host-id").domain("example.com"),
@@ -432,5 +471,19 @@ mod tests {
         .unwrap();
         build(SessionConfig::builder().same_site(SameSite::None)).unwrap();
         build(SessionConfig::builder().cookie_name("n".repeat(MAX_NAME))).unwrap();
+    }
+
+    #[test]
+    fn host_names_are_valid_domains() {
+        for domain in [
+            "example.com",
+            ".example.com",
+            "localhost",
+            "a-b.x1.example",
+            "127.0.0.1",
+        ] {
+            let config = SessionConfig::builder().domain(domain).build();
+            assert!(config.is_ok(), "{domain}: {config:?}");
+        }
     }
 }
