@@ -22,6 +22,13 @@ const ABSOLUTE: u64 = 30 * 60 * 1000;
 #[derive(Clone, Debug)]
 enum Op {
     Set(u8, i64),
+    /// `update_from` a record loaded this many steps ago (the hint may be
+    /// stale).
+    SetFromLoaded(u8, i64, u8),
+    /// A conditioned increment: required to hold the model's value.
+    Increment(u8),
+    /// A conditioned write that requires a value the key does not hold.
+    StaleCondition(u8),
     Remove(u8),
     Clear,
     Touch,
@@ -33,6 +40,10 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0..4_u8, any::<i64>()).prop_map(|(key, value)| Op::Set(key, value)),
+        2 => (0..4_u8, any::<i64>(), 0..3_u8)
+            .prop_map(|(key, value, age)| Op::SetFromLoaded(key, value, age)),
+        2 => (0..4_u8).prop_map(Op::Increment),
+        1 => (0..4_u8).prop_map(Op::StaleCondition),
         2 => (0..4_u8).prop_map(Op::Remove),
         1 => Just(Op::Clear),
         2 => Just(Op::Touch),
@@ -76,9 +87,77 @@ async fn check(storage: &dyn SessionStorage, ops: &[Op]) -> Result<(), TestCaseE
         idle: now + IDLE,
         absolute: now + ABSOLUTE,
     };
+    // Records as loaded after each step, newest last: hints for update_from.
+    let mut loads: Vec<Option<Record>> = Vec::new();
     for op in ops {
         let live = model.is_live(now);
         match op {
+            Op::SetFromLoaded(k, v, age) => {
+                let hint = loads.iter().rev().nth(usize::from(*age)).cloned().flatten();
+                let mut changes = ChangeSet::new();
+                changes.insert(format!("k{k}"), Value::encode(v).unwrap());
+                let outcome = match &hint {
+                    Some(hint) => {
+                        storage
+                            .update_from(&key, hint, &changes, deadlines(now), at(now))
+                            .await
+                    }
+                    None => {
+                        storage
+                            .update(&key, &changes, deadlines(now), at(now))
+                            .await
+                    }
+                };
+                let outcome = outcome.unwrap();
+                if live {
+                    prop_assert!(
+                        matches!(outcome, UpdateOutcome::Updated { .. }),
+                        "{:?}",
+                        outcome
+                    );
+                    model.data.insert(format!("k{k}"), *v);
+                    model.idle = (now + IDLE).min(model.absolute);
+                } else {
+                    prop_assert_eq!(outcome, UpdateOutcome::Gone);
+                }
+            }
+            Op::Increment(k) | Op::StaleCondition(k) => {
+                let name = format!("k{k}");
+                let held = model.data.get(&name).copied();
+                let required = match op {
+                    Op::Increment(_) => held,
+                    _ => Some(held.map_or(0, |n| n.wrapping_add(1))),
+                };
+                let mut changes = ChangeSet::new();
+                changes.require(&name, required.map(|n| Value::encode(&n).unwrap()));
+                let next = held.unwrap_or(0).wrapping_add(1);
+                changes.insert(&name, Value::encode(&next).unwrap());
+                let outcome = storage
+                    .update(&key, &changes, deadlines(now), at(now))
+                    .await
+                    .unwrap();
+                match (live, op) {
+                    (false, _) => prop_assert_eq!(outcome, UpdateOutcome::Gone),
+                    (true, Op::Increment(_)) => {
+                        prop_assert!(
+                            matches!(outcome, UpdateOutcome::Updated { .. }),
+                            "{:?}",
+                            outcome
+                        );
+                        model.data.insert(name, next);
+                        model.idle = (now + IDLE).min(model.absolute);
+                    }
+                    (true, _) => {
+                        let UpdateOutcome::Conflict { current } = outcome else {
+                            return Err(TestCaseError::fail(format!(
+                                "stale condition: {outcome:?}"
+                            )));
+                        };
+                        let reported = current.value(&name).map(|v| v.decode::<i64>().unwrap());
+                        prop_assert_eq!(reported, held);
+                    }
+                }
+            }
             Op::Set(_, _) | Op::Remove(_) | Op::Clear => {
                 let mut changes = ChangeSet::new();
                 match op {
@@ -125,6 +204,8 @@ async fn check(storage: &dyn SessionStorage, ops: &[Op]) -> Result<(), TestCaseE
                     prop_assert_eq!(outcome, CycleOutcome::Cycled);
                     prop_assert!(storage.load(&key, at(now)).await.unwrap().is_none());
                     key = new;
+                    // Hints are records loaded under the current key.
+                    loads.clear();
                     model.idle = now + IDLE;
                     model.absolute = now + ABSOLUTE;
                 } else {
@@ -138,6 +219,7 @@ async fn check(storage: &dyn SessionStorage, ops: &[Op]) -> Result<(), TestCaseE
             Op::Advance(by) => now += by,
         }
         let loaded = storage.load(&key, at(now)).await.unwrap();
+        loads.push(loaded.clone());
         let expected = model.is_live(now).then(|| model.data.clone());
         let actual = loaded.map(|record| {
             record
