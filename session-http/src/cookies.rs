@@ -283,4 +283,46 @@ mod tests {
         let removal = removal.to_str().unwrap();
         assert!(removal.starts_with("__Secure-sid=; HttpOnly; SameSite=Strict; Secure; Path=/app; Domain=example.com; Max-Age=0; Expires="), "{removal}");
     }
+
+    /// Bytes a header value may hold: no control characters but tab.
+    fn header_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let byte = prop_oneof![
+            4 => prop::sample::select(b"id=; \"AaZz09-_,".to_vec()),
+            1 => (0x20_u8..=0xff).prop_filter("DEL", |b| *b != 0x7f),
+            1 => Just(b'\t'),
+        ];
+        prop::collection::vec(byte, 0..200)
+    }
+
+    proptest::proptest! {
+        /// Any Cookie headers: no panic, at most MAX_CANDIDATES distinct ids,
+        /// each one written as a value in the headers.
+        #[test]
+        fn any_cookie_header_scans(values in proptest::collection::vec(header_bytes(), 0..4)) {
+            let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            let found = candidates(&headers(&values), "id");
+            proptest::prop_assert!(found.ids.len() <= MAX_CANDIDATES);
+            for (i, id) in found.ids.iter().enumerate() {
+                proptest::prop_assert!(!found.ids[..i].contains(id));
+                let text = id.to_cookie_value();
+                proptest::prop_assert!(values.iter().any(|v| v.windows(text.len()).any(|w| w == text.as_bytes())));
+            }
+        }
+
+        /// A generated id among any other cookies is found.
+        #[test]
+        fn the_session_id_is_found_among_any_cookies(
+            before in "[a-z]{1,8}=[ -:<-~]{0,20}",
+            after in "[a-z]{1,8}=[ -:<-~]{0,20}",
+        ) {
+            let id = id();
+            let header = format!("{before}; id={}; {after}", id.to_cookie_value());
+            let found = candidates(&headers(&[header.as_bytes()]), "id");
+            let another_id_cookie = before.starts_with("id=") || after.starts_with("id=");
+            if !another_id_cookie {
+                proptest::prop_assert_eq!(found.ids, vec![id]);
+            }
+        }
+    }
 }
