@@ -6,6 +6,8 @@
 //! The clients start together behind a barrier, and in the increment test
 //! all of them read before any of them writes, so the contested path (a
 //! conflict, then a retry) is taken on every run; the test asserts it was.
+//! Clients alternate between two storages on the same data (two pools on
+//! one SQLite file, two Redis clients), as two server processes would.
 
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 
@@ -27,6 +29,9 @@ use tokio::sync::Barrier;
 const CLIENTS: usize = 4;
 
 type Storage = Arc<dyn SessionStorage>;
+
+/// Two storages on the same sessions; client `i` uses `[i % 2]`.
+type Storages = [Storage; 2];
 
 fn deadlines(now: Timestamp) -> Deadlines {
     Deadlines::new(
@@ -91,15 +96,17 @@ async fn stored(storage: &dyn SessionStorage, key: &SessionKey) -> Vec<(String, 
 }
 
 /// Each client writes its own key: every client's last value stays.
-async fn distinct_keys_commute(storage: Storage, writes: Vec<Vec<(i64, bool)>>) {
-    let key = fresh_session(&*storage).await;
+async fn distinct_keys_commute(storages: Storages, writes: Vec<Vec<(i64, bool)>>) {
+    let storage = &storages[0];
+    let key = fresh_session(&**storage).await;
     let barrier = Arc::new(Barrier::new(writes.len()));
     let tasks: Vec<_> = writes
         .iter()
         .enumerate()
         .map(|(client, values)| {
             let name = format!("c{client}");
-            let run = write_all(storage.clone(), key, barrier.clone(), name, values.clone());
+            let storage = storages[client % 2].clone();
+            let run = write_all(storage, key, barrier.clone(), name, values.clone());
             tokio::spawn(run)
         })
         .collect();
@@ -111,23 +118,20 @@ async fn distinct_keys_commute(storage: Storage, writes: Vec<Vec<(i64, bool)>>) 
         .enumerate()
         .filter_map(|(client, values)| Some((format!("c{client}"), values.last()?.0)))
         .collect();
-    assert_eq!(stored(&*storage, &key).await, expected);
+    assert_eq!(stored(&**storage, &key).await, expected);
 }
 
 /// Every client writes the same key: it ends at one client's last value.
-async fn contested_key_is_a_last_write(storage: Storage, writes: Vec<Vec<(i64, bool)>>) {
-    let key = fresh_session(&*storage).await;
+async fn contested_key_is_a_last_write(storages: Storages, writes: Vec<Vec<(i64, bool)>>) {
+    let storage = &storages[0];
+    let key = fresh_session(&**storage).await;
     let barrier = Arc::new(Barrier::new(writes.len()));
     let tasks: Vec<_> = writes
         .iter()
-        .map(|values| {
-            let run = write_all(
-                storage.clone(),
-                key,
-                barrier.clone(),
-                "c".into(),
-                values.clone(),
-            );
+        .enumerate()
+        .map(|(client, values)| {
+            let storage = storages[client % 2].clone();
+            let run = write_all(storage, key, barrier.clone(), "c".into(), values.clone());
             tokio::spawn(run)
         })
         .collect();
@@ -135,7 +139,7 @@ async fn contested_key_is_a_last_write(storage: Storage, writes: Vec<Vec<(i64, b
         task.await.unwrap();
     }
     let finals: Vec<i64> = writes.iter().filter_map(|v| Some(v.last()?.0)).collect();
-    let data = stored(&*storage, &key).await;
+    let data = stored(&**storage, &key).await;
     let [(name, value)] = data.as_slice() else {
         panic!("one key expected: {data:?}");
     };
@@ -148,14 +152,14 @@ async fn contested_key_is_a_last_write(storage: Storage, writes: Vec<Vec<(i64, b
 
 /// Every client increments `n` `rounds` times, each conditioned on the value
 /// it read and retried on conflict; all read before any writes.
-async fn conditioned_increments_lose_nothing(storage: Storage, rounds: usize) {
-    let key = fresh_session(&*storage).await;
+async fn conditioned_increments_lose_nothing(storages: Storages, rounds: usize) {
+    let key = fresh_session(&*storages[0]).await;
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let conflicts = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (storage, barrier, conflicts) =
-                (storage.clone(), barrier.clone(), conflicts.clone());
+        .map(|client| {
+            let storage = storages[client % 2].clone();
+            let (barrier, conflicts) = (barrier.clone(), conflicts.clone());
             tokio::spawn(async move {
                 for round in 0..rounds {
                     let mut seen: Option<i64> = storage
@@ -195,7 +199,7 @@ async fn conditioned_increments_lose_nothing(storage: Storage, rounds: usize) {
         task.await.unwrap();
     }
     let total = i64::try_from(CLIENTS * rounds).unwrap();
-    assert_eq!(stored(&*storage, &key).await, [("n".to_owned(), total)]);
+    assert_eq!(stored(&*storages[0], &key).await, [("n".to_owned(), total)]);
     assert!(
         conflicts.load(Ordering::SeqCst) >= CLIENTS - 1,
         "the first round must conflict: all clients read the same value"
@@ -225,30 +229,32 @@ enum Backend {
     Redis,
 }
 
-/// Runs `test` on a fresh storage of `backend` (a real database file for
-/// SQLite, so that the pool's connections share it).
+/// Runs `test` on two fresh storages of `backend` sharing their sessions:
+/// one memory storage twice; two pools on one SQLite file; two Redis
+/// clients on one prefix.
 fn on<F, Fut>(backend: &Backend, redis: Option<&Redis>, test: F)
 where
-    F: FnOnce(Storage) -> Fut,
+    F: FnOnce(Storages) -> Fut,
     Fut: Future<Output = ()>,
 {
     runtime().block_on(async {
         match backend {
-            Backend::Memory => test(Arc::new(MemoryStorage::new())).await,
+            Backend::Memory => {
+                let storage: Storage = Arc::new(MemoryStorage::new());
+                test([storage.clone(), storage]).await;
+            }
             Backend::Sqlite => {
                 let directory = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", directory.path().join("s.db").display());
-                test(Arc::new(SqliteStorage::open(&url).await.unwrap())).await;
+                let first = SqliteStorage::open(&url).await.unwrap();
+                let second = SqliteStorage::open(&url).await.unwrap();
+                test([Arc::new(first), Arc::new(second)]).await;
             }
             Backend::Redis => {
                 let url = redis.unwrap().url();
                 let prefix = unique_prefix("interleavings");
-                test(Arc::new(redis_storage(
-                    &url,
-                    &prefix,
-                    Duration::from_secs(5),
-                )))
-                .await;
+                let client = || redis_storage(&url, &prefix, Duration::from_secs(5));
+                test([Arc::new(client()), Arc::new(client())]).await;
             }
         }
     });

@@ -3,14 +3,17 @@
 //! Sessions survive a restart with no server to run. The file is opened in
 //! WAL mode with `synchronous = NORMAL` and a busy timeout, so readers never
 //! wait for writers and writers wait for each other instead of failing.
-//! `update` reads the row, then writes the changed record with one
-//! statement that matches only if the row is still the one read (its
-//! version, creation time and absolute deadline; a touch in between changes
-//! none of them and is overwritten by the later deadlines anyway); after a
-//! few lost races it takes the write lock for the whole read and write, in
-//! a `BEGIN IMMEDIATE` transaction (a deferred transaction that upgrades to
-//! a write would fail without waiting). `update_from` skips the read when
-//! the caller's record is still current. `cycle` runs in a `BEGIN IMMEDIATE`
+//! Writers in one process take turns (a fair queue), so they never meet in
+//! SQLite's busy handler, which sleeps rather than queues. `update` reads
+//! the row, then writes the changed record with one statement that matches
+//! only if the row is still the one read (its version, creation time and
+//! absolute deadline; a touch in between changes none of them and is
+//! overwritten by the later deadlines anyway), which guards against
+//! writers in other processes; after a few lost races it takes the write
+//! lock for the whole read and write, in a `BEGIN IMMEDIATE` transaction (a
+//! deferred transaction that upgrades to a write would fail without
+//! waiting). `update_from` skips the read when the caller's record is
+//! still current. `cycle` runs in a `BEGIN IMMEDIATE`
 //! transaction; `touch` and `delete` are single statements, and so is
 //! `create` unless the key is taken (then a transaction replaces an expired
 //! row). Each row holds the hash of the session id, never the id.
@@ -36,9 +39,8 @@
 //! # }
 //! ```
 //!
-//! Concurrent writes each take their own transaction: SQLite runs one
-//! writer at a time and the busy timeout queues the others, so every
-//! request gets its own outcome without a writer task in between.
+//! Every write is its own statement or transaction, so every request gets
+//! its own outcome; no writer task batches them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "conformance")]
@@ -47,6 +49,7 @@ mod schema;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::{
@@ -58,6 +61,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, SqliteExecutor, Transaction};
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 #[cfg(feature = "conformance")]
@@ -71,14 +75,21 @@ pub const DEFAULT_TABLE: &str = "sessions";
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many times `update` reads and then writes if unchanged before it
-/// takes the write lock for both: each lost race means another writer
-/// changed the session in between.
+/// takes SQLite's write lock for both: each lost race means a writer in
+/// another process changed the session in between.
 const OPTIMISTIC_ATTEMPTS: u32 = 3;
 
 /// Sessions in a SQLite database. Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// Whose turn it is to write, in this process (a fair queue). SQLite
+    /// runs one writer at a time, and one that finds the database locked
+    /// sleeps in the busy handler (1 ms, then longer, up to 100 ms) rather
+    /// than waiting its turn: under load, unlucky writers kept losing and
+    /// waited for seconds. The process queues its own writers here; the
+    /// busy timeout is left to writers in other processes.
+    writing: Arc<Mutex<()>>,
     sql: Statements,
     max_record_bytes: usize,
 }
@@ -182,7 +193,8 @@ impl SqliteStorage {
     }
 
     /// Writes `read` with `changes` applied, if the row under `key` is still
-    /// the one `read` came from, in one statement.
+    /// the one `read` came from, in one statement. Call it in this process's
+    /// turn to write.
     async fn write_if_unchanged(
         &self,
         key: &SessionKey,
@@ -219,7 +231,33 @@ impl SqliteStorage {
         })
     }
 
-    /// `update` holding the write lock from the read to the write.
+    /// `update`, in this process's turn to write: only writers in other
+    /// processes can change the row between the read and the write, and if
+    /// they keep doing so, SQLite's write lock is held for both.
+    async fn update_in_turn(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let Some(current) = self.row(&self.pool, key).await? else {
+                return Ok(UpdateOutcome::Gone);
+            };
+            match self
+                .write_if_unchanged(key, &current, changes, deadlines, now)
+                .await?
+            {
+                // Refused by a consistent read: the answer as of that read.
+                Attempt::Written(outcome) | Attempt::Refused(outcome) => return Ok(outcome),
+                Attempt::Stale => {}
+            }
+        }
+        self.update_locked(key, changes, deadlines, now).await
+    }
+
+    /// `update` holding SQLite's write lock from the read to the write.
     async fn update_locked(
         &self,
         key: &SessionKey,
@@ -373,6 +411,7 @@ impl SessionStorage for SqliteStorage {
         now: Timestamp,
     ) -> Result<CreateOutcome, Error> {
         let columns = Columns::of(record, self.max_record_bytes)?;
+        let _turn = self.writing.lock().await;
         let mut connection = self.pool.acquire().await.map_err(Error::backend)?;
         // A fresh key is free: one statement.
         if self.insert(&mut connection, key, columns.clone()).await? {
@@ -401,20 +440,8 @@ impl SessionStorage for SqliteStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let Some(current) = self.row(&self.pool, key).await? else {
-                return Ok(UpdateOutcome::Gone);
-            };
-            match self
-                .write_if_unchanged(key, &current, changes, deadlines, now)
-                .await?
-            {
-                // Refused by a consistent read: the answer as of that read.
-                Attempt::Written(outcome) | Attempt::Refused(outcome) => return Ok(outcome),
-                Attempt::Stale => {}
-            }
-        }
-        self.update_locked(key, changes, deadlines, now).await
+        let _turn = self.writing.lock().await;
+        self.update_in_turn(key, changes, deadlines, now).await
     }
 
     async fn update_from(
@@ -425,13 +452,16 @@ impl SessionStorage for SqliteStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
+        let _turn = self.writing.lock().await;
         match self
             .write_if_unchanged(key, loaded, changes, deadlines, now)
             .await?
         {
             Attempt::Written(outcome) => Ok(outcome),
             // A refusal by the loaded record may not hold for the stored one.
-            Attempt::Refused(_) | Attempt::Stale => self.update(key, changes, deadlines, now).await,
+            Attempt::Refused(_) | Attempt::Stale => {
+                self.update_in_turn(key, changes, deadlines, now).await
+            }
         }
     }
 
@@ -441,6 +471,7 @@ impl SessionStorage for SqliteStorage {
         idle_deadline: Timestamp,
         now: Timestamp,
     ) -> Result<TouchOutcome, Error> {
+        let _turn = self.writing.lock().await;
         let touched = sqlx::query(self.sql.touch.get())
             .bind(key.as_bytes().as_slice())
             .bind(millis(idle_deadline))
@@ -463,6 +494,7 @@ impl SessionStorage for SqliteStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
+        let _turn = self.writing.lock().await;
         let mut tx = self.begin().await?;
         let Some(current) = self.row(&mut *tx, old).await? else {
             return Ok(CycleOutcome::Gone);
@@ -496,6 +528,7 @@ impl SessionStorage for SqliteStorage {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        let _turn = self.writing.lock().await;
         sqlx::query(self.sql.delete.get())
             .bind(key.as_bytes().as_slice())
             .execute(&self.pool)
@@ -509,6 +542,7 @@ impl SessionStorage for SqliteStorage {
     async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
         let mut deleted = 0;
         loop {
+            let turn = self.writing.lock().await;
             let batch = sqlx::query(self.sql.delete_expired.get())
                 .bind(millis(now))
                 .bind(schema::CLEANUP_BATCH)
@@ -516,6 +550,7 @@ impl SessionStorage for SqliteStorage {
                 .await
                 .map_err(Error::backend)?
                 .rows_affected();
+            drop(turn);
             deleted += batch;
             if batch < u64::try_from(schema::CLEANUP_BATCH).unwrap_or(u64::MAX) {
                 return Ok(deleted);
@@ -603,6 +638,7 @@ impl SqliteStorageBuilder {
     pub async fn from_pool(self, pool: SqlitePool) -> Result<SqliteStorage, Error> {
         let storage = SqliteStorage {
             pool,
+            writing: Arc::new(Mutex::new(())),
             sql: Statements::for_table(&self.table),
             max_record_bytes: self.max_record_bytes,
         };
