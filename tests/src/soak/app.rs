@@ -16,6 +16,9 @@ pub(crate) const COUNTER: &str = "n";
 /// write failures never reach a handler: the client sees those as 503s.
 #[derive(Debug, Default)]
 pub struct HandlerErrors {
+    /// A storage call that did not finish within the store timeout.
+    pub timeout: AtomicU64,
+    /// Any other storage failure.
     pub storage: AtomicU64,
     pub poisoned: AtomicU64,
     pub contended: AtomicU64,
@@ -27,6 +30,7 @@ impl HandlerErrors {
     /// Counts `error` and hands it back, for `map_err`.
     fn note(&self, error: SessionError) -> SessionError {
         let count = match &error {
+            SessionError::Storage(session_core::Error::Timeout(_)) => &self.timeout,
             SessionError::Storage(_) => &self.storage,
             SessionError::Poisoned => &self.poisoned,
             SessionError::Contended { .. } => &self.contended,

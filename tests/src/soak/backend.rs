@@ -52,8 +52,10 @@ const DURABLE_REDIS: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "alway
 pub(crate) struct Store {
     pub(crate) storage: Arc<dyn SessionStorage>,
     pub(crate) injector: Option<Injector>,
-    /// What the storage is and how it is made to fail, for the report.
+    /// What the storage is, for the report.
     pub(crate) description: String,
+    /// How it is made to fail, for the report.
+    pub(crate) faults: String,
     /// A temporary directory or a server process, dropped after the run.
     _kept: Box<dyn Any + Send>,
 }
@@ -63,9 +65,8 @@ pub(crate) async fn open(options: &Options) -> Result<Store, String> {
         Backend::Memory => Ok(Store {
             storage: Arc::new(MemoryStorage::new()),
             injector: None,
-            description: "MemoryStorage in process; faults: none \
-                (there is nothing outside the process to break)"
-                .to_owned(),
+            description: "MemoryStorage in process".to_owned(),
+            faults: "none (there is nothing outside the process to break)".to_owned(),
             _kept: Box::new(()),
         }),
         Backend::Redis => match std::env::var("REDIS_URL") {
@@ -82,10 +83,8 @@ fn external_redis(url: &str, seed: u64) -> Result<Store, String> {
     Ok(Store {
         storage: Arc::new(try_storage(url, &prefix, STORE_TIMEOUT)?),
         injector: None,
-        description: format!(
-            "Redis at REDIS_URL {url}, prefix {prefix}; faults: none \
-             (a server this run did not start is never killed)"
-        ),
+        description: format!("Redis at REDIS_URL {url}, prefix {prefix}"),
+        faults: "none (a server this run did not start is never killed)".to_owned(),
         _kept: Box::new(()),
     })
 }
@@ -95,9 +94,11 @@ fn private_redis(options: &Options) -> Result<Store, String> {
     let storage = try_storage(&server.url(), "soak:", STORE_TIMEOUT)?;
     let description = format!(
         "private redis-server on port {} with appendonly yes, appendfsync always \
-         (every write is on disk before Redis answers it); faults: SIGKILL, \
-         restarted on the same port after {} s",
-        server.port(),
+         (every write is on disk before Redis answers it)",
+        server.port()
+    );
+    let faults = format!(
+        "SIGKILL, restarted on the same port after {} s",
         options.fault_length.as_secs_f64()
     );
     let server = Arc::new(Mutex::new(server));
@@ -105,6 +106,7 @@ fn private_redis(options: &Options) -> Result<Store, String> {
         storage: Arc::new(storage),
         injector: Some(Injector::Redis(Arc::clone(&server))),
         description,
+        faults,
         _kept: Box::new(server),
     })
 }
@@ -119,10 +121,9 @@ async fn sqlite(options: &Options) -> Result<Store, String> {
     Ok(Store {
         storage: Arc::new(storage),
         injector: Some(sqlite_locker(&url).await?),
-        description: format!(
-            "SQLite file {} (WAL); faults: another connection holds \
-             BEGIN IMMEDIATE for {} s",
-            path.display(),
+        description: format!("SQLite file {} (WAL)", path.display()),
+        faults: format!(
+            "another connection holds BEGIN IMMEDIATE for {} s",
             options.fault_length.as_secs_f64()
         ),
         _kept: Box::new(dir),

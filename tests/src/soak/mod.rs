@@ -160,6 +160,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     Ok(Report {
         options: options.clone(),
         storage: store.description,
+        faults: store.faults,
         elapsed: start.elapsed(),
         windows: timeline.windows(),
         counts: run.oracle.counts(),

@@ -17,8 +17,10 @@ const WINDOWS_LISTED: usize = 12;
 #[derive(Debug)]
 pub struct Report {
     pub options: Options,
-    /// The storage and its faults, described.
+    /// The storage, described.
     pub storage: String,
+    /// The faults the storage gets when they are on, described.
+    pub faults: String,
     /// From the start of the traffic to the end of the final checks.
     pub elapsed: Duration,
     pub windows: Vec<Window>,
@@ -72,6 +74,8 @@ impl Report {
             options.incrementers
         );
         let _ = writeln!(out, "storage: {}", self.storage);
+        let faults = if options.faults { &self.faults } else { "off" };
+        let _ = writeln!(out, "faults: {faults}");
         if let Some(breakage) = options.breakage {
             let _ = writeln!(out, "broken on purpose: {}", breakage.name());
         }
@@ -113,6 +117,7 @@ impl Report {
         );
         let errors = &self.handler_errors;
         let named = [
+            ("storage timeout", &errors.timeout),
             ("storage", &errors.storage),
             ("poisoned", &errors.poisoned),
             ("contended", &errors.contended),
