@@ -1,6 +1,5 @@
-//! Fault windows: when the backend was made to fail, and the injectors
-//! that do it (Redis killed and restarted, SQLite's write lock held by
-//! another connection).
+//! The fault injectors (Redis killed and restarted, SQLite's write lock
+//! held by another connection) and their schedule.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,69 +7,8 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, SqliteConnection};
 
 use super::lock;
+use super::timeline::Timeline;
 use crate::redis_server::RedisServer;
-
-/// A span of the run (times from its start) in which the backend failed
-/// on purpose; `end` is `None` while it lasts.
-#[derive(Clone, Copy, Debug)]
-pub struct Window {
-    pub start: Duration,
-    pub end: Option<Duration>,
-}
-
-/// The run's clock and its fault windows.
-pub(crate) struct Timeline {
-    start: Instant,
-    grace: Duration,
-    windows: Mutex<Vec<Window>>,
-}
-
-impl Timeline {
-    pub(crate) fn new(start: Instant, grace: Duration) -> Self {
-        Self {
-            start,
-            grace,
-            windows: Mutex::default(),
-        }
-    }
-
-    /// Time since the run started.
-    pub(crate) fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    /// Opens a window now; its index, for [`close`](Self::close).
-    fn open(&self) -> usize {
-        let mut windows = lock(&self.windows);
-        windows.push(Window {
-            start: self.now(),
-            end: None,
-        });
-        windows.len() - 1
-    }
-
-    fn close(&self, index: usize) {
-        let now = self.now();
-        if let Some(window) = lock(&self.windows).get_mut(index) {
-            window.end = Some(now);
-        }
-    }
-
-    /// Whether a request sent at `sent` and answered at `answered` overlaps
-    /// a window or the grace period after it (the library's timeouts and
-    /// reconnects, and the queue that built up meanwhile, run past the
-    /// window's end).
-    pub(crate) fn excuses(&self, sent: Duration, answered: Duration) -> bool {
-        lock(&self.windows).iter().any(|window| {
-            let end = window.end.map_or(Duration::MAX, |end| end + self.grace);
-            sent <= end && answered >= window.start
-        })
-    }
-
-    pub(crate) fn windows(&self) -> Vec<Window> {
-        lock(&self.windows).clone()
-    }
-}
 
 /// When faults start, how long each lasts, how often they come.
 #[derive(Clone, Copy, Debug)]
@@ -182,7 +120,7 @@ pub(crate) async fn inject(
 ) -> Vec<String> {
     let mut errors = Vec::new();
     // The first fault comes once traffic has settled.
-    let mut next = timeline.start + schedule.every / 3;
+    let mut next = timeline.started() + schedule.every / 3;
     while next + schedule.length + schedule.tail <= end {
         tokio::time::sleep_until(next.into()).await;
         if let Err(error) = injector.inject(&timeline, schedule.length).await {

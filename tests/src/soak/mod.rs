@@ -13,7 +13,9 @@
 //!   acknowledged (and the highest count any of them answered), at most
 //!   the ones attempted, whenever it is read.
 //! - **No 5xx outside fault windows** (and a grace period after each), and
-//!   an answer to every request.
+//!   an answer to every request. One that coincides with a stall of the
+//!   soak process itself (starved of CPU on a shared machine) still counts,
+//!   and says so.
 //!
 //! Faults (`faults`): Redis is killed with SIGKILL and restarted on the
 //! same port (a private server writing an fsynced append-only file, so
@@ -36,10 +38,11 @@ mod oracle;
 mod report;
 mod rng;
 mod sabotage;
+mod timeline;
 mod user;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use session_core::SessionStorage;
 use session_http::SessionLayer;
@@ -48,15 +51,16 @@ use tower::util::BoxCloneSyncService;
 
 pub use app::HandlerErrors;
 pub use backend::Backend;
-pub use faults::Window;
 pub use oracle::{Counts, Increments, Problem, Sessions, Violation};
 pub use report::Report;
 pub use sabotage::Breakage;
+pub use timeline::{Stall, Window};
 
 use crate::net::TestServer;
-use faults::{Schedule, Timeline};
+use faults::Schedule;
 use oracle::Oracle;
 use sabotage::Sabotaged;
+use timeline::Timeline;
 use user::Run;
 
 /// What to soak, for how long, how hard.
@@ -131,8 +135,8 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     let store = backend::open(options).await?;
     let errors = Arc::new(HandlerErrors::default());
     let server = serve(options, &store.storage, &errors).await?;
-    let start = Instant::now();
-    let timeline = Arc::new(Timeline::new(start, options.grace));
+    let timeline = Timeline::start(options.grace);
+    let start = timeline.started();
     let run = Arc::new(Run {
         addr: server.addr,
         oracle: Oracle::new(Arc::clone(&timeline)),
@@ -157,12 +161,14 @@ pub async fn run(options: &Options) -> Result<Report, String> {
             run.oracle.harness_error(failure);
         }
     }
+    timeline.stop();
     Ok(Report {
         options: options.clone(),
         storage: store.description,
         faults: store.faults,
         elapsed: start.elapsed(),
         windows: timeline.windows(),
+        stalls: timeline.stalls(),
         counts: run.oracle.counts(),
         handler_errors: errors,
     })

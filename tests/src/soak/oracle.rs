@@ -9,8 +9,8 @@ use std::time::Duration;
 use http::Method;
 
 use super::client::Answer;
-use super::faults::Timeline;
 use super::lock;
+use super::timeline::Timeline;
 
 /// The violations of each kind described in full; the rest are only
 /// counted.
@@ -212,12 +212,18 @@ impl Oracle {
             if self.timeline.excuses(sent, answered) {
                 self.count(|counts| counts.server_errors_in_windows += 1);
             } else {
-                let detail = format!(
+                let mut detail = format!(
                     "{} answered {status} (sent at {:.3} s, answered at {:.3} s)",
                     kind.name(),
                     sent.as_secs_f64(),
                     answered.as_secs_f64()
                 );
+                if let Some(stall) = self.timeline.stalled(sent, answered) {
+                    detail.push_str(&format!(
+                        "; the soak process itself did not run for {} ms meanwhile",
+                        stall.as_millis()
+                    ));
+                }
                 self.violation(user, Problem::ServerError, detail);
             }
         } else if !answer.status.is_success() {

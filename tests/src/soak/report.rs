@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::Options;
 use super::app::HandlerErrors;
-use super::faults::Window;
 use super::oracle::{Counts, Problem};
+use super::timeline::{Stall, Window};
 
 /// Fault windows listed one by one in the summary; the rest are counted.
 const WINDOWS_LISTED: usize = 12;
@@ -24,6 +24,8 @@ pub struct Report {
     /// From the start of the traffic to the end of the final checks.
     pub elapsed: Duration,
     pub windows: Vec<Window>,
+    /// Times the soak process itself was not running (starved of CPU).
+    pub stalls: Vec<Stall>,
     pub counts: Counts,
     pub handler_errors: Arc<HandlerErrors>,
 }
@@ -95,6 +97,13 @@ impl Report {
             };
             let _ = writeln!(out, "  s from start: {}{more}", listed.join(", "));
         }
+        let longest = self.stalls.iter().map(|stall| stall.length).max();
+        let _ = writeln!(
+            out,
+            "soak process stalls (not running for 200 ms or more): {}, longest {} ms",
+            self.stalls.len(),
+            longest.unwrap_or_default().as_millis()
+        );
     }
 
     fn describe_traffic(&self, out: &mut String) {
@@ -185,7 +194,7 @@ impl Report {
     }
 
     /// The column names of [`tsv`](Self::tsv).
-    pub const TSV_HEADER: &str = "backend\tseconds\tfaults\tseed\trequests\treq_per_s\twindows\t5xx_in_windows\t5xx_outside\tviolations\tincr_acked\tincr_final\tincr_attempted";
+    pub const TSV_HEADER: &str = "backend\tseconds\tfaults\tseed\trequests\treq_per_s\twindows\t5xx_in_windows\t5xx_outside\tviolations\tincr_acked\tincr_final\tincr_attempted\tstalls";
 
     /// One line of figures, tab-separated.
     pub fn tsv(&self) -> String {
@@ -193,7 +202,7 @@ impl Report {
         let counts = &self.counts;
         let increments = &counts.increments;
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             options.backend.name(),
             options.duration.as_secs(),
             if options.faults { "on" } else { "off" },
@@ -206,7 +215,8 @@ impl Report {
             self.violations(),
             increments.acknowledged,
             increments.final_count,
-            increments.attempted
+            increments.attempted,
+            self.stalls.len()
         )
     }
 }
