@@ -13,9 +13,8 @@
 //!   acknowledged (and the highest count any of them answered), at most
 //!   the ones attempted, whenever it is read.
 //! - **No 5xx outside fault windows** (and a grace period after each), and
-//!   an answer to every request. One that coincides with a stall of the
-//!   soak process itself (starved of CPU on a shared machine) still counts,
-//!   and says so.
+//!   an answer to every request. One at a time other processes used much
+//!   of the machine's CPU still counts, and says so.
 //!
 //! Faults (`faults`): Redis is killed with SIGKILL and restarted on the
 //! same port (a private server writing an fsynced append-only file, so
@@ -54,7 +53,7 @@ pub use backend::Backend;
 pub use oracle::{Counts, Increments, Problem, Sessions, Violation};
 pub use report::Report;
 pub use sabotage::Breakage;
-pub use timeline::{Stall, Window};
+pub use timeline::{Contention, Window};
 
 use crate::net::TestServer;
 use faults::Schedule;
@@ -168,7 +167,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         faults: store.faults,
         elapsed: start.elapsed(),
         windows: timeline.windows(),
-        stalls: timeline.stalls(),
+        contention: timeline.contention(),
         counts: run.oracle.counts(),
         handler_errors: errors,
     })

@@ -218,10 +218,10 @@ impl Oracle {
                     sent.as_secs_f64(),
                     answered.as_secs_f64()
                 );
-                if let Some(stall) = self.timeline.stalled(sent, answered) {
+                if let Some(share) = self.timeline.contended(sent, answered) {
                     detail.push_str(&format!(
-                        "; the soak process itself did not run for {} ms meanwhile",
-                        stall.as_millis()
+                        "; other processes used {:.0}% of the machine's CPU meanwhile",
+                        share * 100.0
                     ));
                 }
                 self.violation(user, Problem::ServerError, detail);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Options;
 use super::app::HandlerErrors;
 use super::oracle::{Counts, Problem};
-use super::timeline::{Stall, Window};
+use super::timeline::{Contention, Window};
 
 /// Fault windows listed one by one in the summary; the rest are counted.
 const WINDOWS_LISTED: usize = 12;
@@ -24,8 +24,8 @@ pub struct Report {
     /// From the start of the traffic to the end of the final checks.
     pub elapsed: Duration,
     pub windows: Vec<Window>,
-    /// Times the soak process itself was not running (starved of CPU).
-    pub stalls: Vec<Stall>,
+    /// Times other processes used much of the machine's CPU.
+    pub contention: Vec<Contention>,
     pub counts: Counts,
     pub handler_errors: Arc<HandlerErrors>,
 }
@@ -43,6 +43,14 @@ impl Report {
     pub fn requests_per_second(&self) -> f64 {
         let requests = self.counts.total_requests() as f64;
         requests / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Time in which other processes contended for the CPU.
+    fn contended(&self) -> Duration {
+        self.contention
+            .iter()
+            .map(|contention| contention.length)
+            .sum()
     }
 
     /// Time spent inside fault windows.
@@ -97,12 +105,12 @@ impl Report {
             };
             let _ = writeln!(out, "  s from start: {}{more}", listed.join(", "));
         }
-        let longest = self.stalls.iter().map(|stall| stall.length).max();
+        let peak = self.contention.iter().map(|c| c.share).reduce(f64::max);
         let _ = writeln!(
             out,
-            "soak process stalls (not running for 200 ms or more): {}, longest {} ms",
-            self.stalls.len(),
-            longest.unwrap_or_default().as_millis()
+            "other processes: used half the machine's CPU or more for {:.1} s (peak {:.0}%)",
+            self.contended().as_secs_f64(),
+            peak.unwrap_or_default() * 100.0
         );
     }
 
@@ -194,7 +202,7 @@ impl Report {
     }
 
     /// The column names of [`tsv`](Self::tsv).
-    pub const TSV_HEADER: &str = "backend\tseconds\tfaults\tseed\trequests\treq_per_s\twindows\t5xx_in_windows\t5xx_outside\tviolations\tincr_acked\tincr_final\tincr_attempted\tstalls";
+    pub const TSV_HEADER: &str = "backend\tseconds\tfaults\tseed\trequests\treq_per_s\twindows\t5xx_in_windows\t5xx_outside\tviolations\tincr_acked\tincr_final\tincr_attempted\tcontended_s";
 
     /// One line of figures, tab-separated.
     pub fn tsv(&self) -> String {
@@ -202,7 +210,7 @@ impl Report {
         let counts = &self.counts;
         let increments = &counts.increments;
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.1}",
             options.backend.name(),
             options.duration.as_secs(),
             if options.faults { "on" } else { "off" },
@@ -216,7 +224,7 @@ impl Report {
             increments.acknowledged,
             increments.final_count,
             increments.attempted,
-            self.stalls.len()
+            self.contended().as_secs_f64()
         )
     }
 }

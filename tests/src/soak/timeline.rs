@@ -1,10 +1,14 @@
-//! The run's clock, its fault windows, and the stalls of the soak process
-//! itself.
+//! The run's clock, its fault windows, and the times other processes
+//! used much of the machine's CPU.
 //!
-//! On a shared machine the soak can be starved of CPU: a thread sleeping
-//! 10 ms at a time notes when it wakes much later. A 5xx outside the fault
-//! windows that coincides with such a stall says more about the machine
-//! than about the library; the report says which ones did.
+//! On a shared machine the soak can be starved of CPU: the scheduler then
+//! runs its threads in short slices, everything slows down, and a request
+//! outlives the 1 s store timeout for reasons that have nothing to do with
+//! the library. Neither a sleeping thread nor a runtime task notices (both
+//! still wake on time), so the machine's CPU use is sampled instead
+//! (`/proc/stat` less the soak's own share from `/proc/self/stat`; no
+//! samples where there is no `/proc`). A 5xx outside the fault windows in
+//! such a time says so in the report.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::lock;
 
-/// How long the stall watcher sleeps at a time.
-const TICK: Duration = Duration::from_millis(10);
-/// A wake-up this much later than asked is a stall.
-const STALL: Duration = Duration::from_millis(200);
+/// How often the machine's CPU use is sampled.
+const SAMPLE: Duration = Duration::from_millis(500);
+/// Other processes using this share of all the machine's cores or more
+/// contend with the soak.
+const CONTENDED: f64 = 0.5;
 
 /// A span of the run (times from its start) in which the backend failed
 /// on purpose; `end` is `None` while it lasts.
@@ -25,15 +30,17 @@ pub struct Window {
     pub end: Option<Duration>,
 }
 
-/// A time the soak process did not run: from `end - length` to `end`
-/// (times from the start of the run).
+/// A span in which other processes used much of the machine's CPU: from
+/// `end - length` to `end` (times from the start of the run).
 #[derive(Clone, Copy, Debug)]
-pub struct Stall {
+pub struct Contention {
     pub end: Duration,
     pub length: Duration,
+    /// Their share of all the machine's cores, 0 to 1.
+    pub share: f64,
 }
 
-impl Stall {
+impl Contention {
     fn overlaps(&self, from: Duration, to: Duration) -> bool {
         self.end >= from && self.end.saturating_sub(self.length) <= to
     }
@@ -43,23 +50,22 @@ pub(crate) struct Timeline {
     start: Instant,
     grace: Duration,
     windows: Mutex<Vec<Window>>,
-    stalls: Mutex<Vec<Stall>>,
+    contention: Mutex<Vec<Contention>>,
     stopped: AtomicBool,
 }
 
 impl Timeline {
-    /// A timeline starting now, its stall watcher running until
-    /// [`stop`](Self::stop).
+    /// A timeline starting now, sampling the machine's CPU use on the
+    /// current runtime until [`stop`](Self::stop).
     pub(crate) fn start(grace: Duration) -> Arc<Self> {
         let timeline = Arc::new(Self {
             start: Instant::now(),
             grace,
             windows: Mutex::default(),
-            stalls: Mutex::default(),
+            contention: Mutex::default(),
             stopped: AtomicBool::new(false),
         });
-        let watched = Arc::clone(&timeline);
-        std::thread::spawn(move || watched.watch());
+        tokio::spawn(Arc::clone(&timeline).watch());
         timeline
     }
 
@@ -73,23 +79,27 @@ impl Timeline {
         self.start.elapsed()
     }
 
-    /// Stops the stall watcher.
+    /// Stops sampling.
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
-    fn watch(&self) {
+    async fn watch(self: Arc<Self>) {
+        let mut last = (Instant::now(), CpuTimes::read());
         while !self.stopped.load(Ordering::Relaxed) {
-            let asleep = Instant::now();
-            std::thread::sleep(TICK);
-            let late = asleep.elapsed().saturating_sub(TICK);
-            if late >= STALL {
-                let stall = Stall {
-                    end: self.now(),
-                    length: late,
-                };
-                lock(&self.stalls).push(stall);
+            tokio::time::sleep(SAMPLE).await;
+            let now = (Instant::now(), CpuTimes::read());
+            if let (Some(before), Some(after)) = (last.1, now.1) {
+                let share = after.others_share_since(before);
+                if share >= CONTENDED {
+                    lock(&self.contention).push(Contention {
+                        end: self.now(),
+                        length: now.0 - last.0,
+                        share,
+                    });
+                }
             }
+            last = now;
         }
     }
 
@@ -121,20 +131,69 @@ impl Timeline {
         })
     }
 
-    /// The longest stall of the process between `from` and `to`.
-    pub(crate) fn stalled(&self, from: Duration, to: Duration) -> Option<Duration> {
-        lock(&self.stalls)
+    /// The highest share of the machine other processes used between
+    /// `from` and `to`, if they contended with the soak then.
+    pub(crate) fn contended(&self, from: Duration, to: Duration) -> Option<f64> {
+        lock(&self.contention)
             .iter()
-            .filter(|stall| stall.overlaps(from, to))
-            .map(|stall| stall.length)
-            .max()
+            .filter(|contention| contention.overlaps(from, to))
+            .map(|contention| contention.share)
+            .reduce(f64::max)
     }
 
     pub(crate) fn windows(&self) -> Vec<Window> {
         lock(&self.windows).clone()
     }
 
-    pub(crate) fn stalls(&self) -> Vec<Stall> {
-        lock(&self.stalls).clone()
+    pub(crate) fn contention(&self) -> Vec<Contention> {
+        lock(&self.contention).clone()
+    }
+}
+
+/// CPU time so far, in clock ticks: the whole machine's (busy and in all),
+/// and this process's.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+impl CpuTimes {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // cpu user nice system idle iowait irq softirq steal (guest time is
+        // already in user and nice).
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|field| field.parse().ok())
+            .collect::<Option<_>>()?;
+        let total = ticks.iter().sum();
+        let idle = ticks.get(3)? + ticks.get(4)?;
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // After the command name (which may hold spaces), utime and stime
+        // are the 12th and 13th fields.
+        let own: Vec<&str> = own.rsplit_once(')')?.1.split_whitespace().collect();
+        let own = own.get(11)?.parse::<u64>().ok()? + own.get(12)?.parse::<u64>().ok()?;
+        Some(Self {
+            busy: total - idle,
+            total,
+            own,
+        })
+    }
+
+    /// The share of all cores other processes used since `before`.
+    fn others_share_since(&self, before: Self) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        let busy = self.busy.saturating_sub(before.busy);
+        let own = self.own.saturating_sub(before.own);
+        if total == 0 {
+            return 0.0;
+        }
+        busy.saturating_sub(own) as f64 / total as f64
     }
 }
