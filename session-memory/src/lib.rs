@@ -58,7 +58,7 @@ const LOCK_STRIPES: usize = 64;
 
 /// Sessions in a moka cache.
 ///
-/// Every mutation runs under a lock of its key (one of [`LOCK_STRIPES`]
+/// Every mutation runs under a lock of its key (one of 64
 /// striped locks), held across the read, the decision and the write: that
 /// is what makes create insert-only, updates atomic, and a logout
 /// impossible to undo. Reads take no lock. The locked section is
