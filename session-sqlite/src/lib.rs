@@ -195,8 +195,9 @@ impl SqliteStorage {
     /// Writes `read` with `changes` applied, if the row under `key` is still
     /// the one `read` came from, in one statement. Call it in this process's
     /// turn to write.
-    async fn write_if_unchanged(
+    async fn write_if_unchanged<'c>(
         &self,
+        executor: impl SqliteExecutor<'c>,
         key: &SessionKey,
         read: &Record,
         changes: &ChangeSet,
@@ -219,7 +220,7 @@ impl SqliteStorage {
             .bind(millis(read.created_at))
             .bind(millis(read.deadlines.absolute()))
             .bind(millis(now))
-            .execute(&self.pool)
+            .execute(executor)
             .await
             .map_err(Error::backend)?;
         Ok(if written.rows_affected() == 1 {
@@ -246,7 +247,7 @@ impl SqliteStorage {
                 return Ok(UpdateOutcome::Gone);
             };
             match self
-                .write_if_unchanged(key, &current, changes, deadlines, now)
+                .write_if_unchanged(&self.pool, key, &current, changes, deadlines, now)
                 .await?
             {
                 // Refused by a consistent read: the answer as of that read.
@@ -269,25 +270,16 @@ impl SqliteStorage {
         let Some(current) = self.row(&mut *tx, key).await? else {
             return Ok(UpdateOutcome::Gone);
         };
-        let next = match current.updated(changes, deadlines, now) {
-            Ok(next) => next,
-            Err(refused) => return Ok(refused),
+        let attempt = self
+            .write_if_unchanged(&mut *tx, key, &current, changes, deadlines, now)
+            .await?;
+        let outcome = match attempt {
+            Attempt::Written(outcome) | Attempt::Refused(outcome) => outcome,
+            // The write lock has been held since the read.
+            Attempt::Stale => return Err(Error::backend("row changed under the write lock")),
         };
-        let columns = Columns::of(&next, self.max_record_bytes)?;
-        sqlx::query(self.sql.write.get())
-            .bind(key.as_bytes().as_slice())
-            .bind(columns.data)
-            .bind(columns.idle)
-            .bind(columns.absolute)
-            .bind(columns.expires_at)
-            .bind(columns.version)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::backend)?;
         tx.commit().await.map_err(Error::backend)?;
-        Ok(UpdateOutcome::Updated {
-            version: next.version,
-        })
+        Ok(outcome)
     }
 
     /// Inserts a row under `key`; `false` if the key is taken.
@@ -454,7 +446,7 @@ impl SessionStorage for SqliteStorage {
     ) -> Result<UpdateOutcome, Error> {
         let _turn = self.writing.lock().await;
         match self
-            .write_if_unchanged(key, loaded, changes, deadlines, now)
+            .write_if_unchanged(&self.pool, key, loaded, changes, deadlines, now)
             .await?
         {
             Attempt::Written(outcome) => Ok(outcome),

@@ -64,7 +64,6 @@ pub(crate) struct Statements {
     pub(crate) insert: Sql,
     pub(crate) delete_if_expired: Sql,
     pub(crate) is_live: Sql,
-    pub(crate) write: Sql,
     pub(crate) write_if_unchanged: Sql,
     pub(crate) touch: Sql,
     pub(crate) delete: Sql,
@@ -111,10 +110,6 @@ impl Statements {
             ),
             delete_if_expired: sql("DELETE FROM {table} WHERE key = ?1 AND expires_at <= ?2"),
             is_live: sql("SELECT 1 FROM {table} WHERE key = ?1 AND expires_at > ?2"),
-            write: sql(
-                "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
-                 expires_at = ?5, version = ?6 WHERE key = ?1",
-            ),
             write_if_unchanged: sql(
                 "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
                  expires_at = ?5, version = ?6
