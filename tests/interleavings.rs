@@ -95,51 +95,46 @@ async fn stored(storage: &dyn SessionStorage, key: &SessionKey) -> Vec<(String, 
         .collect()
 }
 
-/// Each client writes its own key: every client's last value stays.
-async fn distinct_keys_commute(storages: Storages, writes: Vec<Vec<(i64, bool)>>) {
-    let storage = &storages[0];
-    let key = fresh_session(&**storage).await;
+/// Makes a session and runs every client's `writes` on it at once, client
+/// `i` writing under `name(i)`; returns the session's key.
+async fn write_concurrently(
+    storages: &Storages,
+    writes: &[Vec<(i64, bool)>],
+    name: impl Fn(usize) -> String,
+) -> SessionKey {
+    let key = fresh_session(&*storages[0]).await;
     let barrier = Arc::new(Barrier::new(writes.len()));
     let tasks: Vec<_> = writes
         .iter()
         .enumerate()
         .map(|(client, values)| {
-            let name = format!("c{client}");
             let storage = storages[client % 2].clone();
-            let run = write_all(storage, key, barrier.clone(), name, values.clone());
+            let run = write_all(storage, key, barrier.clone(), name(client), values.clone());
             tokio::spawn(run)
         })
         .collect();
     for task in tasks {
         task.await.unwrap();
     }
+    key
+}
+
+/// Each client writes its own key: every client's last value stays.
+async fn distinct_keys_commute(storages: Storages, writes: Vec<Vec<(i64, bool)>>) {
+    let key = write_concurrently(&storages, &writes, |client| format!("c{client}")).await;
     let expected: Vec<(String, i64)> = writes
         .iter()
         .enumerate()
         .filter_map(|(client, values)| Some((format!("c{client}"), values.last()?.0)))
         .collect();
-    assert_eq!(stored(&**storage, &key).await, expected);
+    assert_eq!(stored(&*storages[0], &key).await, expected);
 }
 
 /// Every client writes the same key: it ends at one client's last value.
 async fn contested_key_is_a_last_write(storages: Storages, writes: Vec<Vec<(i64, bool)>>) {
-    let storage = &storages[0];
-    let key = fresh_session(&**storage).await;
-    let barrier = Arc::new(Barrier::new(writes.len()));
-    let tasks: Vec<_> = writes
-        .iter()
-        .enumerate()
-        .map(|(client, values)| {
-            let storage = storages[client % 2].clone();
-            let run = write_all(storage, key, barrier.clone(), "c".into(), values.clone());
-            tokio::spawn(run)
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let key = write_concurrently(&storages, &writes, |_| "c".to_owned()).await;
     let finals: Vec<i64> = writes.iter().filter_map(|v| Some(v.last()?.0)).collect();
-    let data = stored(&**storage, &key).await;
+    let data = stored(&*storages[0], &key).await;
     let [(name, value)] = data.as_slice() else {
         panic!("one key expected: {data:?}");
     };
