@@ -9,6 +9,7 @@ mod app;
 use http::StatusCode;
 use session_http::SessionLayer;
 use session_http::memory::MemoryStorage;
+use session_tests::COOKIE;
 use session_tests::net::{CookieClient, TestServer};
 
 async fn demo() -> TestServer {
@@ -61,13 +62,13 @@ async fn login_whoami_logout() {
     let browser = CookieClient::new(server.addr);
     assert_eq!(browser.get("/whoami").await.body, "anonymous\n");
     browser.get("/counter").await;
-    let before = browser.cookie("id").unwrap();
+    let before = browser.cookie(COOKIE).unwrap();
 
     assert_eq!(
         browser.post_form("/login", "user=ada").await.body,
         "Welcome, ada\n"
     );
-    let after = browser.cookie("id").unwrap();
+    let after = browser.cookie(COOKIE).unwrap();
     assert_ne!(after, before, "login gives the session a new id");
     assert_eq!(browser.get("/whoami").await.body, "ada\n");
     assert_eq!(
@@ -77,14 +78,14 @@ async fn login_whoami_logout() {
     );
 
     let old = CookieClient::new(server.addr);
-    old.set_cookie("id", &before);
+    old.set_cookie(COOKIE, &before);
     assert_eq!(old.get("/whoami").await.body, "anonymous\n");
 
     assert_eq!(browser.post("/logout").await.body, "Logged out\n");
-    assert_eq!(browser.cookie("id"), None);
+    assert_eq!(browser.cookie(COOKIE), None);
     assert_eq!(browser.get("/whoami").await.body, "anonymous\n");
     let replay = CookieClient::new(server.addr);
-    replay.set_cookie("id", &after);
+    replay.set_cookie(COOKIE, &after);
     assert_eq!(replay.get("/whoami").await.body, "anonymous\n");
 }
 
@@ -117,12 +118,12 @@ async fn on_sqlite_a_session_survives_a_restart() {
         browser.post_form("/login", "user=ada").await.body,
         "Welcome, ada\n"
     );
-    let cookie = browser.cookie("id").unwrap();
+    let cookie = browser.cookie(COOKIE).unwrap();
     drop(server);
     storage.pool().close().await;
 
     let (_storage, server) = open().await;
     let browser = CookieClient::new(server.addr);
-    browser.set_cookie("id", &cookie);
+    browser.set_cookie(COOKIE, &cookie);
     assert_eq!(browser.get("/whoami").await.body, "ada\n");
 }

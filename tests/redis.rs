@@ -13,6 +13,7 @@ use session_core::{
 };
 use session_http::SessionConfig;
 use session_redis::{RedisHarness, RedisStorage};
+use session_tests::COOKIE;
 use session_tests::app::{TestApp, get_request, post_request};
 use session_tests::kept::Kept;
 use session_tests::redis_server::{Redis, unique_prefix};
@@ -56,18 +57,18 @@ async fn keys_are_prefixed_hashes_with_ttls_and_hold_no_id() {
     let first = issued(
         app.call(get_request("/visit", None))
             .await
-            .cookie_pair("id"),
+            .cookie_pair(COOKIE),
     );
     app.call(post_request("/incr", Some(&first))).await;
     let login = issued(
         app.call(post_request("/login?user=ada", Some(&first)))
             .await
-            .cookie_pair("id"),
+            .cookie_pair(COOKIE),
     );
     let other = issued(
         app.call(post_request("/set/x", None))
             .await
-            .cookie_pair("id"),
+            .cookie_pair(COOKIE),
     );
     app.call(post_request("/logout", Some(&other))).await;
     assert_eq!(
@@ -320,7 +321,7 @@ async fn odd_stored_values_are_decode_errors_never_backend_failures() {
     let reply = app
         .call(get_request(
             "/keys",
-            Some(&format!("id={}", id.to_cookie_value())),
+            Some(&format!("__Host-id={}", id.to_cookie_value())),
         ))
         .await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));

@@ -14,6 +14,7 @@ use session_core::{
 };
 use session_http::SessionConfig;
 use session_sqlite::{SqliteHarness, SqliteStorage};
+use session_tests::COOKIE;
 use session_tests::app::{TestApp, get_request, post_request};
 use session_tests::kept::Kept;
 use sqlx::{Connection, SqliteConnection};
@@ -50,7 +51,7 @@ async fn sessions_survive_reopening_the_file() {
     let pair = app
         .call(post_request("/login?user=ada", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     drop(app);
     storage.pool().close().await;
@@ -83,7 +84,7 @@ async fn a_corrupt_row_is_no_session_and_is_left_as_it_is() {
     let reply = app.call(get_request("/keys", Some(&bad))).await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));
     let write = app.call(post_request("/set/z", Some(&bad))).await;
-    let issued = write.cookie_pair("id").unwrap();
+    let issued = write.cookie_pair(COOKIE).unwrap();
     assert_ne!(issued, bad, "a new session, never the corrupt one");
     let stored: Vec<u8> = sqlx::query_scalar("SELECT data FROM sessions WHERE key = ?1")
         .bind(bad_key.as_bytes().as_slice())
@@ -109,7 +110,7 @@ async fn the_files_on_disk_hold_no_session_id() {
         let login = app
             .call(post_request("/login?user=ada", Some(&pair)))
             .await
-            .cookie_pair("id")
+            .cookie_pair(COOKIE)
             .unwrap();
         app.call(post_request("/incr", Some(&login))).await;
         ids.extend([id_of(&pair), id_of(&login)]);
@@ -162,7 +163,7 @@ async fn a_held_write_lock_is_waited_for_then_answered_with_503() {
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     let reply = waiting.await.unwrap();
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    assert!(reply.cookie_pair("id").is_some());
+    assert!(reply.cookie_pair(COOKIE).is_some());
     assert!(
         started.elapsed() >= hold,
         "the write did not wait for the lock"

@@ -85,6 +85,17 @@ impl FuzzConfig {
         builder.build()
     }
 
+    /// The cookie name the documentation promises when none is set: the
+    /// strictest prefix the other settings allow.
+    fn default_name(&self) -> &'static str {
+        let host_only = self.domain.is_none() && self.path.as_deref().unwrap_or("/") == "/";
+        match (self.secure.unwrap_or(true), host_only) {
+            (true, true) => "__Host-id",
+            (true, false) => "__Secure-id",
+            (false, _) => "id",
+        }
+    }
+
     /// What the session cookie of a session created now must carry. The
     /// defaults are written out again here, as the documentation states
     /// them, rather than read from the library under test.
@@ -94,7 +105,7 @@ impl FuzzConfig {
             .min(timeout(self.absolute_timeout_ms, 12 * 60 * 60 * 1000))
             .min(MAX_AGE_LIMIT);
         Expected {
-            name: self.cookie_name.as_deref().unwrap_or("id"),
+            name: self.cookie_name.as_deref().unwrap_or(self.default_name()),
             path: self.path.as_deref().unwrap_or("/"),
             domain: self.domain.as_deref(),
             secure: self.secure.unwrap_or(true),

@@ -49,7 +49,7 @@ impl fmt::Debug for Clock {
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | cookie name | `id` | says nothing about the framework behind it |
+/// | cookie name | [`DEFAULT_COOKIE_NAME`] (`__Host-id`) | see below |
 /// | `Path` / `Domain` | `/` / none | the whole site, this host only |
 /// | `Secure` | on | browsers and curl send Secure cookies to `http://localhost` too |
 /// | `HttpOnly` | always | no script ever needs the session id |
@@ -61,6 +61,16 @@ impl fmt::Debug for Clock {
 /// | persist on 5xx | off | a failed request does not half-save its changes |
 /// | login resets absolute | on | the absolute lifetime counts from login |
 /// | update attempts | 12 | tries of [`Session::update`](crate::Session::update) on conflict, with growing jittered pauses |
+///
+/// Unless [`cookie_name`](SessionConfigBuilder::cookie_name) sets one, the
+/// cookie is named with the strictest prefix the other settings allow, so
+/// that a sibling subdomain or a page on plain HTTP cannot plant a session
+/// cookie the browser would send here (cookie tossing): `__Host-id` with the
+/// defaults (`Secure`, `Path=/`, no `Domain`); `__Secure-id` when a `Domain`
+/// or another `Path` is set (a sibling of that domain can still set it, but
+/// only over HTTPS); plain `id` when `Secure` is off, since browsers refuse
+/// both prefixes without it. A name says nothing about the framework behind
+/// it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -97,8 +107,16 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// A builder starting from the defaults.
     pub fn builder() -> SessionConfigBuilder {
-        SessionConfigBuilder(Self {
-            cookie_name: "id".to_owned(),
+        SessionConfigBuilder {
+            config: Self::unnamed(),
+            cookie_name: None,
+        }
+    }
+
+    /// The defaults, but for the cookie name, which depends on the others.
+    fn unnamed() -> Self {
+        Self {
+            cookie_name: String::new(),
             path: "/".to_owned(),
             domain: None,
             secure: true,
@@ -111,7 +129,7 @@ impl SessionConfig {
             reset_absolute_on_login: true,
             update_attempts: 12,
             clock: Clock::system(),
-        })
+        }
     }
 }
 
@@ -119,63 +137,69 @@ impl Default for SessionConfig {
     fn default() -> Self {
         // The defaults pass validation by construction; building them
         // unvalidated avoids a panic path.
-        Self::builder().0
+        Self::builder().named()
     }
 }
 
 /// Builds a [`SessionConfig`]; [`build`](Self::build) validates it.
 #[derive(Debug)]
 #[must_use]
-pub struct SessionConfigBuilder(SessionConfig);
+pub struct SessionConfigBuilder {
+    config: SessionConfig,
+    /// The cookie name, if set; else named by [`default_cookie_name`].
+    cookie_name: Option<String>,
+}
 
 impl SessionConfigBuilder {
     /// The cookie's name: an RFC 6265 token. `__Host-` and `__Secure-`
-    /// prefixes are checked against the other attributes.
+    /// prefixes are checked against the other attributes. Default:
+    /// `__Host-id`, or the strictest name the other settings allow (see
+    /// [`SessionConfig`]).
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.0.cookie_name = name.into();
+        self.cookie_name = Some(name.into());
         self
     }
 
     /// The cookie's `Path` (default `/`).
     pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.0.path = path.into();
+        self.config.path = path.into();
         self
     }
 
     /// The cookie's `Domain` (default: none, this host only).
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.0.domain = Some(domain.into());
+        self.config.domain = Some(domain.into());
         self
     }
 
     /// The cookie's `Secure` attribute (default on).
     pub fn secure(mut self, secure: bool) -> Self {
-        self.0.secure = secure;
+        self.config.secure = secure;
         self
     }
 
     /// The cookie's `SameSite` attribute (default [`SameSite::Lax`]).
     pub fn same_site(mut self, same_site: SameSite) -> Self {
-        self.0.same_site = same_site;
+        self.config.same_site = same_site;
         self
     }
 
     /// A persistent cookie (`Max-Age` = time left in the session, at most
     /// 400 days) instead of a browser-session one (default off).
     pub fn persistent(mut self, persistent: bool) -> Self {
-        self.0.persistent = persistent;
+        self.config.persistent = persistent;
         self
     }
 
     /// How long a session lives without requests (default 30 minutes).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.0.idle_timeout = timeout;
+        self.config.idle_timeout = timeout;
         self
     }
 
     /// How long a session lives at most, however active (default 12 hours).
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
-        self.0.absolute_timeout = timeout;
+        self.config.absolute_timeout = timeout;
         self
     }
 
@@ -183,21 +207,21 @@ impl SessionConfigBuilder {
     /// tokio's timer: the runtime needs it enabled (`enable_time`, which
     /// `#[tokio::main]` does).
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.0.store_timeout = timeout;
+        self.config.store_timeout = timeout;
         self
     }
 
     /// Whether deferred changes are written when the handler answers 5xx
     /// (default off).
     pub fn persist_on_server_error(mut self, persist: bool) -> Self {
-        self.0.persist_on_server_error = persist;
+        self.config.persist_on_server_error = persist;
         self
     }
 
     /// Whether [`Session::cycle_id`](crate::Session::cycle_id) (login)
     /// restarts the absolute timeout (default on).
     pub fn reset_absolute_on_login(mut self, reset: bool) -> Self {
-        self.0.reset_absolute_on_login = reset;
+        self.config.reset_absolute_on_login = reset;
         self
     }
 
@@ -205,13 +229,13 @@ impl SessionConfigBuilder {
     /// before giving up with [`SessionError::Contended`](crate::SessionError::Contended)
     /// (default 12).
     pub fn update_attempts(mut self, attempts: u32) -> Self {
-        self.0.update_attempts = attempts;
+        self.config.update_attempts = attempts;
         self
     }
 
     /// Where the time comes from (default the system clock).
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.0.clock = clock;
+        self.config.clock = clock;
         self
     }
 
@@ -221,9 +245,17 @@ impl SessionConfigBuilder {
     ///
     /// A [`ConfigError`] naming the first invalid setting.
     pub fn build(self) -> Result<SessionConfig, ConfigError> {
-        let config = self.0;
+        let config = self.named();
         validate(&config)?;
         Ok(config)
+    }
+
+    /// The configuration, with the default cookie name if none was set.
+    fn named(mut self) -> SessionConfig {
+        self.config.cookie_name = self
+            .cookie_name
+            .unwrap_or_else(|| default_cookie_name(&self.config).to_owned());
+        self.config
     }
 }
 
@@ -255,6 +287,20 @@ pub enum ConfigError {
     /// The cookie name, path or domain is longer than browsers accept.
     #[error("cookie {0} is too long")]
     TooLong(&'static str),
+}
+
+/// The cookie name with the default settings: the `__Host-` prefix makes
+/// browsers refuse the cookie from a sibling subdomain or over plain HTTP.
+pub const DEFAULT_COOKIE_NAME: &str = "__Host-id";
+
+/// The strictest cookie name the prefix rules allow with these settings.
+fn default_cookie_name(config: &SessionConfig) -> &'static str {
+    let host_only = config.domain.is_none() && config.path == "/";
+    match (config.secure, host_only) {
+        (true, true) => DEFAULT_COOKIE_NAME,
+        (true, false) => "__Secure-id",
+        (false, _) => "id",
+    }
 }
 
 /// Longest cookie name: name, `=` and the 22-character id fit the 4096
@@ -355,11 +401,28 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let config = build(SessionConfig::builder()).unwrap();
-        assert_eq!(config.cookie_name, "id");
+        assert_eq!(config.cookie_name, "__Host-id");
+        assert_eq!(SessionConfig::default().cookie_name, DEFAULT_COOKIE_NAME);
         assert!(config.secure && !config.persistent);
         assert_eq!(config.same_site, SameSite::Lax);
         assert_eq!(config.idle_timeout, Duration::from_secs(1800));
         assert_eq!(config.absolute_timeout, Duration::from_secs(43_200));
+    }
+
+    /// Unless set, the name takes the strictest prefix the settings allow.
+    #[test]
+    fn the_default_name_follows_the_prefix_rules() {
+        let b = SessionConfig::builder;
+        for (builder, name) in [
+            (b(), "__Host-id"),
+            (b().domain("example.com"), "__Secure-id"),
+            (b().path("/app"), "__Secure-id"),
+            (b().secure(false), "id"),
+            (b().secure(false).domain("example.com"), "id"),
+            (b().secure(false).cookie_name("sid"), "sid"),
+        ] {
+            assert_eq!(build(builder).unwrap().cookie_name, name);
+        }
     }
 
     #[test]

@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(
             value.to_str().unwrap(),
             format!(
-                "id={}; HttpOnly; SameSite=Lax; Secure; Path=/",
+                "__Host-id={}; HttpOnly; SameSite=Lax; Secure; Path=/",
                 id.to_cookie_value()
             )
         );

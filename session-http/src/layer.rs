@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{CACHE_CONTROL, RETRY_AFTER, SET_COOKIE, VARY};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use session_core::SessionStorage;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -154,19 +154,40 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let candidates = cookies::candidates(request.headers(), &self.shared.config.cookie_name);
-        let session = Session::new(Arc::clone(&self.shared), candidates);
-        request.extensions_mut().insert(session.clone());
         // Call the service that was driven to readiness, leave a clone.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let on_failure = self.on_failure.clone();
+        if let Some(outer) = request.extensions().get::<Session>() {
+            if outer.belongs_to(&self.shared) {
+                // The same layer twice: the outer one already serves it.
+                return Box::pin(inner.call(request));
+            }
+            return Box::pin(async move { Ok(two_layers(&on_failure)) });
+        }
+        let candidates = cookies::candidates(request.headers(), &self.shared.config.cookie_name);
+        let session = Session::new(Arc::clone(&self.shared), candidates);
+        request.extensions_mut().insert(session.clone());
         Box::pin(async move {
             let guard = CloseOnDrop(session);
             let response = inner.call(request).await?;
             Ok(finish(&guard.0, response, &on_failure).await)
         })
     }
+}
+
+/// The answer when a request passes two different session layers: the
+/// inner one would hide the outer one's [`Session`] from the handler, so
+/// neither is used. A server error, since only the service's own code can
+/// cause it, and an error log saying why.
+fn two_layers<B, F: StoreFailureResponse<B>>(on_failure: &F) -> Response<B> {
+    tracing::error!(
+        "the request passed two different SessionLayers; a handler can only see one session: answering 500"
+    );
+    let mut response = on_failure.response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().remove(RETRY_AFTER);
+    response
 }
 
 /// Closes the session when the request ends in any way, including the
@@ -192,19 +213,42 @@ async fn finish<B, F: StoreFailureResponse<B>>(
     let headers = response.headers_mut();
     if let Some(cookie) = set_cookie {
         headers.append(SET_COOKIE, cookie);
-        if !headers.contains_key(CACHE_CONTROL) {
+        if !kept_from_shared_caches(headers) {
+            // Whatever the handler said: a shared cache that stored this
+            // response would hand the cookie to everyone after.
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    let varies_already = headers.get_all(VARY).iter().any(|value| {
-        value.to_str().is_ok_and(|value| {
-            value.split(',').any(|name| {
-                matches!(name.trim(), "*") || name.trim().eq_ignore_ascii_case("cookie")
-            })
-        })
-    });
+    let varies_already =
+        directives(headers, &VARY).any(|name| name == "*" || name.eq_ignore_ascii_case("cookie"));
     if vary && !varies_already {
         headers.append(VARY, HeaderValue::from_static("cookie"));
     }
     response
+}
+
+/// Whether `Cache-Control` already keeps shared caches from storing the
+/// response: `no-store`, or a plain `private` (not `private="field"`, which
+/// lets the rest be shared) with no `public`.
+fn kept_from_shared_caches(headers: &HeaderMap) -> bool {
+    let (mut private, mut public) = (false, false);
+    for directive in directives(headers, &CACHE_CONTROL) {
+        if directive.eq_ignore_ascii_case("no-store") {
+            return true;
+        }
+        private |= directive.eq_ignore_ascii_case("private");
+        public |= directive.eq_ignore_ascii_case("public");
+    }
+    private && !public
+}
+
+/// The comma-separated entries of every `name` header, trimmed; values
+/// that are not text count as none.
+fn directives<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
 }

@@ -85,8 +85,11 @@ mod error;
 mod extract;
 mod layer;
 mod session;
+mod throttle;
 
-pub use config::{Clock, ConfigError, SameSite, SessionConfig, SessionConfigBuilder};
+pub use config::{
+    Clock, ConfigError, DEFAULT_COOKIE_NAME, SameSite, SessionConfig, SessionConfigBuilder,
+};
 pub use error::{MissingSessionLayer, SessionError};
 pub use layer::{
     ResponseFuture, ServiceUnavailable, SessionLayer, SessionService, StoreFailureResponse,

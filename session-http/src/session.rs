@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::SessionError;
 use crate::config::SessionConfig;
 use crate::cookies::{self, Candidates, CookieTemplate};
+use crate::throttle::Throttles;
 
 /// How many fresh ids a create or cycle draws before giving up on
 /// collisions (with 128-bit ids, one is all it ever takes).
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn SessionStorage>,
     pub(crate) config: SessionConfig,
     cookie: CookieTemplate,
+    throttles: Throttles,
 }
 
 impl Shared {
@@ -39,6 +41,7 @@ impl Shared {
             storage,
             config,
             cookie,
+            throttles: Throttles::default(),
         }
     }
 
@@ -78,31 +81,131 @@ impl Shared {
         self.cookie.render(id, max_age)
     }
 
+    /// Logs, at a rate nobody can flood, the session cookies a request
+    /// carried that were not looked up.
+    fn note_bad_cookies(&self, candidates: &Candidates) {
+        let bad = [
+            (candidates.malformed, &self.throttles.malformed, "malformed"),
+            (
+                candidates.excess,
+                &self.throttles.excess,
+                "beyond the first few",
+            ),
+        ];
+        for (events, throttle, what) in bad {
+            if events == 0 {
+                continue;
+            }
+            tracing::debug!(count = events, "ignoring session cookies {what}");
+            if let Some(count) = throttle.count(events.try_into().unwrap_or(u64::MAX), self.now()) {
+                tracing::warn!(
+                    count,
+                    "ignored session cookies {what}, since the last such line"
+                );
+            }
+        }
+    }
+
     /// Stores `data` as a new session under a fresh id.
     async fn create(&self, data: SessionData, now: Timestamp) -> Result<Live, SessionError> {
         let record = Record::new(data, now, self.fresh_deadlines(now));
+        let stored = &record;
+        let (id, key) = self
+            .under_fresh_id(|key| async move {
+                let created = self.timed(self.storage.create(&key, stored, now)).await?;
+                Ok(match created {
+                    CreateOutcome::Created => Fresh::Written(()),
+                    CreateOutcome::Collision => Fresh::Collision,
+                })
+            })
+            .await?
+            .0;
+        tracing::debug!(%key, "session created");
+        Ok(Live {
+            id,
+            key,
+            record,
+            exact: true,
+            from_cookie: false,
+        })
+    }
+
+    /// Moves `live`, with `changes` applied (the handler sees `view`), to a
+    /// fresh id now. `None` if the session ended meanwhile.
+    async fn cycle(
+        &self,
+        live: &Live,
+        changes: &ChangeSet,
+        view: &SessionData,
+    ) -> Result<Option<Live>, SessionError> {
+        let now = self.now();
+        let deadlines = if self.config.reset_absolute_on_login {
+            self.fresh_deadlines(now)
+        } else {
+            self.extended(live.record.deadlines, now)
+        };
+        let old = live.key;
+        let ((id, key), cycled) = self
+            .under_fresh_id(|new| async move {
+                let cycle = self.storage.cycle(&old, &new, changes, deadlines, now);
+                Ok(match self.timed(cycle).await? {
+                    CycleOutcome::Cycled => Fresh::Written(true),
+                    CycleOutcome::Collision => Fresh::Collision,
+                    // Deferred changes carry no conditions; a conflict can
+                    // only mean the record changed into something this
+                    // request cannot log in: end it like a logout.
+                    CycleOutcome::Gone | CycleOutcome::Conflict { .. } => Fresh::Written(false),
+                })
+            })
+            .await?;
+        if !cycled {
+            tracing::debug!(key = %old, "session ended during the request; not cycled");
+            return Ok(None);
+        }
+        tracing::debug!(%old, new = %key, "session id cycled");
+        let version = live.record.version.saturating_add(1);
+        let record = Record::from_parts(view.clone(), live.record.created_at, deadlines, version);
+        Ok(Some(Live {
+            id,
+            key,
+            record,
+            // Concurrent writes to the old record moved with it, unseen.
+            exact: false,
+            from_cookie: false,
+        }))
+    }
+
+    /// Runs `write` under fresh ids until one does not collide (with
+    /// 128-bit ids, the first never does), and returns that id with what
+    /// the write returned.
+    async fn under_fresh_id<T, W, Fut>(
+        &self,
+        mut write: W,
+    ) -> Result<((SessionId, SessionKey), T), SessionError>
+    where
+        W: FnMut(SessionKey) -> Fut,
+        Fut: Future<Output = Result<Fresh<T>, Error>>,
+    {
         for _ in 0..ID_ATTEMPTS {
             let id = SessionId::generate()?;
             let key = id.key();
-            let outcome = self.timed(self.storage.create(&key, &record, now)).await;
-            match outcome.map_err(SessionError::Storage)? {
-                CreateOutcome::Created => {
-                    tracing::debug!(%key, "session created");
-                    return Ok(Live {
-                        id,
-                        key,
-                        record,
-                        exact: true,
-                        from_cookie: false,
-                    });
-                }
-                CreateOutcome::Collision => tracing::warn!(%key, "session id collision"),
+            match write(key).await.map_err(SessionError::Storage)? {
+                Fresh::Written(written) => return Ok(((id, key), written)),
+                Fresh::Collision => tracing::warn!(%key, "session id collision"),
             }
         }
         Err(SessionError::Storage(Error::backend(
             "every fresh session id collided",
         )))
     }
+}
+
+/// What a write under a fresh id did.
+enum Fresh<T> {
+    /// It was written (or found the session gone): done.
+    Written(T),
+    /// A live session holds the id already: draw another.
+    Collision,
 }
 
 /// A session found in storage or created during this request.
@@ -142,8 +245,6 @@ struct State {
     view: SessionData,
     /// Changes to write at the end of the request.
     changes: ChangeSet,
-    /// `cycle_id` was called.
-    cycle: bool,
     /// The session was destroyed and the request carried a session cookie:
     /// send a removal cookie unless a new session replaces it.
     removal: bool,
@@ -161,7 +262,20 @@ impl State {
         self.refresh_cookie = false;
         self.view = SessionData::new();
         self.changes = ChangeSet::new();
-        self.cycle = false;
+    }
+
+    /// Drops every value but those under `keep`, here and in storage.
+    fn keep_only(&mut self, keep: &[&str]) {
+        let kept: Vec<(String, Value)> = keep
+            .iter()
+            .filter_map(|&key| Some((key.to_owned(), self.view.get_value(key)?.clone())))
+            .collect();
+        self.changes.clear();
+        self.view.clear();
+        for (key, value) in kept {
+            self.changes.insert(key.as_str(), value.clone());
+            self.view.insert_value(key, value);
+        }
     }
 
     /// Start over with no session (after `destroy`).
@@ -170,7 +284,6 @@ impl State {
         self.refresh_cookie = false;
         self.view = SessionData::new();
         self.changes = ChangeSet::new();
-        self.cycle = false;
     }
 }
 
@@ -185,7 +298,7 @@ impl State {
 /// | [`get`](Self::get), [`contains`](Self::contains), [`keys`](Self::keys), [`id`](Self::id) | the first call of the request loads |
 /// | [`insert`](Self::insert), [`remove`](Self::remove), [`clear`](Self::clear) | load if not yet loaded; the change is written once, at the end of the request |
 /// | [`update`](Self::update) | reads and writes now, conditioned on what it read |
-/// | [`cycle_id`](Self::cycle_id) | at the end of the request |
+/// | [`cycle_id`](Self::cycle_id), [`cycle_id_keeping`](Self::cycle_id_keeping) | now |
 /// | [`destroy`](Self::destroy) | now |
 ///
 /// Once the response has been sent every call fails with
@@ -222,18 +335,7 @@ impl fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, candidates: Candidates) -> Self {
-        if candidates.malformed > 0 {
-            tracing::warn!(
-                count = candidates.malformed,
-                "ignoring malformed session cookies"
-            );
-        }
-        if candidates.excess > 0 {
-            tracing::warn!(
-                count = candidates.excess,
-                "ignoring session cookies beyond the first few"
-            );
-        }
+        shared.note_bad_cookies(&candidates);
         let had_cookie = candidates.any();
         Self {
             inner: Arc::new(Inner {
@@ -245,7 +347,6 @@ impl Session {
                     origin: Origin::Unloaded,
                     view: SessionData::new(),
                     changes: ChangeSet::new(),
-                    cycle: false,
                     removal: false,
                     refresh_cookie: false,
                     accessed: false,
@@ -406,7 +507,6 @@ impl Session {
         let live = shared.create(data, shared.now()).await?;
         state.view = live.record.data.clone();
         state.changes = ChangeSet::new();
-        state.cycle = false;
         state.origin = Origin::Live(live);
         Ok(value)
     }
@@ -481,18 +581,72 @@ impl Session {
         Err(SessionError::Contended { attempts })
     }
 
-    /// Gives the session a new id at the end of the request, keeping its
-    /// data: call it on login, so an id an attacker planted before login is
-    /// worth nothing after. The old id stops working.
+    /// Gives the session a new id now, keeping its data: call it on login,
+    /// so an id an attacker planted before login is worth nothing after.
+    ///
+    /// When this returns `Ok`, the old id no longer loads, and everything
+    /// the request changes afterwards goes to the new id only, whatever
+    /// happens next (a 5xx, a store failure, the client going away). The
+    /// request's changes so far move with the session. The new id's cookie
+    /// goes out with the response, even a 5xx one, since the old cookie is
+    /// dead. A session the browser did not name (none yet, or one created
+    /// during this request) has no id anybody else could know: nothing to
+    /// cycle.
     ///
     /// # Errors
     ///
-    /// [`SessionError::Gone`] if the session ended during the request.
+    /// [`SessionError::Gone`] if the session ended during the request;
+    /// [`SessionError::Storage`] if the cycle failed or timed out: the
+    /// session is poisoned (the response becomes the store-failure
+    /// response) and nothing more is written under either id. The same
+    /// holds if this future is dropped before it completes.
     pub async fn cycle_id(&self) -> Result<(), SessionError> {
         let mut state = self.writable().await?;
-        // A session not yet known to the browser gets a fresh id anyway.
-        state.cycle = matches!(&state.origin, Origin::Live(live) if live.from_cookie);
-        Ok(())
+        self.cycle_now(&mut state).await
+    }
+
+    /// [`cycle_id`](Self::cycle_id), starting the logged-in session from a
+    /// clean record that keeps only the values under `keep` (a cart, say).
+    ///
+    /// Everything else goes: a value someone planted before login (a
+    /// session given to the victim by cookie tossing, with a CSRF token or
+    /// a `return_to` of the attacker's choosing) does not survive it. The
+    /// kept values are the ones this request sees.
+    ///
+    /// # Errors
+    ///
+    /// As [`cycle_id`](Self::cycle_id).
+    pub async fn cycle_id_keeping(&self, keep: &[&str]) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        state.keep_only(keep);
+        self.cycle_now(&mut state).await
+    }
+
+    /// Moves a session the browser named to a fresh id, now.
+    async fn cycle_now(&self, state: &mut State) -> Result<(), SessionError> {
+        // Until the cycle's fate is known the session is unusable, so that
+        // if this future is dropped half way, the request writes nothing
+        // more under either id.
+        let live = match std::mem::replace(&mut state.origin, Origin::Failed) {
+            Origin::Live(live) if live.from_cookie => live,
+            other => {
+                state.origin = other;
+                return Ok(());
+            }
+        };
+        let shared = &self.inner.shared;
+        match shared.cycle(&live, &state.changes, &state.view).await {
+            Ok(Some(moved)) => {
+                state.origin = Origin::Live(moved);
+                state.changes = ChangeSet::new();
+                Ok(())
+            }
+            Ok(None) => {
+                state.end();
+                Err(SessionError::Gone)
+            }
+            Err(error) => Err(poison(state, error)),
+        }
     }
 
     /// Deletes the session now (logout), and removes the cookie with the
@@ -575,7 +729,13 @@ impl Session {
             let key = id.key();
             match shared.timed(shared.storage.load(&key, now)).await {
                 Ok(Some(_)) if found.is_some() => {
-                    tracing::warn!("several session cookies name live sessions; starting afresh");
+                    tracing::debug!("several session cookies name live sessions");
+                    if let Some(count) = shared.throttles.ambiguous.count(1, now) {
+                        tracing::warn!(
+                            count,
+                            "requests whose session cookies named several live sessions (cookie tossing?) were given a fresh session, since the last such line"
+                        );
+                    }
                     return Ok(None);
                 }
                 Ok(Some(record)) => {
@@ -587,17 +747,29 @@ impl Session {
                         from_cookie: true,
                     });
                 }
-                Ok(None) => tracing::info!(
-                    %key,
-                    "session cookie names no live session (expired, logged out or forged)"
-                ),
-                Err(Error::Decode(source)) => {
-                    tracing::warn!(%key, error = %source, "stored session cannot be decoded; treated as absent and left as it is");
+                Ok(None) => {
+                    tracing::debug!(%key, "session cookie names no live session");
+                    if let Some(count) = shared.throttles.unknown.count(1, now) {
+                        tracing::info!(
+                            count,
+                            "session cookies named no live session (expired, logged out or forged), since the last such line"
+                        );
+                    }
+                }
+                // Bytes only a broken or hostile store holds: no session,
+                // and the bytes stay for whoever investigates.
+                Err(error @ (Error::Decode(_) | Error::TooLarge { .. })) => {
+                    tracing::warn!(%key, %error, "stored session refused; treated as absent and left as it is");
                 }
                 Err(error) => return Err(error),
             }
         }
         Ok(found)
+    }
+
+    /// Whether this session belongs to the layer sharing `shared`.
+    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.inner.shared, shared)
     }
 
     /// Marks the session closed: the response is on its way.
@@ -665,9 +837,6 @@ impl Session {
         if !persist {
             return Ok(owed_cookie());
         }
-        if state.cycle {
-            return self.cycle(&live, &state.changes, now).await;
-        }
         if !state.changes.is_empty() {
             let deadlines = shared.extended(live.record.deadlines, now);
             let storage = &shared.storage;
@@ -731,43 +900,6 @@ impl Session {
             }
             TouchOutcome::Gone => None,
         })
-    }
-
-    /// Moves the session to a fresh id with the request's changes.
-    async fn cycle(
-        &self,
-        live: &Live,
-        changes: &ChangeSet,
-        now: Timestamp,
-    ) -> Result<Option<HeaderValue>, SessionError> {
-        let shared = &self.inner.shared;
-        let deadlines = if shared.config.reset_absolute_on_login {
-            shared.fresh_deadlines(now)
-        } else {
-            shared.extended(live.record.deadlines, now)
-        };
-        let old = live.key;
-        for _ in 0..ID_ATTEMPTS {
-            let id = SessionId::generate()?;
-            let new = id.key();
-            let outcome = shared
-                .timed(shared.storage.cycle(&old, &new, changes, deadlines, now))
-                .await;
-            match outcome.map_err(SessionError::Storage)? {
-                CycleOutcome::Cycled => {
-                    tracing::debug!(%old, %new, "session id cycled");
-                    return Ok(shared.cookie(&id, deadlines, now));
-                }
-                CycleOutcome::Collision => tracing::warn!(key = %new, "session id collision"),
-                CycleOutcome::Gone | CycleOutcome::Conflict { .. } => {
-                    tracing::debug!(key = %old, "session ended during the request; changes dropped");
-                    return Ok(None);
-                }
-            }
-        }
-        Err(SessionError::Storage(Error::backend(
-            "every fresh session id collided",
-        )))
     }
 }
 
@@ -833,6 +965,7 @@ mod tests {
         send(session.clear());
         send(session.update("k", |n: Option<u8>| n.unwrap_or(0)));
         send(session.cycle_id());
+        send(session.cycle_id_keeping(&["k"]));
         send(session.destroy());
     }
 

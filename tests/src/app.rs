@@ -15,6 +15,7 @@ use session_core::SessionStorage;
 use session_http::{Session, SessionConfig, SessionError, SessionLayer};
 use tower::ServiceExt;
 
+use crate::COOKIE;
 use crate::clock::FakeClock;
 use crate::probe::ProbeStorage;
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router {
         .route("/untouched", get(|| async { "untouched" }))
         .route("/fail", post(fail))
         .route("/cached", get(cached))
+        .route("/public", get(public))
 }
 
 /// A test application: the routes over probed storage and a fake clock.
@@ -81,7 +83,7 @@ impl TestApp {
         let reply = self.call(post_request(&format!("/set/{key}"), None)).await;
         assert_eq!(reply.status, StatusCode::OK);
         reply
-            .cookie_pair("id")
+            .cookie_pair(COOKIE)
             .expect("a new session sets its cookie")
     }
 }
@@ -221,4 +223,11 @@ async fn fail(session: Session) -> Result<Response, SessionError> {
 async fn cached(session: Session) -> Result<Response, SessionError> {
     session.insert("n", &1).await?;
     Ok(([(header::CACHE_CONTROL, "private, max-age=60")], "cached").into_response())
+}
+
+/// A handler that marks its response cacheable by anyone, and writes.
+async fn public(session: Session) -> Result<Response, SessionError> {
+    session.insert("n", &1).await?;
+    let headers = [(header::CACHE_CONTROL, "public, max-age=3600")];
+    Ok((headers, "public").into_response())
 }

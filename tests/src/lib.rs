@@ -11,6 +11,9 @@
     missing_debug_implementations
 )]
 
+/// The session cookie's name with the default configuration.
+pub const COOKIE: &str = session_http::DEFAULT_COOKIE_NAME;
+
 pub mod app;
 pub mod clock;
 pub mod kept;

@@ -37,6 +37,9 @@ pub enum Fault {
     Fail,
     /// Never answers (until the caller's timeout).
     Hang,
+    /// Refuses the stored record as over the size limit, as a store does
+    /// when it holds more than it should ever have written.
+    TooLarge,
 }
 
 /// Counts every call and can make chosen operations fail or hang.
@@ -111,6 +114,7 @@ impl ProbeStorage {
             None => 0,
             Some(Fault::Fail) => 1,
             Some(Fault::Hang) => 2,
+            Some(Fault::TooLarge) => 3,
         };
         self.faults[Self::index(op)].store(code, Ordering::SeqCst);
     }
@@ -147,6 +151,10 @@ impl ProbeStorage {
         match self.faults[Self::index(op)].load(Ordering::SeqCst) {
             1 => Err(Error::backend(format!("injected failure of {op:?}"))),
             2 => std::future::pending().await,
+            3 => Err(Error::TooLarge {
+                size: usize::MAX,
+                limit: session_core::DEFAULT_MAX_RECORD_BYTES,
+            }),
             _ => call.await,
         }
     }

@@ -18,6 +18,7 @@ use session_core::{SessionId, SessionKey, SessionStorage, Timestamp};
 use session_http::{Session, SessionConfig, SessionError, SessionLayer};
 use tokio::sync::{Barrier, oneshot};
 
+use crate::COOKIE;
 use crate::app::{Reply, TestApp, call, get_request, post_request};
 use crate::net::{CookieClient, TestServer, plain_hyper_service, raw_get};
 use crate::probe::{Fault, Op, ProbeStorage};
@@ -82,6 +83,11 @@ macro_rules! __http_suite_names {
             a_write_between_load_and_update_is_kept,
             redirects_and_client_errors_persist_deferred_changes,
             id_collisions_are_retried,
+            a_login_is_never_written_under_the_old_id,
+            a_login_races_requests_on_the_old_id,
+            a_login_can_start_from_a_clean_record,
+            two_session_layers_fail_loudly,
+            a_refused_stored_record_is_no_session,
         );
     };
 }
@@ -125,9 +131,12 @@ fn key_of(pair: &str) -> SessionKey {
     SessionId::parse(value).expect("a session id").key()
 }
 
-/// A fresh, well-formed session id nobody stored, as an `id=` pair.
+/// A fresh, well-formed session id nobody stored, as a cookie pair.
 fn forged_pair() -> String {
-    format!("id={}", SessionId::generate().unwrap().to_cookie_value())
+    format!(
+        "__Host-id={}",
+        SessionId::generate().unwrap().to_cookie_value()
+    )
 }
 
 /// A router with one extra route over probed storage.
@@ -151,7 +160,7 @@ pub async fn first_and_second_visit(harness: &dyn Harness) {
     );
     let cookies = first.set_cookies();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let pair = first.cookie_pair("id").unwrap();
+    let pair = first.cookie_pair(COOKIE).unwrap();
     assert_eq!(
         cookies[0],
         format!("{pair}; HttpOnly; SameSite=Lax; Secure; Path=/")
@@ -169,12 +178,12 @@ pub async fn plain_hyper_with_a_cookie_keeping_client(harness: &dyn Harness) {
     let server = TestServer::serve(plain_hyper_service(layer)).await;
     let browser = CookieClient::new(server.addr);
     assert_eq!(browser.get("/visit").await.body, "visit 1");
-    let anonymous_id = browser.cookie("id").unwrap();
+    let anonymous_id = browser.cookie(COOKIE).unwrap();
     assert_eq!(browser.get("/visit").await.body, "visit 2");
-    assert_eq!(browser.cookie("id").unwrap(), anonymous_id);
+    assert_eq!(browser.cookie(COOKIE).unwrap(), anonymous_id);
 
     assert_eq!(browser.post("/login?user=ada").await.body, "welcome ada");
-    let logged_in_id = browser.cookie("id").unwrap();
+    let logged_in_id = browser.cookie(COOKIE).unwrap();
     assert_ne!(logged_in_id, anonymous_id);
     assert_eq!(browser.get("/whoami").await.body, "ada");
     assert_eq!(
@@ -184,18 +193,18 @@ pub async fn plain_hyper_with_a_cookie_keeping_client(harness: &dyn Harness) {
     );
 
     let attacker = CookieClient::new(server.addr);
-    attacker.set_cookie("id", &anonymous_id);
+    attacker.set_cookie(COOKIE, &anonymous_id);
     assert_eq!(attacker.get("/whoami").await.body, "anonymous");
 
     assert_eq!(browser.post("/logout").await.body, "bye");
     assert_eq!(
-        browser.cookie("id"),
+        browser.cookie(COOKIE),
         None,
         "the removal cookie emptied the jar"
     );
     assert_eq!(browser.get("/whoami").await.body, "anonymous");
     let replay = CookieClient::new(server.addr);
-    replay.set_cookie("id", &logged_in_id);
+    replay.set_cookie(COOKIE, &logged_in_id);
     assert_eq!(replay.get("/whoami").await.body, "anonymous");
 }
 
@@ -206,7 +215,7 @@ pub async fn login_moves_the_session_to_a_new_id(harness: &dyn Harness) {
         .call(post_request("/login?user=ada", Some(&before)))
         .await;
     assert_eq!(login.body, "welcome ada");
-    let after = login.cookie_pair("id").unwrap();
+    let after = login.cookie_pair(COOKIE).unwrap();
     assert_ne!(after, before);
     assert_eq!(app.probe.calls(Op::Cycle), 1);
 
@@ -228,13 +237,14 @@ pub async fn login_moves_the_session_to_a_new_id(harness: &dyn Harness) {
 pub async fn logout_removes_the_session_and_the_cookie(harness: &dyn Harness) {
     let app = app(harness);
     let login = app.call(post_request("/login?user=ada", None)).await;
-    let pair = login.cookie_pair("id").unwrap();
+    let pair = login.cookie_pair(COOKIE).unwrap();
     let logout = app.call(post_request("/logout", Some(&pair))).await;
     assert_eq!(logout.body, "bye");
     let cookies = logout.set_cookies();
     assert_eq!(cookies.len(), 1);
     assert!(
-        cookies[0].starts_with("id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires="),
+        cookies[0]
+            .starts_with("__Host-id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires="),
         "{cookies:?}"
     );
     assert!(!harness.raw_exists(&key_of(&pair)).await.unwrap());
@@ -246,7 +256,9 @@ pub async fn logout_removes_the_session_and_the_cookie(harness: &dyn Harness) {
     let again = app.call(post_request("/logout", Some(&pair))).await;
     let removal = again.set_cookies();
     assert_eq!(removal.len(), 1);
-    assert!(removal[0].starts_with("id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0;"));
+    assert!(
+        removal[0].starts_with("__Host-id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0;")
+    );
     assert!(
         app.call(post_request("/logout", None))
             .await
@@ -322,7 +334,7 @@ pub async fn io_happens_when_the_table_says(harness: &dyn Harness) {
         .layer(SessionLayer::from_arc(storage.clone()));
     let pair = call(&router, post_request("/set/x", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     for step in ["insert", "update", "cycle"] {
         call(&router, post_request(&format!("/io/{step}"), Some(&pair))).await;
@@ -330,7 +342,7 @@ pub async fn io_happens_when_the_table_says(harness: &dyn Harness) {
     let cycled = call(&router, get_request("/keys", Some(&pair))).await;
     assert_eq!(
         cycled.body, "",
-        "the old id stopped working when the cycling request ended"
+        "the old id stopped working when the cycle returned"
     );
     let observed_cycle = observed.lock().unwrap().len();
     assert_eq!(observed_cycle, 3);
@@ -341,12 +353,12 @@ pub async fn io_happens_when_the_table_says(harness: &dyn Harness) {
         [
             "insert: Some(1) -> Some(1)", // deferred to the end of the request
             "update: Some(5) -> Some(6)", // written when it returns
-            "cycle: Some(6) -> Some(6)",  // deferred: the old id works until the end
+            "cycle: Some(6) -> None",     // now: the old id is dead when it returns
         ]
     );
     let login = call(&router, post_request("/login?user=ada", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     call(&router, post_request("/set/x", Some(&login))).await;
     call(&router, post_request("/io/destroy", Some(&login))).await;
@@ -429,7 +441,7 @@ pub async fn a_persistent_cookie_follows_the_deadlines(harness: &dyn Harness) {
     let created = app.call(post_request("/set/n", None)).await;
     let cookie = &created.set_cookies()[0];
     assert!(cookie.ends_with("; Max-Age=1200"), "{cookie}");
-    let pair = created.cookie_pair("id").unwrap();
+    let pair = created.cookie_pair(COOKIE).unwrap();
     app.clock.advance(Duration::from_secs(6 * 60));
     let touched = app.call(get_request("/read", Some(&pair))).await;
     assert_eq!(app.probe.calls(Op::Touch), 1);
@@ -453,7 +465,7 @@ pub async fn an_unknown_id_costs_one_load_and_is_not_adopted(harness: &dyn Harne
     assert_eq!(visit.body, "First time");
     assert_eq!(app.probe.calls(Op::Load), 1);
     assert_eq!(app.probe.calls(Op::Create), 1);
-    let issued = visit.cookie_pair("id").unwrap();
+    let issued = visit.cookie_pair(COOKIE).unwrap();
     assert_ne!(issued, forged);
     assert!(!harness.raw_exists(&key_of(&forged)).await.unwrap());
     assert!(harness.raw_exists(&key_of(&issued)).await.unwrap());
@@ -461,14 +473,17 @@ pub async fn an_unknown_id_costs_one_load_and_is_not_adopted(harness: &dyn Harne
 
 pub async fn malformed_cookies_cost_no_store_call(harness: &dyn Harness) {
     let app = app(harness);
-    let long = format!("id={}x", SessionId::generate().unwrap().to_cookie_value());
+    let long = format!(
+        "__Host-id={}x",
+        SessionId::generate().unwrap().to_cookie_value()
+    );
     let short = &long[..long.len() - 2];
     for cookie in [
-        "id=",
-        "id=malformed",
+        "__Host-id=",
+        "__Host-id=malformed",
         short,
         &long,
-        "id=\"quoted\"",
+        "__Host-id=\"quoted\"",
         "theme=dark",
     ] {
         app.probe.reset();
@@ -622,12 +637,12 @@ pub async fn one_set_cookie_per_response(harness: &dyn Harness) {
     assert_eq!(fresh.set_cookies().len(), 1, "{fresh:?}");
     let pair = call(&router, post_request("/set/x", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     let existing = call(&router, post_request("/busy", Some(&pair))).await;
     let cookies = existing.set_cookies();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let new_pair = existing.cookie_pair("id").unwrap();
+    let new_pair = existing.cookie_pair(COOKIE).unwrap();
     assert_ne!(new_pair, pair);
     assert_eq!(
         call(&router, get_request("/keys", Some(&new_pair)))
@@ -661,6 +676,13 @@ pub async fn caching_headers(harness: &dyn Harness) {
     let own = app.call(get_request("/cached", None)).await;
     assert_eq!(own.set_cookies().len(), 1);
     assert_eq!(own.header("cache-control"), Some("private, max-age=60"));
+    let public = app.call(get_request("/public", None)).await;
+    assert_eq!(public.set_cookies().len(), 1);
+    assert_eq!(
+        public.header("cache-control"),
+        Some("no-store"),
+        "a shared cache would hand the cookie to everyone after"
+    );
 }
 
 /// Checks the default store-failure response.
@@ -694,7 +716,7 @@ pub async fn a_failed_load_answers_503_and_poisons_the_session(harness: &dyn Har
     );
     let pair = call(&router, post_request("/set/n", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     probe.set_fault(Op::Load, Some(Fault::Fail));
     probe.reset();
@@ -765,7 +787,7 @@ pub async fn a_failed_update_poisons_the_session(harness: &dyn Harness) {
     );
     let pair = call(&router, post_request("/set/x", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     probe.set_fault(Op::Update, Some(Fault::Fail));
     probe.reset();
@@ -834,9 +856,9 @@ pub async fn a_hanging_store_times_out(harness: &dyn Harness) {
 /// The bad-input table: each entry's `Cookie` headers, and whether the live
 /// session `x` must be found through them.
 fn bad_cookie_table(live: &str, other_live: &str) -> Vec<(&'static str, Vec<Vec<u8>>, bool)> {
-    let garbage = "id=AAAAAAAAAAAAAAAAAAAAA!".to_owned();
+    let garbage = "__Host-id=AAAAAAAAAAAAAAAAAAAAA!".to_owned();
     let value = |pair: &str| pair.split_once('=').unwrap().1.to_owned();
-    let short = format!("id={}", &value(live)[1..]);
+    let short = format!("__Host-id={}", &value(live)[1..]);
     let long = format!("{live}A");
     let mut random = vec![0_u8; 10 * 1024];
     getrandom::fill(&mut random).unwrap();
@@ -850,13 +872,13 @@ fn bad_cookie_table(live: &str, other_live: &str) -> Vec<(&'static str, Vec<Vec<
     let bytes = |text: &str| text.as_bytes().to_vec();
     vec![
         ("no cookie", vec![], false),
-        ("empty value", vec![bytes("id=")], false),
-        ("malformed", vec![bytes("id=malformed")], false),
+        ("empty value", vec![bytes("__Host-id=")], false),
+        ("malformed", vec![bytes("__Host-id=malformed")], false),
         ("one character short", vec![bytes(&short)], false),
         ("one character long", vec![bytes(&long)], false),
         (
             "10 KB of random bytes",
-            vec![[b"id=".to_vec(), noise].concat()],
+            vec![[b"__Host-id=".to_vec(), noise].concat()],
             false,
         ),
         ("non-UTF-8 in another cookie", vec![other_non_utf8], true),
@@ -915,7 +937,7 @@ pub async fn bad_cookies_get_a_fresh_session(harness: &dyn Harness) {
                     .headers_mut()
                     .append("cookie", http::HeaderValue::from_bytes(value).unwrap());
             }
-            let issued = app.call(write).await.cookie_pair("id");
+            let issued = app.call(write).await.cookie_pair(COOKIE);
             let issued = issued.unwrap_or_else(|| panic!("{label}: no new session"));
             assert!(issued != live && issued != other_live, "{label}");
         }
@@ -989,7 +1011,7 @@ pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
     );
     let pair = call(&router, post_request("/set/base", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     let requests: Vec<_> = (0..REQUESTS)
         .map(|index| {
@@ -1035,7 +1057,7 @@ pub async fn concurrent_increments_are_exact(harness: &dyn Harness) {
     );
     let pair = call(&router, post_request("/set/x", None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     let requests: Vec<_> = (0..REQUESTS)
         .map(|_| {
@@ -1127,7 +1149,7 @@ where
     );
     let pair = call(&router, post_request(setup, None))
         .await
-        .cookie_pair("id")
+        .cookie_pair(COOKIE)
         .unwrap();
     let slow_request = {
         let (router, pair) = (router.clone(), pair.clone());
@@ -1196,7 +1218,7 @@ pub async fn traces_never_contain_a_session_id(harness: &dyn Harness) {
         "the capture holds the life cycle: {log}"
     );
     assert!(
-        log.contains("cannot be decoded"),
+        log.contains("stored session refused"),
         "the capture holds the error paths"
     );
     for id in ids {
@@ -1214,28 +1236,29 @@ async fn life_cycle(storage: Arc<dyn SessionStorage>, corrupt: SessionId) -> Vec
     );
     let mut ids = Vec::new();
     let mut issued = |reply: &Reply| {
-        if let Some(pair) = reply.cookie_pair("id") {
+        if let Some(pair) = reply.cookie_pair(COOKIE) {
             ids.push(pair.split_once('=').unwrap().1.to_owned());
         }
     };
     let first = app.call(get_request("/visit", None)).await;
     issued(&first);
-    let pair = first.cookie_pair("id").unwrap();
+    let pair = first.cookie_pair(COOKIE).unwrap();
     app.call(post_request("/incr", Some(&pair))).await;
     app.clock.advance(Duration::from_secs(50));
     app.call(get_request("/read", Some(&pair))).await;
     let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
     issued(&login);
-    let pair = login.cookie_pair("id").unwrap();
+    let pair = login.cookie_pair(COOKIE).unwrap();
     let other = app.session_with("y").await;
     app.call(get_request("/keys", Some(&format!("{pair}; {other}"))))
         .await;
-    app.call(get_request("/keys", Some("id=malformed"))).await;
+    app.call(get_request("/keys", Some("__Host-id=malformed")))
+        .await;
     app.call(post_request("/logout", Some(&pair))).await;
 
     app.call(get_request(
         "/keys",
-        Some(&format!("id={}", corrupt.to_cookie_value())),
+        Some(&format!("__Host-id={}", corrupt.to_cookie_value())),
     ))
     .await;
     app.probe.set_fault_all(Some(Fault::Fail));
@@ -1312,7 +1335,7 @@ pub async fn the_handler_sees_its_own_writes(harness: &dyn Harness) {
         let pair = if existing {
             call(&router, post_request("/set/x", None))
                 .await
-                .cookie_pair("id")
+                .cookie_pair(COOKIE)
         } else {
             None
         };
@@ -1360,7 +1383,7 @@ pub async fn login_restarts_the_absolute_timeout(harness: &dyn Harness) {
         }
         app.clock.set(start.saturating_add(minutes(25)));
         let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
-        let pair = login.cookie_pair("id").unwrap();
+        let pair = login.cookie_pair(COOKIE).unwrap();
         // Active every 9 minutes or less: only the absolute timeout ends it,
         // 30 minutes after login, or after the session began.
         let (active, end) = if reset {
@@ -1478,7 +1501,7 @@ pub async fn redirects_and_client_errors_persist_deferred_changes(harness: &dyn 
     );
     let redirect = call(&router, post_request("/status/303", None)).await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
-    let pair = redirect.cookie_pair("id").expect("a new session");
+    let pair = redirect.cookie_pair(COOKIE).expect("a new session");
     let missing = call(&router, post_request("/status/404", Some(&pair))).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -1492,7 +1515,7 @@ pub async fn id_collisions_are_retried(harness: &dyn Harness) {
     app.probe.collide_next(Op::Create, 1);
     let created = app.call(post_request("/set/x", None)).await;
     assert_eq!(created.status, StatusCode::OK, "{created:?}");
-    let pair = created.cookie_pair("id").unwrap();
+    let pair = created.cookie_pair(COOKIE).unwrap();
     assert_eq!(app.probe.calls(Op::Create), 2);
     assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
 
@@ -1500,10 +1523,346 @@ pub async fn id_collisions_are_retried(harness: &dyn Harness) {
     let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
     assert_eq!(login.body, "welcome ada", "{login:?}");
     assert_eq!(app.probe.calls(Op::Cycle), 2);
-    let after = login.cookie_pair("id").unwrap();
+    let after = login.cookie_pair(COOKIE).unwrap();
     assert_ne!(after, pair);
     assert_eq!(
         app.call(get_request("/whoami", Some(&after))).await.body,
         "ada"
     );
+}
+
+/// A login handler's steps: cycle the id, then a deferred insert and an
+/// immediate update, so both kinds of write follow the cycle.
+async fn log_in(session: &Session) -> Result<(), SessionError> {
+    session.cycle_id().await?;
+    session.insert("user", "ada").await?;
+    session
+        .update("logins", |n: Option<i64>| n.unwrap_or(0) + 1)
+        .await?;
+    Ok(())
+}
+
+/// Whether anything stored under the id of `pair`, live or not, holds a
+/// value the login wrote.
+async fn login_under(harness: &dyn Harness, pair: &str) -> bool {
+    let key = key_of(pair);
+    let raw = harness.read_raw(&key).await.unwrap().unwrap_or_default();
+    let holds = |name: &[u8]| raw.windows(name.len()).any(|window| window == name);
+    let loaded = harness.storage().load(&key, Timestamp::now()).await;
+    let live_with_login = loaded.unwrap().is_some_and(|record| {
+        record.data.contains_key("user") || record.data.contains_key("logins")
+    });
+    live_with_login || holds(b"logins") || holds(b"ada")
+}
+
+/// Fixation: once `cycle_id` was called, nothing the request writes is ever
+/// visible under the old id, whether the handler then answers 5xx, the
+/// cycle fails, or the client goes away after the update.
+pub async fn a_login_is_never_written_under_the_old_id(harness: &dyn Harness) {
+    let (updated, updated_rx) = oneshot::channel::<()>();
+    let updated = Arc::new(Mutex::new(Some(updated)));
+    let hangs = move |session: Session| {
+        let updated = updated.clone();
+        async move {
+            log_in(&session).await.unwrap();
+            let _ = updated.lock().unwrap().take().unwrap().send(());
+            std::future::pending::<&str>().await
+        }
+    };
+    let probe = ProbeStorage::new(harness.storage());
+    let router = crate::app::routes()
+        .route(
+            "/login-fails",
+            post(|session: Session| async move {
+                let logged_in = log_in(&session).await;
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                (status, format!("{logged_in:?}"))
+            }),
+        )
+        .route("/login-hangs", post(hangs))
+        .layer(SessionLayer::from_arc(probe.clone()));
+    let planted = || async {
+        call(&router, post_request("/set/cart", None))
+            .await
+            .cookie_pair(COOKIE)
+            .unwrap()
+    };
+
+    // A 5xx after the update: the cycle happened, the new cookie goes out.
+    let old = planted().await;
+    let reply = call(&router, post_request("/login-fails", Some(&old))).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        !login_under(harness, &old).await,
+        "5xx: the login is in the old id"
+    );
+    let new = reply
+        .cookie_pair(COOKIE)
+        .expect("the new id's cookie, even on a 5xx");
+    assert_ne!(new, old);
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&new))).await.body,
+        "cart,logins,user",
+        "the update wrote itself and the changes before it, under the new id"
+    );
+
+    // A failing cycle: the old session is as it was, nothing more written.
+    let old = planted().await;
+    probe.set_fault(Op::Cycle, Some(Fault::Fail));
+    let reply = call(&router, post_request("/login-fails", Some(&old))).await;
+    probe.set_fault(Op::Cycle, None);
+    assert_service_unavailable(&reply);
+    assert!(
+        !login_under(harness, &old).await,
+        "failed cycle: the login is in the old id"
+    );
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&old))).await.body,
+        "cart"
+    );
+
+    // The client goes away after the update: the response future is dropped.
+    let old = planted().await;
+    let request = {
+        let (router, old) = (router.clone(), old.clone());
+        tokio::spawn(async move { call(&router, post_request("/login-hangs", Some(&old))).await })
+    };
+    updated_rx.await.unwrap();
+    request.abort();
+    assert!(request.await.unwrap_err().is_cancelled());
+    assert!(
+        !login_under(harness, &old).await,
+        "dropped: the login is in the old id"
+    );
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&old))).await.body,
+        ""
+    );
+}
+
+/// A request on the old id while a login is in flight: once `cycle_id` has
+/// returned, the old id loads nothing (the other request starts afresh);
+/// a request that loaded the old id before writes nothing after it.
+pub async fn a_login_races_requests_on_the_old_id(harness: &dyn Harness) {
+    let storage = harness.storage();
+    let old_is_dead = |pair: String| {
+        let storage = storage.clone();
+        async move {
+            let loaded = storage.load(&key_of(&pair), Timestamp::now()).await;
+            loaded.unwrap().is_none()
+        }
+    };
+
+    // The login has cycled and is still running when `/incr` arrives.
+    let race = request_during(harness, "/set/cart", "/incr", |session, pause| async move {
+        session.cycle_id().await.unwrap();
+        pause.wait().await;
+        session.insert("user", "ada").await.unwrap();
+        "logged in".to_owned()
+    })
+    .await;
+    assert_eq!(race.slow.body, "logged in");
+    let fresh = race.interlude.cookie_pair(COOKIE);
+    assert!(
+        fresh.as_ref().is_some_and(|fresh| *fresh != race.pair),
+        "the old id still loaded after cycle_id returned: {:?}",
+        race.interlude
+    );
+    assert!(old_is_dead(race.pair.clone()).await);
+    let logged_in = race.slow.cookie_pair(COOKIE).unwrap();
+    let keys = call(
+        &crate::app::router(SessionLayer::from_arc(storage.clone())),
+        get_request("/keys", Some(&logged_in)),
+    )
+    .await;
+    assert_eq!(keys.body, "cart,user");
+
+    // A request that loaded the old id before the login writes after it.
+    let race = request_during(
+        harness,
+        "/set/cart",
+        "/login?user=ada",
+        |session, pause| async move {
+            session.get::<i64>("cart").await.unwrap();
+            pause.wait().await;
+            let late = session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await;
+            format!("{late:?}")
+        },
+    )
+    .await;
+    assert_eq!(race.slow.body, "Err(Gone)");
+    assert!(race.slow.set_cookies().is_empty());
+    assert!(old_is_dead(race.pair.clone()).await);
+    let logged_in = race.interlude.cookie_pair(COOKIE).unwrap();
+    let keys = call(
+        &crate::app::router(SessionLayer::from_arc(storage.clone())),
+        get_request("/keys", Some(&logged_in)),
+    )
+    .await;
+    assert_eq!(keys.body, "cart,user");
+}
+
+/// Cookie tossing: a login can start from a clean record, so values an
+/// attacker planted in the session before login (a CSRF token, a
+/// `return_to`) do not survive it; the keys the application names do.
+pub async fn a_login_can_start_from_a_clean_record(harness: &dyn Harness) {
+    let (router, _probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/login-clean",
+        post(|session: Session| async move {
+            session.cycle_id_keeping(&["cart", "absent"]).await.unwrap();
+            session.insert("user", "ada").await.unwrap();
+            "welcome"
+        }),
+    );
+    let planted = call(&router, post_request("/set/csrf", None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap();
+    for key in ["return_to", "cart"] {
+        call(
+            &router,
+            post_request(&format!("/set/{key}"), Some(&planted)),
+        )
+        .await;
+    }
+    let login = call(&router, post_request("/login-clean", Some(&planted))).await;
+    let logged_in = login.cookie_pair(COOKIE).unwrap();
+    assert_ne!(logged_in, planted);
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&logged_in)))
+            .await
+            .body,
+        "cart,user"
+    );
+    assert_eq!(
+        call(&router, get_request("/keys", Some(&planted)))
+            .await
+            .body,
+        ""
+    );
+}
+
+/// Two different session layers on one request fail loudly (a 500 and an
+/// error log) instead of the inner one silently hiding the outer one's
+/// session; the same layer twice works as once.
+pub async fn two_session_layers_fail_loudly(harness: &dyn Harness) {
+    let storage = harness.storage();
+    let inner = SessionLayer::from_arc(storage.clone());
+    let outer = SessionLayer::from_arc(storage.clone()).with_config(
+        SessionConfig::builder()
+            .cookie_name("other")
+            .build()
+            .unwrap(),
+    );
+    let two = crate::app::routes().layer(inner.clone()).layer(outer);
+    let reply = call(&two, post_request("/set/x", None)).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(reply.set_cookies().is_empty());
+
+    let twice = crate::app::routes().layer(inner.clone()).layer(inner);
+    let reply = call(&twice, post_request("/set/x", None)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.set_cookies().len(), 1);
+    let pair = reply.cookie_pair(COOKIE).unwrap();
+    assert_eq!(
+        call(&twice, get_request("/keys", Some(&pair))).await.body,
+        "x"
+    );
+}
+
+/// A stored record the store refuses as over the size limit is no session
+/// (not a 503): the request starts afresh and the stored bytes are left as
+/// they were.
+pub async fn a_refused_stored_record_is_no_session(harness: &dyn Harness) {
+    let app = app(harness);
+    let pair = app.session_with("x").await;
+    let key = key_of(&pair);
+    let before = harness.read_raw(&key).await.unwrap();
+    app.probe.set_fault(Op::Load, Some(Fault::TooLarge));
+    let read = app.call(get_request("/keys", Some(&pair))).await;
+    assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, ""));
+    let write = app.call(post_request("/set/y", Some(&pair))).await;
+    assert_eq!(write.status, StatusCode::OK);
+    let fresh = write.cookie_pair(COOKIE).expect("a fresh session");
+    assert_ne!(fresh, pair);
+    app.probe.set_fault(Op::Load, None);
+    assert_eq!(harness.read_raw(&key).await.unwrap(), before);
+    assert_eq!(app.call(get_request("/keys", Some(&fresh))).await.body, "y");
+}
+
+/// Runs requests that anyone can send (unknown, malformed, too many and
+/// ambiguous session cookies) under a capture and checks that each kind
+/// logs at INFO or above at most once a minute, with a count. Not part of
+/// `http_suite!`, for the reason given at
+/// [`traces_never_contain_a_session_id`]; `tests/traces.rs` runs it.
+pub async fn client_triggered_logs_are_rate_limited(harness: &dyn Harness) {
+    let storage = harness.storage();
+    let (log, ()) = tokio::task::spawn_blocking(move || {
+        crate::trace::capture(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(floods(storage))
+        })
+    })
+    .await
+    .unwrap();
+    let summaries: Vec<&str> = log
+        .lines()
+        .filter(|line| !line.contains("DEBUG") && !line.contains("TRACE"))
+        .filter(|line| line.contains("since the last such line"))
+        .collect();
+    let count = |what: &str| summaries.iter().filter(|line| line.contains(what)).count();
+    for what in [
+        "no live session",
+        "malformed",
+        "beyond the first few",
+        "several live sessions",
+    ] {
+        assert_eq!(
+            count(what),
+            2,
+            "{what}: one line a minute, twice: {summaries:#?}"
+        );
+    }
+    let counts: Vec<u64> = summaries
+        .iter()
+        .filter(|line| line.contains("no live session"))
+        .filter_map(|line| {
+            line.split("count=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        counts.len() == 2 && counts[0] == 1 && counts[1] > 400,
+        "the second line counts what the first did not: {counts:?}"
+    );
+}
+
+/// A hundred of each request anyone can send, then a minute later one more.
+async fn floods(storage: Arc<dyn SessionStorage>) {
+    let app = TestApp::with_defaults(storage);
+    let live = [app.session_with("a").await, app.session_with("b").await];
+    let forged = (0..4).map(|_| forged_pair()).collect::<Vec<_>>().join("; ");
+    let malformed = format!("{COOKIE}=malformed");
+    let excess = (0..6).map(|_| forged_pair()).collect::<Vec<_>>().join("; ");
+    let ambiguous = live.join("; ");
+    for round in 0..2 {
+        let requests = if round == 0 { 100 } else { 1 };
+        for _ in 0..requests {
+            for cookie in [&forged, &malformed, &excess, &ambiguous] {
+                app.call(get_request("/keys", Some(cookie))).await;
+            }
+        }
+        app.clock.advance(Duration::from_secs(61));
+    }
 }

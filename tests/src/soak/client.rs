@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// The session cookie's name (the library's default).
-pub(crate) const COOKIE: &str = "id";
+pub(crate) const COOKIE: &str = session_http::DEFAULT_COOKIE_NAME;
 
 /// Longer than any answer can take when the library keeps its promises
 /// (1 s store timeout; `update` backs off for a few seconds at most).
