@@ -31,8 +31,10 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// encoded record.
 const ENTRY_OVERHEAD: u64 = 336;
 
-/// New sessions get one fifth of each bound: enough to keep a newcomer until
-/// its second request while four fifths stay with the sessions in use.
+/// New sessions get one fifth of each bound, sessions in use the rest: the
+/// usual segmented-LRU split (Caffeine's main space uses it too). Probation
+/// must keep a newcomer until its second request (by default until 20 000
+/// more sessions are created), while a flood costs sessions in use nothing.
 const PROBATION_SHARE: u64 = 5;
 
 /// Capacities of the two segments and the weight of every entry.

@@ -16,8 +16,10 @@
 //! A new session starts on probation, with a fifth of the first two bounds;
 //! once loaded again (its second request), or when it is a login's new key,
 //! it is protected, with the other four fifths. A flood of sessions that
-//! are never sent back evicts only within probation; a new session is
-//! always stored.
+//! are never sent back evicts only within probation, and a new session is
+//! still stored (evicting the least recently used new one). A session must
+//! come back before probation's share of new sessions (20 000 by default)
+//! is created after it, or it is evicted as one-shot.
 //!
 //! ```
 //! use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};

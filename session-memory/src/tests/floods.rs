@@ -1,17 +1,17 @@
 //! One-shot sessions, however many, evict no session in use.
 
-use session_core::{ChangeSet, CycleOutcome, SessionStorage, Timestamp, Value};
+use session_core::{ChangeSet, CycleOutcome, SessionStorage, Timestamp};
 
 use super::{in_use, key, loads, one_shot, record};
 use crate::MemoryStorage;
 
-const SESSIONS: u64 = 100;
+pub(super) const SESSIONS: u64 = 100;
 
 /// The protected segment's share of the sessions: four fifths.
 const PROTECTED: u64 = SESSIONS - SESSIONS / 5;
 
 /// Creates ten times the capacity in sessions that are never sent back.
-async fn flood(storage: &MemoryStorage, now: Timestamp) {
+pub(super) async fn flood(storage: &MemoryStorage, now: Timestamp) {
     let record = record(now, 0);
     for _ in 0..SESSIONS * 10 {
         one_shot(storage, &record, now).await;
@@ -58,21 +58,4 @@ async fn a_login_survives_a_flood() {
     assert_eq!(outcome, CycleOutcome::Cycled);
     flood(&storage, now).await;
     assert!(loads(&storage, &new, now).await);
-}
-
-/// A session written on probation moves to the protected segment with what
-/// was written, not with what it held when created.
-#[tokio::test]
-async fn promotion_keeps_the_latest_write() {
-    let storage = MemoryStorage::builder().max_sessions(SESSIONS).build();
-    let now = Timestamp::now();
-    let record = record(now, 0);
-    let key = one_shot(&storage, &record, now).await;
-    let mut changes = ChangeSet::new();
-    changes.insert("n", Value::encode(&2_u8).unwrap());
-    let _ = storage.update(&key, &changes, record.deadlines, now).await;
-    assert!(loads(&storage, &key, now).await);
-    flood(&storage, now).await;
-    let loaded = storage.load(&key, now).await.unwrap().unwrap();
-    assert_eq!(loaded.data.get::<u8>("n").unwrap(), Some(2));
 }

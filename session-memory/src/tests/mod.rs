@@ -3,6 +3,7 @@
 mod bounds;
 mod eviction;
 mod floods;
+mod promotion;
 mod stored_size;
 
 use std::time::Duration;
