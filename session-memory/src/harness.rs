@@ -8,6 +8,7 @@ use session_core::conformance::Harness;
 use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
 
 use crate::MemoryStorage;
+use crate::segments::Segment;
 use crate::stored::Stored;
 
 /// How long bytes planted by [`Harness::write_raw`] stay in the cache.
@@ -46,18 +47,24 @@ impl Harness for MemoryHarness {
     }
 
     async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        Ok(self.storage.cache.contains_key(key))
+        Ok(self.storage.segments.contains_key(key))
     }
 
     async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
-        let stored = self.storage.cache.get(key);
-        Ok(stored.map(|stored| stored.bytes().to_vec()))
+        let found = self.storage.segments.get(key);
+        Ok(found.map(|found| found.stored.bytes().to_vec()))
     }
 
+    /// Replaces the bytes where they are, or plants them on probation like
+    /// a new session: the encoded record, as every write stores it.
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], _: Timestamp) -> Result<(), Error> {
         let stored = Stored::new(bytes, RAW_TTL);
-        self.storage
-            .locked(key, || self.storage.cache.insert(*key, stored));
+        let segments = &self.storage.segments;
+        self.storage.locked(key, || {
+            let from = segments.get(key).map(|found| found.segment);
+            let to = from.unwrap_or(Segment::Probation);
+            segments.put(key, stored, to, from);
+        });
         Ok(())
     }
 

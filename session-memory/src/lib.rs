@@ -1,9 +1,25 @@
-//! In-process session storage on [moka]: bounded, least-recently-used
-//! eviction, every record expiring on its own deadline.
+//! In-process session storage on [moka]: bounded by sessions and by bytes,
+//! least-recently-used eviction in two segments so that one-shot sessions
+//! cannot evict sessions in use, every record expiring on its own deadline.
 //!
 //! The default storage: fast, nothing to run, and gone when the process
 //! stops. Sessions are kept as encoded records, so a session costs the bytes
-//! it holds and corrupt bytes are handled like in any other backend.
+//! it holds (plus about 340 bytes of bookkeeping), and corrupt or oversized
+//! stored bytes are refused like in any other backend.
+//!
+//! | bound | default | builder |
+//! |---|---|---|
+//! | sessions | [`DEFAULT_MAX_SESSIONS`] (100 000) | [`max_sessions`](MemoryStorageBuilder::max_sessions) |
+//! | bytes, all sessions | [`DEFAULT_MAX_BYTES`] (256 MiB) | [`max_bytes`](MemoryStorageBuilder::max_bytes) |
+//! | bytes, one record | [`DEFAULT_MAX_RECORD_BYTES`] (64 KiB) | [`max_record_bytes`](MemoryStorageBuilder::max_record_bytes) |
+//!
+//! A new session starts on probation, with a fifth of the first two bounds;
+//! once loaded again (its second request), or when it is a login's new key,
+//! it is protected, with the other four fifths. A flood of sessions that
+//! are never sent back evicts only within probation, and a new session is
+//! still stored (evicting the least recently used new one). A session must
+//! come back before probation's share of new sessions (20 000 by default)
+//! is created after it, or it is evicted as one-shot.
 //!
 //! ```
 //! use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};
@@ -31,24 +47,28 @@
 //! [moka]: https://docs.rs/moka
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bounds;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 mod harness;
+mod segments;
 mod stored;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
 use session_core::{
     Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
     Error, Record, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
 };
 
+use bounds::Bounds;
+pub use bounds::DEFAULT_MAX_BYTES;
 #[cfg(feature = "conformance")]
 pub use harness::MemoryHarness;
-use stored::{KeyHasher, Stored, StoredExpiry, decode, is_live};
+use segments::{Found, Segment, Segments};
+use stored::Stored;
 
 /// Default bound on the number of sessions kept.
 pub const DEFAULT_MAX_SESSIONS: u64 = 100_000;
@@ -56,30 +76,50 @@ pub const DEFAULT_MAX_SESSIONS: u64 = 100_000;
 /// Writes to different keys rarely share a lock: one in this many.
 const LOCK_STRIPES: usize = 64;
 
-/// Sessions in a moka cache.
+/// Sessions in moka caches.
 ///
 /// Every mutation runs under a lock of its key (one of 64
 /// striped locks), held across the read, the decision and the write: that
 /// is what makes create insert-only, updates atomic, and a logout
-/// impossible to undo. Reads take no lock. The locked section is
-/// synchronous (moka's `sync` cache), so it is short, never held across an
-/// `.await`, and a caller dropping its future cannot stop a write half way.
+/// impossible to undo. Reads take no lock, except the one load that
+/// promotes a session (below). The locked section is synchronous (moka's
+/// `sync` cache), so it is short, never held across an `.await`, and a
+/// caller dropping its future cannot stop a write half way.
 ///
-/// When full, the least recently used session is evicted: moka's default
-/// admission policy (TinyLFU) would instead refuse new sessions, so a full
-/// cache would stop logging anyone in. An eviction is not a logout: an
-/// update racing it may put the session back.
+/// Bounded by sessions ([`max_sessions`](MemoryStorageBuilder::max_sessions))
+/// and by bytes ([`max_bytes`](MemoryStorageBuilder::max_bytes)), in two
+/// segments: a new session starts on probation (a fifth of each bound) and
+/// is protected (the other four fifths) once it is loaded again, or when it
+/// is the new key of a login (`cycle`). So a flood of sessions that are
+/// never sent back evicts only other such sessions, never a session in use.
+/// Within each segment the least recently used session is evicted: moka's
+/// default admission policy (TinyLFU) would instead refuse new sessions, so
+/// a full cache would stop logging anyone in. An eviction is not a logout:
+/// an update racing it may put the session back. moka evicts in the
+/// background of later calls, so a cache can briefly hold more than its
+/// bounds.
 ///
 /// Cloning is cheap and shares the sessions.
 #[derive(Clone)]
 pub struct MemoryStorage {
-    cache: Cache<SessionKey, Stored, KeyHasher>,
+    segments: Segments,
+    bounds: Bounds,
     locks: Arc<[Mutex<()>]>,
+    max_sessions: u64,
+    max_bytes: u64,
     max_record_bytes: usize,
 }
 
+/// What a key holds, read with the key locked.
+struct Current {
+    segment: Segment,
+    stored: Stored,
+    record: Record,
+}
+
 impl MemoryStorage {
-    /// Storage with the defaults: [`DEFAULT_MAX_SESSIONS`] sessions of at most
+    /// Storage with the defaults: [`DEFAULT_MAX_SESSIONS`] sessions and
+    /// [`DEFAULT_MAX_BYTES`] bytes at most, of at most
     /// [`DEFAULT_MAX_RECORD_BYTES`] each.
     pub fn new() -> Self {
         Self::builder().build()
@@ -89,6 +129,7 @@ impl MemoryStorage {
     pub fn builder() -> MemoryStorageBuilder {
         MemoryStorageBuilder {
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_bytes: DEFAULT_MAX_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             eviction: EvictionPolicy::lru(),
         }
@@ -125,11 +166,58 @@ impl MemoryStorage {
 
     /// A record as stored, with the lifetime its deadlines give it at `now`.
     fn stored(&self, record: &Record, now: Timestamp) -> Result<Stored, Error> {
-        Ok(Stored::new(
+        let stored = Stored::new(
             record.encode(self.max_record_bytes)?,
             record.deadlines.native_ttl(now),
-        ))
+        );
+        self.bounds.check(&stored)?;
+        Ok(stored)
     }
+
+    /// The entry under `key`, decoded. Called with `key` locked.
+    fn current(&self, key: &SessionKey) -> Result<Option<Current>, Error> {
+        let Some(Found { segment, stored }) = self.segments.get(key) else {
+            return Ok(None);
+        };
+        let record = stored.record(self.max_record_bytes)?;
+        Ok(Some(Current {
+            segment,
+            stored,
+            record,
+        }))
+    }
+
+    /// Loads `key` as found on probation: under its lock, so that what moves
+    /// to the protected segment is what is stored now, not bytes a
+    /// concurrent write has replaced since the unlocked look. Once per
+    /// session; later loads find it protected.
+    fn load_and_promote(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
+        self.locked(key, || {
+            let Some(current) = self.current(key)?.filter(|current| current.is_live(now)) else {
+                return Ok(None);
+            };
+            if current.segment == Segment::Probation {
+                // Kept for the lifetime left, not the one it was written with.
+                let moved = current
+                    .stored
+                    .with_ttl(current.record.deadlines.native_ttl(now));
+                self.segments
+                    .put(key, moved, Segment::Protected, Some(Segment::Probation));
+            }
+            Ok(Some(current.record))
+        })
+    }
+}
+
+impl Current {
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.record.is_live(now)
+    }
+}
+
+/// Whether a key's entry holds a live record.
+fn is_live(current: Option<&Current>, now: Timestamp) -> bool {
+    current.is_some_and(|current| current.is_live(now))
 }
 
 impl Default for MemoryStorage {
@@ -142,8 +230,9 @@ impl fmt::Debug for MemoryStorage {
     /// Sizes only: the cache holds sessions.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStorage")
-            .field("sessions", &self.cache.entry_count())
-            .field("max_sessions", &self.cache.policy().max_capacity())
+            .field("sessions", &self.segments.entry_count())
+            .field("max_sessions", &self.max_sessions)
+            .field("max_bytes", &self.max_bytes)
             .field("max_record_bytes", &self.max_record_bytes)
             .finish()
     }
@@ -152,7 +241,17 @@ impl fmt::Debug for MemoryStorage {
 #[async_trait]
 impl SessionStorage for MemoryStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
-        Ok(decode(self.cache.get(key))?.filter(|record| record.is_live(now)))
+        match self.segments.find(key) {
+            None => Ok(None),
+            Some(Found {
+                segment: Segment::Protected,
+                stored,
+            }) => Ok(Some(stored.record(self.max_record_bytes)?).filter(|r| r.is_live(now))),
+            Some(Found {
+                segment: Segment::Probation,
+                ..
+            }) => self.load_and_promote(key, now),
+        }
     }
 
     async fn create(
@@ -163,10 +262,12 @@ impl SessionStorage for MemoryStorage {
     ) -> Result<CreateOutcome, Error> {
         let stored = self.stored(record, now)?;
         self.locked(key, || {
-            if is_live(self.cache.get(key), now)? {
+            let current = self.current(key)?;
+            if is_live(current.as_ref(), now) {
                 return Ok(CreateOutcome::Collision);
             }
-            self.cache.insert(*key, stored);
+            let from = current.map(|current| current.segment);
+            self.segments.put(key, stored, Segment::Probation, from);
             Ok(CreateOutcome::Created)
         })
     }
@@ -179,14 +280,18 @@ impl SessionStorage for MemoryStorage {
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
         self.locked(key, || {
-            let Some(current) = decode(self.cache.get(key))? else {
+            let Some(Current {
+                segment, record, ..
+            }) = self.current(key)?
+            else {
                 return Ok(UpdateOutcome::Gone);
             };
-            let next = match current.updated(changes, deadlines, now) {
+            let next = match record.updated(changes, deadlines, now) {
                 Ok(next) => next,
                 Err(refused) => return Ok(refused),
             };
-            self.cache.insert(*key, self.stored(&next, now)?);
+            let stored = self.stored(&next, now)?;
+            self.segments.put(key, stored, segment, Some(segment));
             Ok(UpdateOutcome::Updated {
                 version: next.version,
             })
@@ -200,11 +305,15 @@ impl SessionStorage for MemoryStorage {
         now: Timestamp,
     ) -> Result<TouchOutcome, Error> {
         self.locked(key, || {
-            let current = decode(self.cache.get(key))?;
-            let Some(next) = current.and_then(|record| record.touched(idle_deadline, now)) else {
+            let Some(current) = self.current(key)? else {
                 return Ok(TouchOutcome::Gone);
             };
-            self.cache.insert(*key, self.stored(&next, now)?);
+            let segment = current.segment;
+            let Some(next) = current.record.touched(idle_deadline, now) else {
+                return Ok(TouchOutcome::Gone);
+            };
+            let stored = self.stored(&next, now)?;
+            self.segments.put(key, stored, segment, Some(segment));
             Ok(TouchOutcome::Touched)
         })
     }
@@ -218,27 +327,30 @@ impl SessionStorage for MemoryStorage {
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
         self.locked_pair((old, new), || {
-            let Some(current) = decode(self.cache.get(old))? else {
+            let Some(current) = self.current(old)? else {
                 return Ok(CycleOutcome::Gone);
             };
-            let next = match current.cycled(changes, deadlines, now) {
+            let next = match current.record.cycled(changes, deadlines, now) {
                 Ok(next) => next,
                 Err(refused) => return Ok(refused),
             };
             // A live session cannot move onto itself: it already holds the
             // key.
-            if old == new || is_live(self.cache.get(new), now)? {
+            let taken = self.current(new)?;
+            if old == new || is_live(taken.as_ref(), now) {
                 return Ok(CycleOutcome::Collision);
             }
             let stored = self.stored(&next, now)?;
-            self.cache.invalidate(old);
-            self.cache.insert(*new, stored);
+            self.segments.remove(old);
+            // A login is a session in real use: it starts protected.
+            let from = taken.map(|taken| taken.segment);
+            self.segments.put(new, stored, Segment::Protected, from);
             Ok(CycleOutcome::Cycled)
         })
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.locked(key, || self.cache.invalidate(key));
+        self.locked(key, || self.segments.remove(key));
         Ok(())
     }
 
@@ -257,20 +369,38 @@ impl SessionStorage for MemoryStorage {
 #[must_use]
 pub struct MemoryStorageBuilder {
     max_sessions: u64,
+    max_bytes: u64,
     max_record_bytes: usize,
     eviction: EvictionPolicy,
 }
 
 impl MemoryStorageBuilder {
-    /// How many sessions are kept at most; beyond it the least recently
-    /// used are evicted. Default [`DEFAULT_MAX_SESSIONS`].
+    /// How many sessions are kept at most: a fifth of them for new sessions,
+    /// the rest for sessions in use; beyond its share, a segment evicts its
+    /// least recently used. At least 2 (one per segment). Default
+    /// [`DEFAULT_MAX_SESSIONS`].
     pub fn max_sessions(mut self, max_sessions: u64) -> Self {
         self.max_sessions = max_sessions;
         self
     }
 
-    /// The largest encoded record accepted; larger is
-    /// [`Error::TooLarge`]. Default [`DEFAULT_MAX_RECORD_BYTES`].
+    /// How many bytes the sessions take at most, counting each as its
+    /// encoded record plus what the cache spends on an entry (about 340
+    /// bytes); shared between the segments like
+    /// [`max_sessions`](Self::max_sessions). A record that could not fit in
+    /// the new sessions' fifth is refused with [`Error::TooLarge`], so keep
+    /// this well above [`max_record_bytes`](Self::max_record_bytes). Default
+    /// [`DEFAULT_MAX_BYTES`].
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The largest record accepted, as [`SessionData::size`] measures it;
+    /// larger is [`Error::TooLarge`], on writes and on loads alike. Default
+    /// [`DEFAULT_MAX_RECORD_BYTES`].
+    ///
+    /// [`SessionData::size`]: session_core::SessionData::size
     pub fn max_record_bytes(mut self, max_record_bytes: usize) -> Self {
         self.max_record_bytes = max_record_bytes;
         self
@@ -278,14 +408,13 @@ impl MemoryStorageBuilder {
 
     /// The storage.
     pub fn build(self) -> MemoryStorage {
-        let cache = Cache::builder()
-            .max_capacity(self.max_sessions)
-            .eviction_policy(self.eviction)
-            .expire_after(StoredExpiry)
-            .build_with_hasher(KeyHasher);
+        let bounds = Bounds::new(self.max_sessions, self.max_bytes);
         MemoryStorage {
-            cache,
+            segments: Segments::new(bounds, &self.eviction),
+            bounds,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            max_sessions: self.max_sessions,
+            max_bytes: self.max_bytes,
             max_record_bytes: self.max_record_bytes,
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
-use session_core::{Error, Record, SessionKey, Timestamp};
+use session_core::{Error, Record, SessionKey};
 
 /// An encoded record and the lifetime it was written with.
 #[derive(Clone)]
@@ -22,22 +22,34 @@ impl Stored {
         }
     }
 
-    #[cfg(feature = "conformance")]
+    /// The same bytes, kept for `ttl` from now.
+    pub(crate) fn with_ttl(&self, ttl: Duration) -> Self {
+        Self::new(Arc::clone(&self.bytes), ttl)
+    }
+
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
-}
 
-/// The record in an entry, live or not; corrupt bytes are `Err(Decode)`.
-pub(crate) fn decode(entry: Option<Stored>) -> Result<Option<Record>, Error> {
-    entry
-        .map(|stored| Record::decode(&stored.bytes))
-        .transpose()
-}
+    /// The length of the encoded record.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
 
-/// Whether an entry holds a record live at `now`.
-pub(crate) fn is_live(entry: Option<Stored>, now: Timestamp) -> Result<bool, Error> {
-    Ok(decode(entry)?.is_some_and(|record| record.is_live(now)))
+    /// The record, live or not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] for corrupt bytes; [`Error::TooLarge`] for a record
+    /// whose data is over `limit`: writes refuse those, so only a raw write
+    /// could have stored one, but bytes are refused by what they hold, not by
+    /// how they got here.
+    pub(crate) fn record(&self, limit: usize) -> Result<Record, Error> {
+        let record = Record::decode(&self.bytes)?;
+        record.check_size(limit)?;
+        Ok(record)
+    }
 }
 
 /// Expires each entry after the lifetime it was last written with, on
