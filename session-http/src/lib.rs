@@ -103,7 +103,9 @@ pub use session_core;
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub mod memory {
-    pub use session_memory::{DEFAULT_MAX_SESSIONS, MemoryStorage, MemoryStorageBuilder};
+    pub use session_memory::{
+        DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS, MemoryStorage, MemoryStorageBuilder,
+    };
 }
 
 /// The Redis backend (feature `redis`; `redis-cluster` adds Redis Cluster,
