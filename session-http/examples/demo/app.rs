@@ -64,7 +64,9 @@ async fn login(
         .filter(|user| !user.is_empty())
         .unwrap_or("guest")
         .to_owned();
-    session.cycle_id().await?;
+    // A clean record: values planted before login (cookie tossing) do not
+    // survive it; the visit time and the counter do.
+    session.cycle_id_keeping(&["now", "visits"]).await?;
     session.insert("user", &user).await?;
     Ok(format!("Welcome, {user}\n"))
 }
