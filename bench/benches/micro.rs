@@ -20,7 +20,7 @@ use http::{Request, Response, header};
 use http_body_util::Empty;
 use serde::{Deserialize, Serialize};
 use session_core::{Deadlines, Record, SessionData, SessionId, Timestamp, Value};
-use session_http::{SessionLayer, session_data};
+use session_http::{DEFAULT_COOKIE_NAME, SessionLayer, session_data};
 use session_memory::MemoryStorage;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -159,7 +159,7 @@ fn adversarial_header(size: usize) -> String {
     let mut header = String::with_capacity(size + 32);
     while header.len() < size {
         let id = SessionId::generate().unwrap().to_cookie_value();
-        header.push_str(&format!("id={id}; "));
+        header.push_str(&format!("{DEFAULT_COOKIE_NAME}={id}; "));
     }
     header
 }

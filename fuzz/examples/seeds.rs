@@ -31,28 +31,37 @@ fn main() -> std::io::Result<()> {
 /// separated by `\n`; `$ID` is the planted live session.
 fn cookie_headers() -> Vec<(&'static str, Vec<u8>)> {
     let seeds: [(&str, &[u8]); 11] = [
-        ("read-live", b"0id=$ID"),
-        ("write-live-among-others", b"1theme=dark; id=$ID; lang=en"),
-        ("destroy-live", b"2id=$ID"),
+        ("read-live", b"0__Host-id=$ID"),
+        (
+            "write-live-among-others",
+            b"1theme=dark; __Host-id=$ID; lang=en",
+        ),
+        ("destroy-live", b"2__Host-id=$ID"),
         ("write-without-cookie", b"1"),
-        ("quoted", b"0theme=\"dark; mode\"; id=\"$ID\""),
+        ("quoted", b"0theme=\"dark; mode\"; __Host-id=\"$ID\""),
         (
             "duplicates-and-unknown",
-            b"0id=$ID; id=$ID; id=ZnV6ei1zZWVkLXNlc3NpbA",
+            b"0__Host-id=$ID; __Host-id=$ID; __Host-id=ZnV6ei1zZWVkLXNlc3NpbA",
         ),
         (
             "two-headers-invalid-utf8",
-            b"0lang=\xff\xfe; id=$ID\nx=\"unbalanced; id = $ID ;other=1",
+            b"0lang=\xff\xfe; __Host-id=$ID\nx=\"unbalanced; __Host-id = $ID ;other=1",
         ),
-        ("other-names", b"1ID=$ID; xid=$ID; __Host%2Did=$ID; i d=$ID"),
-        ("malformed", b"2id=; id=malformed; id=\"abc\"; id"),
+        (
+            "other-names",
+            b"1ID=$ID; xid=$ID; __Host%2Did=$ID; i d=$ID; id=$ID; __host-id=$ID",
+        ),
+        (
+            "malformed",
+            b"2__Host-id=; __Host-id=malformed; __Host-id=\"abc\"; __Host-id",
+        ),
         (
             "over-the-cap",
-            b"0id=AAAAAAAAAAAAAAAAAAAAAA; id=BBBBBBBBBBBBBBBBBBBBBA; \
-              id=CCCCCCCCCCCCCCCCCCCCCA; id=DDDDDDDDDDDDDDDDDDDDDA; \
-              id=EEEEEEEEEEEEEEEEEEEEEA; id=$ID",
+            b"0__Host-id=AAAAAAAAAAAAAAAAAAAAAA; __Host-id=BBBBBBBBBBBBBBBBBBBBBA; \
+              __Host-id=CCCCCCCCCCCCCCCCCCCCCA; __Host-id=DDDDDDDDDDDDDDDDDDDDDA; \
+              __Host-id=EEEEEEEEEEEEEEEEEEEEEA; __Host-id=$ID",
         ),
-        ("empty-headers", b"1\n;\n=\nid"),
+        ("empty-headers", b"1\n;\n=\n__Host-id"),
     ];
     seeds
         .into_iter()
