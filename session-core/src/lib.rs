@@ -27,6 +27,7 @@ mod data;
 mod error;
 mod expiry;
 mod id;
+mod nesting;
 mod record;
 pub mod storage;
 
@@ -40,7 +41,7 @@ pub use async_trait::async_trait;
 
 pub use change::{ChangeSet, Conflict};
 pub use codec::FORMAT_V1;
-pub use data::{SessionData, Value};
+pub use data::{MAX_VALUE_DEPTH, SessionData, Value};
 pub use error::{BoxError, Error};
 pub use expiry::{Deadlines, EXPIRY_SLACK, Timestamp};
 pub use id::{RandomnessError, SessionId, SessionKey};
