@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use session_core::conformance::Harness;
 use session_core::{
-    CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionStorage, Timestamp,
+    Clock, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionKey,
+    SessionStorage, Timestamp,
 };
 use session_http::SessionConfig;
 use session_sqlite::{SqliteHarness, SqliteStorage};
@@ -297,6 +299,63 @@ async fn the_cleanup_task_deletes_expired_rows_keeps_going_and_stops_when_droppe
     assert!(
         harness.raw_exists(&key).await.unwrap(),
         "a dropped cleanup task kept running"
+    );
+}
+
+/// A clock stopped at `at` that counts how often it is read.
+fn counting_clock(at: Timestamp) -> (Clock, Arc<AtomicUsize>) {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&reads);
+    let clock = Clock::from_fn(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        at
+    });
+    (clock, reads)
+}
+
+/// Creates an empty session under a fresh key that ends at `end`.
+async fn ending_at(storage: &SqliteStorage, now: Timestamp, end: Timestamp) -> SessionKey {
+    let key = SessionId::generate().unwrap().key();
+    let record = Record::new(SessionData::new(), now, Deadlines::new(end, end));
+    let created = storage.create(&key, &record, now).await.unwrap();
+    assert_eq!(created, CreateOutcome::Created);
+    key
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cleanup_task_goes_by_the_configured_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = Duration::from_secs(3_600);
+    let real = Timestamp::now();
+    let (clock, reads) = counting_clock(real.saturating_add(2 * hour));
+    let storage = SqliteStorage::builder()
+        .clock(clock)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    let harness = SqliteHarness::new(storage.clone());
+    let expired = ending_at(&storage, real, real.saturating_add(hour)).await;
+    let live = ending_at(&storage, real, real.saturating_add(3 * hour)).await;
+
+    let _cleanup = storage.spawn_cleanup(Duration::from_millis(10));
+    // Each pass reads the clock once, then deletes: the third read means
+    // two passes have finished.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reads.load(Ordering::SeqCst) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the cleanup task read the configured clock {} times",
+            reads.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !harness.raw_exists(&expired).await.unwrap(),
+        "a row expired by the configured clock was kept"
+    );
+    assert!(
+        harness.raw_exists(&live).await.unwrap(),
+        "a row live by the configured clock was deleted"
     );
 }
 

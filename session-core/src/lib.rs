@@ -22,6 +22,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod change;
+mod clock;
 mod codec;
 mod data;
 mod error;
@@ -40,6 +41,7 @@ pub mod conformance;
 pub use async_trait::async_trait;
 
 pub use change::{ChangeSet, Conflict};
+pub use clock::Clock;
 pub use codec::FORMAT_V1;
 pub use data::{MAX_VALUE_DEPTH, SessionData, Value};
 pub use error::{BoxError, Error};

@@ -53,9 +53,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::{
-    Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
-    Error, Record, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
-    async_trait,
+    Capabilities, ChangeSet, Clock, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES,
+    Deadlines, Error, Record, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome,
+    UpdateOutcome, async_trait,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -92,6 +92,8 @@ pub struct SqliteStorage {
     writing: Arc<Mutex<()>>,
     sql: Statements,
     max_record_bytes: usize,
+    /// Where the cleanup task reads the time.
+    clock: Clock,
 }
 
 impl fmt::Debug for SqliteStorage {
@@ -125,12 +127,13 @@ impl SqliteStorage {
         Self::builder().from_pool(pool).await
     }
 
-    /// A builder for the table name, record limit and busy timeout.
+    /// A builder for the table name, record limit, busy timeout and clock.
     pub fn builder() -> SqliteStorageBuilder {
         SqliteStorageBuilder {
             table: DEFAULT_TABLE.to_owned(),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            clock: Clock::system(),
         }
     }
 
@@ -139,8 +142,10 @@ impl SqliteStorage {
         &self.pool
     }
 
-    /// Deletes expired rows every `period` (at least a millisecond) until
-    /// the returned handle is dropped or the pool is closed. A failure is
+    /// Deletes rows expired by the configured clock
+    /// ([`SqliteStorageBuilder::clock`]) every `period` (at least a
+    /// millisecond) until the returned handle is dropped or the pool is
+    /// closed. A failure is
     /// logged and the next period tries again.
     ///
     /// # Panics
@@ -159,7 +164,7 @@ impl SqliteStorage {
                 if storage.pool.is_closed() {
                     return;
                 }
-                match storage.delete_expired(Timestamp::now()).await {
+                match storage.delete_expired(storage.clock.now()).await {
                     Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
                     Err(error) => {
                         tracing::error!(%error, "deleting expired sessions failed; retrying next period")
@@ -567,13 +572,15 @@ impl Drop for CleanupTask {
     }
 }
 
-/// Sets the table, record limit and busy timeout of a [`SqliteStorage`].
+/// Sets the table, record limit, busy timeout and clock of a
+/// [`SqliteStorage`].
 #[derive(Debug)]
 #[must_use]
 pub struct SqliteStorageBuilder {
     table: String,
     max_record_bytes: usize,
     busy_timeout: Duration,
+    clock: Clock,
 }
 
 impl SqliteStorageBuilder {
@@ -601,6 +608,16 @@ impl SqliteStorageBuilder {
     /// [`DEFAULT_BUSY_TIMEOUT`]); applies to databases [`open`](Self::open)s.
     pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Where the cleanup task ([`SqliteStorage::spawn_cleanup`]) reads the
+    /// time (default [`Clock::system`]): give it the clock the HTTP layer
+    /// uses, so that what the layer treats as expired is what gets deleted.
+    /// The storage operations take the time as an argument and never read
+    /// this clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -633,6 +650,7 @@ impl SqliteStorageBuilder {
             writing: Arc::new(Mutex::new(())),
             sql: Statements::for_table(&self.table),
             max_record_bytes: self.max_record_bytes,
+            clock: self.clock,
         };
         migrate(&storage).await?;
         Ok(storage)
