@@ -367,6 +367,15 @@ impl Harness for BrokenHarness {
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
         self.probes.write_raw(key, bytes, now).await
     }
+
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.probes.write_record_unchecked(key, record, now).await
+    }
 }
 
 /// Runs one conformance test on a broken store and checks that it fails

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use session_core::conformance::Harness;
 use session_core::{
-    Clock, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionKey,
+    ChangeSet, Clock, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionKey,
     SessionStorage, Timestamp,
 };
 use session_http::SessionConfig;
@@ -313,10 +313,15 @@ fn counting_clock(at: Timestamp) -> (Clock, Arc<AtomicUsize>) {
     (clock, reads)
 }
 
-/// Creates an empty session under a fresh key that ends at `end`.
-async fn ending_at(storage: &SqliteStorage, now: Timestamp, end: Timestamp) -> SessionKey {
+/// Creates a session holding `data` under a fresh key, ending at `end`.
+async fn created(
+    storage: &SqliteStorage,
+    data: SessionData,
+    now: Timestamp,
+    end: Timestamp,
+) -> SessionKey {
     let key = SessionId::generate().unwrap().key();
-    let record = Record::new(SessionData::new(), now, Deadlines::new(end, end));
+    let record = Record::new(data, now, Deadlines::new(end, end));
     let created = storage.create(&key, &record, now).await.unwrap();
     assert_eq!(created, CreateOutcome::Created);
     key
@@ -334,8 +339,20 @@ async fn the_cleanup_task_goes_by_the_configured_clock() {
         .await
         .unwrap();
     let harness = SqliteHarness::new(storage.clone());
-    let expired = ending_at(&storage, real, real.saturating_add(hour)).await;
-    let live = ending_at(&storage, real, real.saturating_add(3 * hour)).await;
+    let expired = created(
+        &storage,
+        SessionData::new(),
+        real,
+        real.saturating_add(hour),
+    )
+    .await;
+    let live = created(
+        &storage,
+        SessionData::new(),
+        real,
+        real.saturating_add(3 * hour),
+    )
+    .await;
 
     let _cleanup = storage.spawn_cleanup(Duration::from_millis(10));
     // Each pass reads the clock once, then deletes: the third read means
@@ -433,6 +450,82 @@ async fn a_column_of_the_wrong_type_is_a_corrupt_row() {
         .unwrap();
     let load = storage.load(&key, now).await;
     assert!(matches!(load, Err(Error::Decode(_))), "{load:?}");
+}
+
+#[tokio::test]
+async fn rows_over_the_size_limit_are_too_large_on_every_read_and_left_alone() {
+    let limit = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder()
+        .max_record_bytes(limit)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    let harness = SqliteHarness::new(storage.clone());
+    let now = Timestamp::now();
+    let hour = now.saturating_add(Duration::from_secs(3_600));
+    let mut over = SessionData::new();
+    over.insert("blob", &vec![7_u8; limit]).unwrap();
+    let over = over.encode().unwrap();
+    // Data that decodes but is over the limit, and bytes longer than any
+    // data within the limit: zeros, which would be `Decode` if fetched and
+    // decoded, so `TooLarge` shows they were refused unread.
+    let longest = SessionData::max_encoded_len(limit);
+    let plants: [(&str, Vec<u8>); 2] = [("decodable", over), ("too long", vec![0; longest + 1])];
+    for (label, bytes) in plants {
+        let key = created(&storage, SessionData::new(), now, hour).await;
+        sqlx::query("UPDATE sessions SET data = ?2 WHERE key = ?1")
+            .bind(key.as_bytes().as_slice())
+            .bind(&bytes)
+            .execute(storage.pool())
+            .await
+            .unwrap();
+        let planted = harness.read_raw(&key).await.unwrap();
+        let later = Deadlines::new(hour, hour);
+        let new = SessionId::generate().unwrap().key();
+        let changes = ChangeSet::new();
+        let results = [
+            storage.load(&key, now).await.map(drop),
+            storage.update(&key, &changes, later, now).await.map(drop),
+            storage
+                .cycle(&key, &new, &changes, later, now)
+                .await
+                .map(drop),
+        ];
+        for (operation, result) in ["load", "update", "cycle"].iter().zip(results) {
+            assert!(
+                matches!(result, Err(Error::TooLarge { limit: 1_000, .. })),
+                "{label}: {operation} gave {result:?}"
+            );
+        }
+        assert_eq!(harness.read_raw(&key).await.unwrap(), planted, "{label}");
+        assert!(!harness.raw_exists(&new).await.unwrap(), "{label}");
+    }
+}
+
+#[tokio::test]
+async fn data_at_the_limit_in_many_small_values_loads() {
+    let limit = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder()
+        .max_record_bytes(limit)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    // One-byte values under short names: the most encoding per byte of
+    // size a real session has.
+    let mut data = SessionData::new();
+    for n in 0.. {
+        let name = n.to_string();
+        if data.size() + name.len() + 1 > limit {
+            break;
+        }
+        data.insert(&name, &true).unwrap();
+    }
+    let now = Timestamp::now();
+    let hour = now.saturating_add(Duration::from_secs(3_600));
+    let key = created(&storage, data.clone(), now, hour).await;
+    assert_eq!(storage.load(&key, now).await.unwrap().unwrap().data, data);
 }
 
 #[tokio::test(flavor = "multi_thread")]

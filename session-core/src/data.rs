@@ -171,6 +171,14 @@ impl SessionData {
         codec::encode_data(self)
     }
 
+    /// The longest [`encode`](Self::encode) of any data whose
+    /// [`size`](Self::size) is at most `size`: a backend that can measure
+    /// stored bytes before fetching them refuses longer ones unread, as
+    /// over a size limit of `size`.
+    pub fn max_encoded_len(size: usize) -> usize {
+        codec::max_data_len(size)
+    }
+
     /// Data made by [`encode`](Self::encode).
     ///
     /// # Errors

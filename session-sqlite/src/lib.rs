@@ -18,6 +18,11 @@
 //! `create` unless the key is taken (then a transaction replaces an expired
 //! row). Each row holds the hash of the session id, never the id.
 //!
+//! Rows are not trusted to be what this library wrote: data over the size
+//! limit is [`Error::TooLarge`] on every read, and data longer than any
+//! within the limit can be encoded is refused by its length, without being
+//! fetched.
+//!
 //! A statement already waiting for SQLite's lock when its caller times out
 //! still runs once the lock is free: the caller sees `Timeout` for a write
 //! that may then happen, whole (never half).
@@ -104,8 +109,9 @@ impl fmt::Debug for SqliteStorage {
     }
 }
 
-/// A row: data, created, idle, absolute, version.
-type Row = (Vec<u8>, i64, i64, i64, i64);
+/// A row: data (`None` when longer than [`SqliteStorage::longest_data`]),
+/// its length, created, idle, absolute, version.
+type Row = (Option<Vec<u8>>, i64, i64, i64, i64, i64);
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `url`, such as
@@ -183,6 +189,33 @@ impl SqliteStorage {
             .map_err(Error::backend)
     }
 
+    /// The longest `data` column a record within the size limit can have:
+    /// longer ones are refused without being fetched.
+    fn longest_data(&self) -> i64 {
+        let longest = SessionData::max_encoded_len(self.max_record_bytes);
+        i64::try_from(longest).unwrap_or(i64::MAX)
+    }
+
+    /// The record in a row; a row whose data is over the size limit is
+    /// [`Error::TooLarge`] (a store someone else can write to may hold
+    /// anything), anything that is not a record [`Error::Decode`].
+    fn record(&self, row: Row) -> Result<Record, Error> {
+        let (data, length, created_at, idle, absolute, version) = row;
+        let limit = self.max_record_bytes;
+        let Some(data) = data else {
+            let size = usize::try_from(length).unwrap_or(usize::MAX);
+            return Err(Error::TooLarge { size, limit });
+        };
+        let record = Record::from_parts(
+            SessionData::decode(&data)?,
+            timestamp(created_at)?,
+            Deadlines::new(timestamp(idle)?, timestamp(absolute)?),
+            u64::try_from(version).map_err(Error::decode)?,
+        );
+        record.check_size(limit)?;
+        Ok(record)
+    }
+
     /// The row under `key`, whatever its deadlines.
     async fn row<'c>(
         &self,
@@ -191,10 +224,11 @@ impl SqliteStorage {
     ) -> Result<Option<Record>, Error> {
         let row: Option<Row> = sqlx::query_as(self.sql.load_for_write.get())
             .bind(key.as_bytes().as_slice())
+            .bind(self.longest_data())
             .fetch_optional(executor)
             .await
             .map_err(read_error)?;
-        row.map(record).transpose()
+        row.map(|row| self.record(row)).transpose()
     }
 
     /// Writes `read` with `changes` applied, if the row under `key` is still
@@ -375,28 +409,19 @@ fn timestamp(millis: i64) -> Result<Timestamp, Error> {
         .map_err(Error::decode)
 }
 
-/// The record in a row; anything that is not one is [`Error::Decode`].
-fn record((data, created_at, idle, absolute, version): Row) -> Result<Record, Error> {
-    Ok(Record::from_parts(
-        SessionData::decode(&data)?,
-        timestamp(created_at)?,
-        Deadlines::new(timestamp(idle)?, timestamp(absolute)?),
-        u64::try_from(version).map_err(Error::decode)?,
-    ))
-}
-
 #[async_trait]
 impl SessionStorage for SqliteStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
         let row: Option<Row> = sqlx::query_as(self.sql.load.get())
             .bind(key.as_bytes().as_slice())
             .bind(millis(now))
+            .bind(self.longest_data())
             .fetch_optional(&self.pool)
             .await
             .map_err(read_error)?;
         // `expires_at` found the row; both deadlines decide.
         Ok(row
-            .map(record)
+            .map(|row| self.record(row))
             .transpose()?
             .filter(|record| record.is_live(now)))
     }

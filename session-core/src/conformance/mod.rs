@@ -44,9 +44,15 @@
 //!     }
 //! }
 //!
-//! /// The stored record, live or not; corrupt bytes are `Err(Decode)`.
+//! /// The stored record, live or not; corrupt bytes are `Err(Decode)`, and
+//! /// a record over the limit (planted by whoever else can write the map)
+//! /// is `Err(TooLarge)`.
 //! fn decode(bytes: Option<&Vec<u8>>) -> Result<Option<Record>, Error> {
-//!     bytes.map(|bytes| Record::decode(bytes)).transpose()
+//!     let record = bytes.map(|bytes| Record::decode(bytes)).transpose()?;
+//!     if let Some(record) = &record {
+//!         record.check_size(LIMIT)?;
+//!     }
+//!     Ok(record)
 //! }
 //!
 //! fn is_live(bytes: Option<&Vec<u8>>, now: Timestamp) -> Result<bool, Error> {
@@ -292,6 +298,7 @@ macro_rules! __conformance {
             cycle_racing_updates_keeps_them,
             corrupt_record_is_decode_error,
             oversized_record_is_too_large,
+            oversized_stored_record_is_too_large,
             update_from_current_record_applies,
             update_from_stale_record_loses_nothing,
             update_from_checks_stored_conditions,
