@@ -10,8 +10,9 @@
 //!
 //! The suite is itself tested: the workspace runs it against deliberately
 //! broken stores (an update that upserts, a read-modify-write with an await
-//! in the middle, a create that checks then inserts) and asserts that each
-//! is caught.
+//! in the middle, a create that checks then inserts, an update that writes
+//! in two steps and can be dropped between them) and asserts that each is
+//! caught.
 //!
 //! # Implementing `SessionStorage`, with the suite
 //!
@@ -192,6 +193,7 @@ macro_rules! ensure_eq {
 }
 
 mod basics;
+mod cancellation;
 mod concurrency;
 mod conditions;
 mod cycle;
@@ -204,6 +206,7 @@ mod loaded;
 mod races;
 
 pub use basics::*;
+pub use cancellation::*;
 pub use concurrency::*;
 pub use conditions::*;
 pub use cycle::*;
@@ -303,6 +306,12 @@ macro_rules! __conformance {
             update_from_stale_record_loses_nothing,
             update_from_checks_stored_conditions,
             update_from_after_delete_is_gone,
+            dropped_create_is_all_or_nothing,
+            dropped_update_is_all_or_nothing,
+            dropped_update_from_is_all_or_nothing,
+            dropped_touch_is_all_or_nothing,
+            dropped_cycle_is_all_or_nothing,
+            dropped_delete_is_all_or_nothing,
         ]);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
