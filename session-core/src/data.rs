@@ -272,14 +272,14 @@ mod tests {
 
     /// A type that nests as deep as its data: arrays in arrays.
     #[derive(Deserialize, Debug)]
-    struct Nested(#[allow(dead_code)] Vec<Nested>);
+    struct Nested(#[allow(dead_code)] Vec<Self>);
 
     /// A type that nests as deep as its data through enum variants, which
     /// rmp-serde's own depth limit does not count.
     #[derive(Deserialize, Debug)]
     enum Tree {
         Leaf,
-        Node(#[allow(dead_code)] Box<Tree>),
+        Node(#[allow(dead_code)] Box<Self>),
     }
 
     /// `depth` one-element arrays around an empty one.
