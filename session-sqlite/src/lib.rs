@@ -151,8 +151,7 @@ impl SqliteStorage {
     /// Deletes rows expired by the configured clock
     /// ([`SqliteStorageBuilder::clock`]) every `period` (at least a
     /// millisecond) until the returned handle is dropped or the pool is
-    /// closed. A failure is
-    /// logged and the next period tries again.
+    /// closed. A failure is logged and the next period tries again.
     ///
     /// # Panics
     ///
