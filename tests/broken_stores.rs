@@ -96,6 +96,9 @@ enum Flaw {
     /// `update_from` trusts the loaded record: it writes it back with the
     /// changes applied, whatever is stored now.
     TrustingUpdateFrom,
+    /// `update` writes the data and version, yields, then moves the idle
+    /// deadline: dropped in between, it is half done.
+    UpdateInTwoSteps,
 }
 
 struct Broken {
@@ -213,6 +216,27 @@ impl Broken {
         self.inner.update(key, &snapshot, deadlines, now).await
     }
 
+    async fn update_in_two_steps(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let Some(stored) = self.inner.load(key, now).await? else {
+            return Ok(UpdateOutcome::Gone);
+        };
+        let outcome = self
+            .inner
+            .update(key, changes, stored.deadlines, now)
+            .await?;
+        tokio::task::yield_now().await;
+        if matches!(outcome, UpdateOutcome::Updated { .. }) {
+            let _ = self.inner.touch(key, deadlines.idle(), now).await?;
+        }
+        Ok(outcome)
+    }
+
     async fn check_then_insert(
         &self,
         gate: &Gate,
@@ -261,6 +285,7 @@ impl SessionStorage for Broken {
                 race.write(self.inner.update(key, changes, deadlines, now))
                     .await
             }
+            Flaw::UpdateInTwoSteps => self.update_in_two_steps(key, changes, deadlines, now).await,
             Flaw::CheckThenInsert(_) | Flaw::TrustingUpdateFrom => {
                 self.inner.update(key, changes, deadlines, now).await
             }
@@ -367,6 +392,15 @@ impl Harness for BrokenHarness {
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
         self.probes.write_raw(key, bytes, now).await
     }
+
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.probes.write_record_unchecked(key, record, now).await
+    }
 }
 
 /// Runs one conformance test on a broken store and checks that it fails
@@ -449,6 +483,13 @@ async fn a_cycle_in_separate_steps_loses_updates_and_is_caught() {
     let harness = BrokenHarness::new(Flaw::StepwiseCycle(Race::new(1, RACING_WRITERS)));
     let test = conformance::cycle_racing_updates_keeps_them(&harness);
     assert_caught(test, "updates reported written but lost by the cycle").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_update_in_two_steps_is_caught_when_dropped_between_them() {
+    let harness = BrokenHarness::new(Flaw::UpdateInTwoSteps);
+    let test = conformance::dropped_update_is_all_or_nothing(&harness);
+    assert_caught(test, "update dropped after 1 polls left").await;
 }
 
 /// The concurrency tests fail for want of a multi-thread runtime rather than

@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use session_core::conformance::Harness;
 use session_core::{
-    CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionStorage, Timestamp,
+    ChangeSet, Clock, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionKey,
+    SessionStorage, Timestamp,
 };
 use session_http::SessionConfig;
 use session_sqlite::{SqliteHarness, SqliteStorage};
@@ -301,6 +303,80 @@ async fn the_cleanup_task_deletes_expired_rows_keeps_going_and_stops_when_droppe
     );
 }
 
+/// A clock stopped at `at` that counts how often it is read.
+fn counting_clock(at: Timestamp) -> (Clock, Arc<AtomicUsize>) {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&reads);
+    let clock = Clock::from_fn(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        at
+    });
+    (clock, reads)
+}
+
+/// Creates a session holding `data` under a fresh key, ending at `end`.
+async fn created(
+    storage: &SqliteStorage,
+    data: SessionData,
+    now: Timestamp,
+    end: Timestamp,
+) -> SessionKey {
+    let key = SessionId::generate().unwrap().key();
+    let record = Record::new(data, now, Deadlines::new(end, end));
+    let created = storage.create(&key, &record, now).await.unwrap();
+    assert_eq!(created, CreateOutcome::Created);
+    key
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cleanup_task_goes_by_the_configured_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = Duration::from_secs(3_600);
+    let real = Timestamp::now();
+    let (clock, reads) = counting_clock(real.saturating_add(2 * hour));
+    let storage = SqliteStorage::builder()
+        .clock(clock)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    let harness = SqliteHarness::new(storage.clone());
+    let expired = created(
+        &storage,
+        SessionData::new(),
+        real,
+        real.saturating_add(hour),
+    )
+    .await;
+    let live = created(
+        &storage,
+        SessionData::new(),
+        real,
+        real.saturating_add(3 * hour),
+    )
+    .await;
+
+    let _cleanup = storage.spawn_cleanup(Duration::from_millis(10));
+    // Each pass reads the clock once, then deletes: the third read means
+    // two passes have finished.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reads.load(Ordering::SeqCst) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the cleanup task read the configured clock {} times",
+            reads.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !harness.raw_exists(&expired).await.unwrap(),
+        "a row expired by the configured clock was kept"
+    );
+    assert!(
+        harness.raw_exists(&live).await.unwrap(),
+        "a row live by the configured clock was deleted"
+    );
+}
+
 #[tokio::test]
 async fn the_table_name_is_configurable_and_validated() {
     assert!(SqliteStorage::builder().table("s; DROP TABLE x").is_err());
@@ -375,6 +451,82 @@ async fn a_column_of_the_wrong_type_is_a_corrupt_row() {
         .unwrap();
     let load = storage.load(&key, now).await;
     assert!(matches!(load, Err(Error::Decode(_))), "{load:?}");
+}
+
+#[tokio::test]
+async fn rows_over_the_size_limit_are_too_large_on_every_read_and_left_alone() {
+    let limit = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder()
+        .max_record_bytes(limit)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    let harness = SqliteHarness::new(storage.clone());
+    let now = Timestamp::now();
+    let hour = now.saturating_add(Duration::from_secs(3_600));
+    let mut over = SessionData::new();
+    over.insert("blob", &vec![7_u8; limit]).unwrap();
+    let over = over.encode().unwrap();
+    // Data that decodes but is over the limit, and bytes longer than any
+    // data within the limit: zeros, which would be `Decode` if fetched and
+    // decoded, so `TooLarge` shows they were refused unread.
+    let longest = SessionData::max_encoded_len(limit);
+    let plants: [(&str, Vec<u8>); 2] = [("decodable", over), ("too long", vec![0; longest + 1])];
+    for (label, bytes) in plants {
+        let key = created(&storage, SessionData::new(), now, hour).await;
+        sqlx::query("UPDATE sessions SET data = ?2 WHERE key = ?1")
+            .bind(key.as_bytes().as_slice())
+            .bind(&bytes)
+            .execute(storage.pool())
+            .await
+            .unwrap();
+        let planted = harness.read_raw(&key).await.unwrap();
+        let later = Deadlines::new(hour, hour);
+        let new = SessionId::generate().unwrap().key();
+        let changes = ChangeSet::new();
+        let results = [
+            storage.load(&key, now).await.map(drop),
+            storage.update(&key, &changes, later, now).await.map(drop),
+            storage
+                .cycle(&key, &new, &changes, later, now)
+                .await
+                .map(drop),
+        ];
+        for (operation, result) in ["load", "update", "cycle"].iter().zip(results) {
+            assert!(
+                matches!(result, Err(Error::TooLarge { limit: 1_000, .. })),
+                "{label}: {operation} gave {result:?}"
+            );
+        }
+        assert_eq!(harness.read_raw(&key).await.unwrap(), planted, "{label}");
+        assert!(!harness.raw_exists(&new).await.unwrap(), "{label}");
+    }
+}
+
+#[tokio::test]
+async fn data_at_the_limit_in_many_small_values_loads() {
+    let limit = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder()
+        .max_record_bytes(limit)
+        .open(&url(&dir))
+        .await
+        .unwrap();
+    // One-byte values under short names: the most encoding per byte of
+    // size a real session has.
+    let mut data = SessionData::new();
+    for n in 0.. {
+        let name = n.to_string();
+        if data.size() + name.len() + 1 > limit {
+            break;
+        }
+        data.insert(&name, &true).unwrap();
+    }
+    let now = Timestamp::now();
+    let hour = now.saturating_add(Duration::from_secs(3_600));
+    let key = created(&storage, data.clone(), now, hour).await;
+    assert_eq!(storage.load(&key, now).await.unwrap().unwrap().data, data);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -42,6 +42,19 @@ pub(crate) fn encode_data(data: &SessionData) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
+/// The longest [`encode_data`] of data whose size
+/// ([`SessionData::size`]) is at most `size`.
+///
+/// A format byte and the map's header take at most 6 bytes. Each value's
+/// name and bytes have headers of at most 3 bytes when together they are
+/// under 4 bytes long, and of at most 10 bytes otherwise: at most 3 header
+/// bytes per byte of name and value either way, except for the one value
+/// that can have neither (an empty name, empty bytes; names are distinct),
+/// whose headers take 3 bytes.
+pub(crate) fn max_data_len(size: usize) -> usize {
+    size.saturating_mul(4).saturating_add(6 + 3)
+}
+
 /// Bytes made by [`encode_data`]; anything else is [`Error::Decode`].
 pub(crate) fn decode_data(bytes: &[u8]) -> Result<SessionData, Error> {
     let mut body = body(bytes, "session data")?;
@@ -239,6 +252,42 @@ mod tests {
         let empty = encode_data(&SessionData::new()).unwrap();
         assert_eq!(empty, [FORMAT_V1, 0x80]);
         assert_eq!(decode_data(&empty).unwrap(), SessionData::new());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_data_encodes_longer_than_its_bound(
+            values in proptest::collection::btree_map(
+                "\\PC{0,40}",
+                proptest::collection::vec(0_u8.., 0..300),
+                0..40,
+            ),
+        ) {
+            let data: SessionData = values
+                .into_iter()
+                .map(|(name, bytes)| (name, Value::from_bytes(bytes)))
+                .collect();
+            let encoded = encode_data(&data).unwrap();
+            proptest::prop_assert!(encoded.len() <= max_data_len(data.size()));
+        }
+    }
+
+    #[test]
+    fn the_bound_is_tight() {
+        // The empty name with empty bytes, and one-letter names with empty
+        // bytes: 4 encoded bytes per byte of size, the most there is.
+        let mut data = SessionData::new();
+        data.insert_value(String::new(), Value::from_bytes(Vec::new()));
+        for name in 'a'..='z' {
+            data.insert_value(name.to_string(), Value::from_bytes(Vec::new()));
+        }
+        let encoded = encode_data(&data).unwrap().len();
+        let bound = max_data_len(data.size());
+        // Within the 2 bytes a map header of 32 bits would add.
+        assert!(
+            encoded <= bound && bound - encoded <= 2,
+            "{encoded} {bound}"
+        );
     }
 
     #[test]

@@ -6,7 +6,11 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, codec};
+use crate::{Error, codec, nesting};
+
+/// How deeply a stored value may nest (arrays, maps, enum variants) before
+/// [`Value::decode`] refuses it.
+pub const MAX_VALUE_DEPTH: usize = 128;
 
 /// One encoded session value: MessagePack bytes with field names
 /// (`rmp_serde::to_vec_named`), so a stored struct can gain fields later.
@@ -35,8 +39,12 @@ impl Value {
     /// # Errors
     ///
     /// [`Error::Decode`] if the bytes are not a `T`, for example a value
-    /// stored as another type.
+    /// stored as another type, or if they nest more than
+    /// [`MAX_VALUE_DEPTH`] arrays or maps (enum variants included) inside
+    /// each other: serde decodes nested values by recursing, and stored
+    /// bytes must not be able to overflow the stack.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        nesting::check_depth(&self.0, MAX_VALUE_DEPTH)?;
         rmp_serde::from_slice(&self.0).map_err(Error::decode)
     }
 
@@ -163,6 +171,14 @@ impl SessionData {
         codec::encode_data(self)
     }
 
+    /// The longest [`encode`](Self::encode) of any data whose
+    /// [`size`](Self::size) is at most `size`: a backend that can measure
+    /// stored bytes before fetching them refuses longer ones unread, as
+    /// over a size limit of `size`.
+    pub fn max_encoded_len(size: usize) -> usize {
+        codec::max_data_len(size)
+    }
+
     /// Data made by [`encode`](Self::encode).
     ///
     /// # Errors
@@ -252,6 +268,83 @@ mod tests {
         for bad in [&[][..], &bytes[..bytes.len() - 1], &[9, 0x80]] {
             assert!(matches!(SessionData::decode(bad), Err(Error::Decode(_))));
         }
+    }
+
+    /// A type that nests as deep as its data: arrays in arrays.
+    #[derive(Deserialize, Debug)]
+    struct Nested(#[allow(dead_code)] Vec<Self>);
+
+    /// A type that nests as deep as its data through enum variants, which
+    /// rmp-serde's own depth limit does not count.
+    #[derive(Deserialize, Debug)]
+    enum Tree {
+        Leaf,
+        Node(#[allow(dead_code)] Box<Self>),
+    }
+
+    /// `depth` one-element arrays around an empty one.
+    fn arrays(depth: usize) -> Vec<u8> {
+        let mut bytes = vec![0x91; depth - 1];
+        bytes.push(0x90);
+        bytes
+    }
+
+    /// `depth` `Tree::Node`s (one-entry maps) around a `Tree::Leaf`.
+    fn nodes(depth: usize) -> Vec<u8> {
+        let mut bytes = b"\x81\xa4Node".repeat(depth);
+        bytes.extend(b"\xa4Leaf");
+        bytes
+    }
+
+    /// `{"name": "ada", "x": <bytes>}`: an unknown field serde skips.
+    fn user_with_extra(extra: &[u8]) -> Vec<u8> {
+        let mut bytes = b"\x82\xa4name\xa3ada\xa1x".to_vec();
+        bytes.extend(extra);
+        bytes
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct User {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    /// Decodes on a thread with the stack of a tokio worker (2 MiB), where
+    /// handlers decode values; an overflow there aborts the whole process.
+    fn decode_on_worker_stack<T>(bytes: Vec<u8>) -> Result<T, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let worker = std::thread::Builder::new().stack_size(2 * 1024 * 1024);
+        let decoding = worker.spawn(move || Value::from_bytes(bytes).decode::<T>());
+        decoding.unwrap().join().unwrap()
+    }
+
+    #[test]
+    fn values_nested_too_deep_are_decode_errors_not_aborts() {
+        // 60 KB of enum variants: within the default record limit.
+        let too_deep = 10_000;
+        for decoded in [
+            decode_on_worker_stack::<Nested>(arrays(too_deep)).map(drop),
+            decode_on_worker_stack::<Tree>(nodes(too_deep)).map(drop),
+            decode_on_worker_stack::<User>(user_with_extra(&arrays(too_deep))).map(drop),
+            decode_on_worker_stack::<User>(user_with_extra(&nodes(too_deep))).map(drop),
+        ] {
+            assert!(matches!(decoded, Err(Error::Decode(_))), "{decoded:?}");
+        }
+    }
+
+    #[test]
+    fn values_nested_to_the_limit_decode() {
+        // A user with an unknown field nested to the limit, counting the
+        // user's own map.
+        let depth = MAX_VALUE_DEPTH - 1;
+        let user = decode_on_worker_stack::<User>(user_with_extra(&arrays(depth)));
+        assert!(user.is_ok(), "{user:?}");
+        assert!(decode_on_worker_stack::<Nested>(arrays(MAX_VALUE_DEPTH)).is_ok());
+        assert!(decode_on_worker_stack::<Tree>(nodes(MAX_VALUE_DEPTH)).is_ok());
+        let over = decode_on_worker_stack::<Nested>(arrays(MAX_VALUE_DEPTH + 1));
+        assert!(matches!(over, Err(Error::Decode(_))), "{over:?}");
     }
 
     #[test]

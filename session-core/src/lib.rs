@@ -22,11 +22,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod change;
+mod clock;
 mod codec;
 mod data;
 mod error;
 mod expiry;
 mod id;
+mod nesting;
 mod record;
 pub mod storage;
 
@@ -39,8 +41,9 @@ pub mod conformance;
 pub use async_trait::async_trait;
 
 pub use change::{ChangeSet, Conflict};
+pub use clock::Clock;
 pub use codec::FORMAT_V1;
-pub use data::{SessionData, Value};
+pub use data::{MAX_VALUE_DEPTH, SessionData, Value};
 pub use error::{BoxError, Error};
 pub use expiry::{Deadlines, EXPIRY_SLACK, Timestamp};
 pub use id::{RandomnessError, SessionId, SessionKey};

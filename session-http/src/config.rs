@@ -1,10 +1,8 @@
 //! How sessions behave: timeouts, the cookie, failure handling, the clock.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::Timestamp;
+pub use session_core::Clock;
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,34 +13,6 @@ pub enum SameSite {
     Lax,
     /// Sent on every request; needs `Secure`.
     None,
-}
-
-/// Where the layer reads the time. The system clock by default; tests set
-/// a clock they move by hand.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Self {
-        Self(Arc::new(Timestamp::now))
-    }
-
-    /// A clock that calls `now`.
-    pub fn from_fn(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
-        Self(Arc::new(now))
-    }
-
-    /// The current time.
-    pub fn now(&self) -> Timestamp {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
 }
 
 /// The validated configuration of a [`SessionLayer`](crate::SessionLayer).

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::conformance::Harness;
-use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
 
-use crate::{SqliteStorage, millis};
+use crate::{Columns, SqliteStorage, millis};
 
 /// How long rows planted by [`Harness::write_raw`] stay live.
 const RAW_LIFETIME: Duration = Duration::from_secs(3_600);
@@ -23,6 +23,22 @@ impl SqliteHarness {
     /// A harness over `storage`.
     pub fn new(storage: SqliteStorage) -> Self {
         Self { storage }
+    }
+
+    /// Stores `columns` under `key`, replacing any row there.
+    async fn replace(&self, key: &SessionKey, columns: Columns) -> Result<(), Error> {
+        sqlx::query(self.storage.sql.replace.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(columns.data)
+            .bind(columns.created_at)
+            .bind(columns.idle)
+            .bind(columns.absolute)
+            .bind(columns.expires_at)
+            .bind(columns.version)
+            .execute(&self.storage.pool)
+            .await
+            .map(|_| ())
+            .map_err(Error::backend)
     }
 }
 
@@ -57,15 +73,26 @@ impl Harness for SqliteHarness {
 
     /// A row with `bytes` as its data, live for an hour past `now`.
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
-        sqlx::query(self.storage.sql.write_raw.get())
-            .bind(key.as_bytes().as_slice())
-            .bind(bytes)
-            .bind(millis(now))
-            .bind(millis(now.saturating_add(RAW_LIFETIME)))
-            .execute(&self.storage.pool)
-            .await
-            .map(|_| ())
-            .map_err(Error::backend)
+        let end = millis(now.saturating_add(RAW_LIFETIME));
+        let columns = Columns {
+            data: bytes.to_vec(),
+            created_at: millis(now),
+            idle: end,
+            absolute: end,
+            expires_at: end,
+            version: 1,
+        };
+        self.replace(key, columns).await
+    }
+
+    /// The row `create` would write, whatever its size.
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        _: Timestamp,
+    ) -> Result<(), Error> {
+        self.replace(key, Columns::of(record, usize::MAX)?).await
     }
 
     fn max_record_bytes(&self) -> usize {

@@ -18,6 +18,11 @@
 //! `create` unless the key is taken (then a transaction replaces an expired
 //! row). Each row holds the hash of the session id, never the id.
 //!
+//! Rows are not trusted to be what this library wrote: data over the size
+//! limit is [`Error::TooLarge`] on every read, and data longer than any
+//! within the limit can be encoded is refused by its length, without being
+//! fetched.
+//!
 //! A statement already waiting for SQLite's lock when its caller times out
 //! still runs once the lock is free: the caller sees `Timeout` for a write
 //! that may then happen, whole (never half).
@@ -53,9 +58,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::{
-    Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
-    Error, Record, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
-    async_trait,
+    Capabilities, ChangeSet, Clock, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES,
+    Deadlines, Error, Record, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome,
+    UpdateOutcome, async_trait,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -92,6 +97,8 @@ pub struct SqliteStorage {
     writing: Arc<Mutex<()>>,
     sql: Statements,
     max_record_bytes: usize,
+    /// Where the cleanup task reads the time.
+    clock: Clock,
 }
 
 impl fmt::Debug for SqliteStorage {
@@ -102,8 +109,9 @@ impl fmt::Debug for SqliteStorage {
     }
 }
 
-/// A row: data, created, idle, absolute, version.
-type Row = (Vec<u8>, i64, i64, i64, i64);
+/// A row: data (`None` when longer than [`SqliteStorage::longest_data`]),
+/// its length, created, idle, absolute, version.
+type Row = (Option<Vec<u8>>, i64, i64, i64, i64, i64);
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `url`, such as
@@ -125,12 +133,13 @@ impl SqliteStorage {
         Self::builder().from_pool(pool).await
     }
 
-    /// A builder for the table name, record limit and busy timeout.
+    /// A builder for the table name, record limit, busy timeout and clock.
     pub fn builder() -> SqliteStorageBuilder {
         SqliteStorageBuilder {
             table: DEFAULT_TABLE.to_owned(),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            clock: Clock::system(),
         }
     }
 
@@ -139,9 +148,10 @@ impl SqliteStorage {
         &self.pool
     }
 
-    /// Deletes expired rows every `period` (at least a millisecond) until
-    /// the returned handle is dropped or the pool is closed. A failure is
-    /// logged and the next period tries again.
+    /// Deletes rows expired by the configured clock
+    /// ([`SqliteStorageBuilder::clock`]) every `period` (at least a
+    /// millisecond) until the returned handle is dropped or the pool is
+    /// closed. A failure is logged and the next period tries again.
     ///
     /// # Panics
     ///
@@ -159,7 +169,7 @@ impl SqliteStorage {
                 if storage.pool.is_closed() {
                     return;
                 }
-                match storage.delete_expired(Timestamp::now()).await {
+                match storage.delete_expired(storage.clock.now()).await {
                     Ok(deleted) => tracing::debug!(deleted, "expired sessions deleted"),
                     Err(error) => {
                         tracing::error!(%error, "deleting expired sessions failed; retrying next period")
@@ -178,6 +188,33 @@ impl SqliteStorage {
             .map_err(Error::backend)
     }
 
+    /// The longest `data` column a record within the size limit can have:
+    /// longer ones are refused without being fetched.
+    fn longest_data(&self) -> i64 {
+        let longest = SessionData::max_encoded_len(self.max_record_bytes);
+        i64::try_from(longest).unwrap_or(i64::MAX)
+    }
+
+    /// The record in a row; a row whose data is over the size limit is
+    /// [`Error::TooLarge`] (a store someone else can write to may hold
+    /// anything), anything that is not a record [`Error::Decode`].
+    fn record(&self, row: Row) -> Result<Record, Error> {
+        let (data, length, created_at, idle, absolute, version) = row;
+        let limit = self.max_record_bytes;
+        let Some(data) = data else {
+            let size = usize::try_from(length).unwrap_or(usize::MAX);
+            return Err(Error::TooLarge { size, limit });
+        };
+        let record = Record::from_parts(
+            SessionData::decode(&data)?,
+            timestamp(created_at)?,
+            Deadlines::new(timestamp(idle)?, timestamp(absolute)?),
+            u64::try_from(version).map_err(Error::decode)?,
+        );
+        record.check_size(limit)?;
+        Ok(record)
+    }
+
     /// The row under `key`, whatever its deadlines.
     async fn row<'c>(
         &self,
@@ -186,10 +223,11 @@ impl SqliteStorage {
     ) -> Result<Option<Record>, Error> {
         let row: Option<Row> = sqlx::query_as(self.sql.load_for_write.get())
             .bind(key.as_bytes().as_slice())
+            .bind(self.longest_data())
             .fetch_optional(executor)
             .await
             .map_err(read_error)?;
-        row.map(record).transpose()
+        row.map(|row| self.record(row)).transpose()
     }
 
     /// Writes `read` with `changes` applied, if the row under `key` is still
@@ -370,28 +408,19 @@ fn timestamp(millis: i64) -> Result<Timestamp, Error> {
         .map_err(Error::decode)
 }
 
-/// The record in a row; anything that is not one is [`Error::Decode`].
-fn record((data, created_at, idle, absolute, version): Row) -> Result<Record, Error> {
-    Ok(Record::from_parts(
-        SessionData::decode(&data)?,
-        timestamp(created_at)?,
-        Deadlines::new(timestamp(idle)?, timestamp(absolute)?),
-        u64::try_from(version).map_err(Error::decode)?,
-    ))
-}
-
 #[async_trait]
 impl SessionStorage for SqliteStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
         let row: Option<Row> = sqlx::query_as(self.sql.load.get())
             .bind(key.as_bytes().as_slice())
             .bind(millis(now))
+            .bind(self.longest_data())
             .fetch_optional(&self.pool)
             .await
             .map_err(read_error)?;
         // `expires_at` found the row; both deadlines decide.
         Ok(row
-            .map(record)
+            .map(|row| self.record(row))
             .transpose()?
             .filter(|record| record.is_live(now)))
     }
@@ -567,13 +596,15 @@ impl Drop for CleanupTask {
     }
 }
 
-/// Sets the table, record limit and busy timeout of a [`SqliteStorage`].
+/// Sets the table, record limit, busy timeout and clock of a
+/// [`SqliteStorage`].
 #[derive(Debug)]
 #[must_use]
 pub struct SqliteStorageBuilder {
     table: String,
     max_record_bytes: usize,
     busy_timeout: Duration,
+    clock: Clock,
 }
 
 impl SqliteStorageBuilder {
@@ -601,6 +632,16 @@ impl SqliteStorageBuilder {
     /// [`DEFAULT_BUSY_TIMEOUT`]); applies to databases [`open`](Self::open)s.
     pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Where the cleanup task ([`SqliteStorage::spawn_cleanup`]) reads the
+    /// time (default [`Clock::system`]): give it the clock the HTTP layer
+    /// uses, so that what the layer treats as expired is what gets deleted.
+    /// The storage operations take the time as an argument and never read
+    /// this clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -633,6 +674,7 @@ impl SqliteStorageBuilder {
             writing: Arc::new(Mutex::new(())),
             sql: Statements::for_table(&self.table),
             max_record_bytes: self.max_record_bytes,
+            clock: self.clock,
         };
         migrate(&storage).await?;
         Ok(storage)

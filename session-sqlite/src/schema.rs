@@ -54,7 +54,9 @@ impl Sql {
 /// Columns: `key` (SHA-256 of the id), `data` (the values, versioned
 /// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
 /// `expires_at` (the earlier deadline, indexed for cleanup) and `version`;
-/// times in Unix milliseconds.
+/// times in Unix milliseconds. The statements that read `data` take the
+/// longest data they will fetch, and return `NULL` for data longer than
+/// that, with its length.
 #[derive(Clone)]
 pub(crate) struct Statements {
     pub(crate) create_table: Sql,
@@ -73,7 +75,7 @@ pub(crate) struct Statements {
     #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) read_raw: Sql,
     #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
-    pub(crate) write_raw: Sql,
+    pub(crate) replace: Sql,
 }
 
 impl Statements {
@@ -96,11 +98,13 @@ impl Statements {
                 "CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at)",
             ),
             load: sql(
-                "SELECT data, created_at, idle_deadline, absolute_deadline, version
+                "SELECT CASE WHEN length(data) <= ?3 THEN data END, length(data),
+                 created_at, idle_deadline, absolute_deadline, version
                  FROM {table} WHERE key = ?1 AND expires_at > ?2",
             ),
             load_for_write: sql(
-                "SELECT data, created_at, idle_deadline, absolute_deadline, version
+                "SELECT CASE WHEN length(data) <= ?2 THEN data END, length(data),
+                 created_at, idle_deadline, absolute_deadline, version
                  FROM {table} WHERE key = ?1",
             ),
             insert: sql(
@@ -128,10 +132,10 @@ impl Statements {
             ),
             exists: sql("SELECT 1 FROM {table} WHERE key = ?1"),
             read_raw: sql("SELECT data, version FROM {table} WHERE key = ?1"),
-            write_raw: sql(
+            replace: sql(
                 "INSERT OR REPLACE INTO {table}
                  (key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?4, 1)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             ),
         }
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use session_core::conformance::Harness;
-use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
 
 pub struct Kept<K, H> {
     _kept: K,
@@ -36,6 +36,15 @@ impl<K: Send + Sync, H: Harness> Harness for Kept<K, H> {
 
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error> {
         self.harness.write_raw(key, bytes, now).await
+    }
+
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.harness.write_record_unchecked(key, record, now).await
     }
 
     fn max_record_bytes(&self) -> usize {

@@ -1,5 +1,5 @@
-//! Corrupt stored bytes and oversized records: clear errors, no panic,
-//! nothing stored is lost or overwritten.
+//! Corrupt stored bytes and oversized records, written or stored: clear
+//! errors, no panic, nothing stored is lost or overwritten.
 
 use super::fixtures::{create, deadlines, fresh_key, ints, load_live};
 use super::{Failure, Harness};
@@ -168,6 +168,35 @@ pub async fn oversized_record_is_too_large<H: Harness + ?Sized>(
         load_live(&*storage, &key, now).await?.data,
         half,
         "data after a refused update"
+    );
+    Ok(())
+}
+
+/// A stored record over the size limit, as a compromised or misconfigured
+/// store could hold, is [`Error::TooLarge`] on `load`, with no panic, and
+/// its bytes are left as they were.
+pub async fn oversized_stored_record_is_too_large<H: Harness + ?Sized>(
+    harness: &H,
+) -> Result<(), Failure> {
+    let storage = harness.storage();
+    let now = Timestamp::now();
+    let mut huge = SessionData::new();
+    huge.insert_value("blob".into(), blob(harness.max_record_bytes())?);
+    let key = fresh_key()?;
+    let record = Record::new(huge, now, deadlines(now));
+    harness.write_record_unchecked(&key, &record, now).await?;
+    let planted = harness.read_raw(&key).await?;
+    ensure!(planted.is_some(), "write_record_unchecked stored nothing");
+
+    let loaded = storage.load(&key, now).await;
+    ensure!(
+        matches!(loaded, Err(Error::TooLarge { .. })),
+        "load of a stored record over the limit: {loaded:?}"
+    );
+    ensure_eq!(
+        harness.read_raw(&key).await?,
+        planted,
+        "stored bytes after a refused load"
     );
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    DEFAULT_MAX_RECORD_BYTES, Error, RandomnessError, SessionKey, SessionStorage, Timestamp,
+    DEFAULT_MAX_RECORD_BYTES, Error, RandomnessError, Record, SessionKey, SessionStorage, Timestamp,
 };
 
 /// A storage under test, with raw probes into what it holds.
@@ -36,6 +36,22 @@ pub trait Harness: Send + Sync {
     /// spreads a record over several fields: as its metadata field), kept by
     /// the backend's own expiry for at least an hour past `now`.
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error>;
+
+    /// Stores `record` under `key` in the backend's own layout, but without
+    /// the size check: what a compromised or misconfigured store could hand
+    /// the storage. `now` is as for [`write_raw`](Self::write_raw).
+    ///
+    /// The default stores `record.encode(usize::MAX)` with `write_raw`,
+    /// which is right for a backend that keeps each record as one encoded
+    /// value; a backend with another layout overrides it.
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.write_raw(key, &record.encode(usize::MAX)?, now).await
+    }
 
     /// The record size limit the storage was configured with.
     fn max_record_bytes(&self) -> usize {

@@ -10,8 +10,9 @@
 //!
 //! The suite is itself tested: the workspace runs it against deliberately
 //! broken stores (an update that upserts, a read-modify-write with an await
-//! in the middle, a create that checks then inserts) and asserts that each
-//! is caught.
+//! in the middle, a create that checks then inserts, an update that writes
+//! in two steps and can be dropped between them) and asserts that each is
+//! caught.
 //!
 //! # Implementing `SessionStorage`, with the suite
 //!
@@ -44,9 +45,15 @@
 //!     }
 //! }
 //!
-//! /// The stored record, live or not; corrupt bytes are `Err(Decode)`.
+//! /// The stored record, live or not; corrupt bytes are `Err(Decode)`, and
+//! /// a record over the limit (planted by whoever else can write the map)
+//! /// is `Err(TooLarge)`.
 //! fn decode(bytes: Option<&Vec<u8>>) -> Result<Option<Record>, Error> {
-//!     bytes.map(|bytes| Record::decode(bytes)).transpose()
+//!     let record = bytes.map(|bytes| Record::decode(bytes)).transpose()?;
+//!     if let Some(record) = &record {
+//!         record.check_size(LIMIT)?;
+//!     }
+//!     Ok(record)
 //! }
 //!
 //! fn is_live(bytes: Option<&Vec<u8>>, now: Timestamp) -> Result<bool, Error> {
@@ -186,6 +193,7 @@ macro_rules! ensure_eq {
 }
 
 mod basics;
+mod cancellation;
 mod concurrency;
 mod conditions;
 mod cycle;
@@ -198,6 +206,7 @@ mod loaded;
 mod races;
 
 pub use basics::*;
+pub use cancellation::*;
 pub use concurrency::*;
 pub use conditions::*;
 pub use cycle::*;
@@ -292,10 +301,17 @@ macro_rules! __conformance {
             cycle_racing_updates_keeps_them,
             corrupt_record_is_decode_error,
             oversized_record_is_too_large,
+            oversized_stored_record_is_too_large,
             update_from_current_record_applies,
             update_from_stale_record_loses_nothing,
             update_from_checks_stored_conditions,
             update_from_after_delete_is_gone,
+            dropped_create_is_all_or_nothing,
+            dropped_update_is_all_or_nothing,
+            dropped_update_from_is_all_or_nothing,
+            dropped_touch_is_all_or_nothing,
+            dropped_cycle_is_all_or_nothing,
+            dropped_delete_is_all_or_nothing,
         ]);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
