@@ -2,7 +2,8 @@
 //! port in a temporary directory, with nothing persisted unless the extra
 //! arguments ask for it, stopped when dropped; or the server named by
 //! `REDIS_URL`. The same for a three-master Redis Cluster, or
-//! `REDIS_CLUSTER_URLS`.
+//! `REDIS_CLUSTER_URLS`; and a cluster that clients reach only through
+//! reply-dropping proxies ([`ProxiedCluster`]).
 //!
 //! Without `redis-server` the Redis tests print that they were skipped and
 //! why; with `SESSION_TEST_REQUIRE_REDIS=1` (as CI sets) that is a failure.
@@ -367,9 +368,14 @@ impl ProxiedCluster {
         let ports = listeners
             .each_ref()
             .map(|listener| listener.local_addr().unwrap().port().to_string());
-        let extra = ports
-            .each_ref()
-            .map(|port| ["--cluster-announce-ip", "127.0.0.1", "--cluster-announce-port", port]);
+        let extra = ports.each_ref().map(|port| {
+            [
+                "--cluster-announce-ip",
+                "127.0.0.1",
+                "--cluster-announce-port",
+                port,
+            ]
+        });
         let nodes = launch_cluster_nodes(&extra.each_ref().map(|extra| &extra[..]));
         let faults = Faults::new();
         let proxies = listeners

@@ -99,7 +99,7 @@ impl Faults {
     }
 
     /// Waits until a reply to a command `matcher` accepts was forwarded.
-    pub async fn wait_replied(&self, matcher: impl Fn(&[Vec<u8>]) -> bool) {
+    pub async fn wait_replied(&self, matcher: impl Fn(&[Vec<u8>]) -> bool + Send + Sync) {
         self.wait_until(|state| state.replied.iter().any(|command| matcher(command)))
             .await;
     }
@@ -112,7 +112,7 @@ impl Faults {
         self.state.lock().unwrap()
     }
 
-    async fn wait_until(&self, done: impl Fn(&State) -> bool) {
+    async fn wait_until(&self, done: impl Fn(&State) -> bool + Send) {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -275,7 +275,11 @@ fn split_frames(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
 
 /// Where the RESP frame starting at `at` ends, if it is complete.
 fn frame_end(buffer: &[u8], at: usize) -> Option<usize> {
-    let line = at + buffer.get(at..)?.windows(2).position(|pair| pair == b"\r\n")?;
+    let line = at
+        + buffer
+            .get(at..)?
+            .windows(2)
+            .position(|pair| pair == b"\r\n")?;
     let next = line + 2;
     let count = || -> i64 {
         std::str::from_utf8(&buffer[at + 1..line])

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    DEFAULT_MAX_RECORD_BYTES, Error, RandomnessError, SessionKey, SessionStorage, Timestamp,
+    DEFAULT_MAX_RECORD_BYTES, Error, RandomnessError, Record, SessionKey, SessionStorage, Timestamp,
 };
 
 /// A storage under test, with raw probes into what it holds.
@@ -36,6 +36,23 @@ pub trait Harness: Send + Sync {
     /// spreads a record over several fields: as its metadata field), kept by
     /// the backend's own expiry for at least an hour past `now`.
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], now: Timestamp) -> Result<(), Error>;
+
+    /// Stores `record` under `key` in the backend's own layout, without the
+    /// size check a write through the storage makes: how a test plants a
+    /// record a misconfigured or hostile store could hand back. Kept like
+    /// [`write_raw`](Self::write_raw)'s bytes.
+    ///
+    /// The default writes [`Record::encode`] with no limit through
+    /// `write_raw`; a backend that spreads a record over several fields
+    /// writes those fields instead.
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.write_raw(key, &record.encode(usize::MAX)?, now).await
+    }
 
     /// The record size limit the storage was configured with.
     fn max_record_bytes(&self) -> usize {
