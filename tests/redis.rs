@@ -3,20 +3,24 @@
 
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use session_core::conformance::Harness;
 use session_core::{
-    ChangeSet, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionStorage,
-    Timestamp, UpdateOutcome, Value,
+    ChangeSet, CreateOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines, Error, Record, SessionData,
+    SessionId, SessionStorage, Timestamp, UpdateOutcome, Value,
 };
 use session_http::SessionConfig;
 use session_redis::{RedisHarness, RedisStorage};
 use session_tests::COOKIE;
 use session_tests::app::{TestApp, get_request, post_request};
 use session_tests::kept::Kept;
+use session_tests::records::{created_with, deadlines, fresh_key, increment, int_at, record_with};
 use session_tests::redis_server::{Redis, unique_prefix};
+use session_tests::reply_dropper::{Faults, ReplyDropper, is_script_on};
 
 /// Storage on `redis` under a prefix of its own.
 fn storage(redis: &Redis, prefix: &str, timeout: Duration) -> RedisStorage {
@@ -389,4 +393,101 @@ async fn far_deadlines_get_a_finite_ttl() {
         .unwrap();
     assert!(ttl > 0, "PTTL {ttl}");
     assert!(storage.load(&key, now).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_whose_reply_was_dropped_is_not_resent() {
+    let Some(Redis::Spawned(server)) = Redis::start() else {
+        eprintln!("skipped: needs a redis-server this test can put a proxy in front of");
+        return;
+    };
+    let faults = Faults::new();
+    let proxy = ReplyDropper::start(
+        SocketAddr::from(([127, 0, 0, 1], server.port())),
+        faults.clone(),
+    );
+    let prefix = unique_prefix("dropped");
+    let storage =
+        session_tests::redis_server::storage(&proxy.url(), &prefix, Duration::from_secs(2));
+    let now = Timestamp::now();
+    let key = created_with(&storage, &[("n", 1)], now).await;
+    let target = format!("{prefix}{key}");
+    faults.drop_reply(move |command| is_script_on(command, &target));
+
+    let outcome = storage
+        .update(&key, &increment("n", 1, 2), deadlines(now), now)
+        .await;
+    assert_eq!(faults.dropped(), 1, "the update's reply was dropped");
+    // The connection manager reports the broken connection and does not
+    // send the update again: it ran exactly once.
+    assert!(matches!(outcome, Err(Error::Backend(_))), "{outcome:?}");
+    let record = storage.load(&key, now).await.unwrap().unwrap();
+    assert_eq!((record.version, int_at(&record.data, "n")), (2, Some(2)));
+}
+
+/// A hash of `fields` values of `size` bytes each, plus live metadata.
+fn huge_hash(now: Timestamp, fields: usize, size: usize) -> Vec<(String, Vec<u8>)> {
+    let later = now
+        .saturating_add(Duration::from_secs(600))
+        .as_unix_millis();
+    let mut hash = vec![(
+        "m".to_owned(),
+        format!("1;1;{later};{later};1").into_bytes(),
+    )];
+    hash.extend((0..fields).map(|n| (format!("d:k{n}"), vec![b'x'; size])));
+    hash
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_stored_hash_is_too_large_on_load_and_left_alone() {
+    let Some((_redis, storage, mut connection, prefix)) = planted().await else {
+        return;
+    };
+    let harness = RedisHarness::new(storage.clone());
+    let now = Timestamp::now();
+    let key = fresh_key();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}{key}"))
+        .arg(huge_hash(now, 512, 1024))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let before = harness.read_raw(&key).await.unwrap();
+
+    let load = storage.load(&key, now).await;
+    assert!(
+        matches!(load, Err(Error::TooLarge { size, limit })
+            if limit == DEFAULT_MAX_RECORD_BYTES && size > 512 * 1024),
+        "{load:?}"
+    );
+    assert_eq!(harness.read_raw(&key).await.unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_planted_unchecked_have_the_real_layout() {
+    let Some((_redis, storage, _connection, _prefix)) = planted().await else {
+        return;
+    };
+    let harness = RedisHarness::new(storage.clone());
+    let now = Timestamp::now();
+    let small = record_with(&[("a", 1), ("b", 2)], now);
+    let key = fresh_key();
+    harness
+        .write_record_unchecked(&key, &small, now)
+        .await
+        .unwrap();
+    assert_eq!(storage.load(&key, now).await.unwrap(), Some(small));
+
+    let mut oversized = record_with(&[], now);
+    let value = Value::encode(&vec![7_u8; harness.max_record_bytes()]).unwrap();
+    oversized.data.insert_value("big".to_owned(), value);
+    let key = fresh_key();
+    harness
+        .write_record_unchecked(&key, &oversized, now)
+        .await
+        .unwrap();
+    let before = harness.read_raw(&key).await.unwrap();
+    let load = storage.load(&key, now).await;
+    assert!(matches!(load, Err(Error::TooLarge { .. })), "{load:?}");
+    assert_eq!(harness.read_raw(&key).await.unwrap(), before);
 }

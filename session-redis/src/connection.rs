@@ -17,7 +17,10 @@ pub(crate) enum Target {
     },
     /// A manager the application built.
     Manager(ConnectionManager),
-    /// Redis Cluster.
+    /// Redis Cluster. Its client resends a command after a broken
+    /// connection as well as after a redirect (one retry budget covers
+    /// both, and redirects need it); the write scripts recognise their own
+    /// resends, so each write takes effect once.
     #[cfg(feature = "cluster")]
     Cluster {
         client: redis::cluster::ClusterClient,
@@ -38,7 +41,11 @@ impl Target {
                 let manager = manager
                     .get_or_try_init(|| async {
                         // Lazy: no I/O here; the manager connects on its
-                        // first command and reconnects by itself.
+                        // first command and reconnects by itself. The retry
+                        // count is of connection attempts: the manager never
+                        // sends a command twice (a broken connection fails
+                        // the commands in flight), and the scripts would
+                        // recognise a resend anyway.
                         let config = ConnectionManagerConfig::new()
                             .set_connection_timeout(Some(*timeout))
                             .set_response_timeout(Some(*timeout))

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use session_core::conformance::Harness;
-use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
 
 use crate::RedisStorage;
-use crate::layout::META;
+use crate::layout::{META, data_field, encode_meta};
 
 /// How long bytes planted by [`Harness::write_raw`] live, in milliseconds.
 const RAW_TTL_MS: u64 = 3_600_000;
@@ -23,6 +23,27 @@ impl RedisHarness {
     /// A harness over `storage`.
     pub fn new(storage: RedisStorage) -> Self {
         Self { storage }
+    }
+
+    /// Replaces whatever is under `key` with a hash of `fields`, kept for
+    /// [`RAW_TTL_MS`].
+    async fn replace_hash(
+        &self,
+        key: &SessionKey,
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        let redis_key = self.storage.redis_key(key);
+        self.storage
+            .call(|mut connection| async move {
+                redis::pipe()
+                    .atomic()
+                    .del(&redis_key)
+                    .hset_multiple(&redis_key, &fields)
+                    .pexpire(&redis_key, i64::try_from(RAW_TTL_MS).unwrap_or(i64::MAX))
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await
     }
 }
 
@@ -72,19 +93,23 @@ impl Harness for RedisHarness {
 
     /// Replaces the hash with one holding `bytes` as its metadata field.
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], _: Timestamp) -> Result<(), Error> {
-        let redis_key = self.storage.redis_key(key);
-        let bytes = bytes.to_vec();
-        self.storage
-            .call(|mut connection| async move {
-                redis::pipe()
-                    .atomic()
-                    .del(&redis_key)
-                    .hset(&redis_key, META, bytes)
-                    .pexpire(&redis_key, i64::try_from(RAW_TTL_MS).unwrap_or(i64::MAX))
-                    .query_async(&mut connection)
-                    .await
-            })
+        self.replace_hash(key, vec![(META.as_bytes().to_vec(), bytes.to_vec())])
             .await
+    }
+
+    /// Replaces the hash with the record's metadata and value fields, as
+    /// the scripts write them, whatever its size.
+    async fn write_record_unchecked(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        _: Timestamp,
+    ) -> Result<(), Error> {
+        let mut fields = vec![(META.as_bytes().to_vec(), encode_meta(record).into_bytes())];
+        for (name, value) in record.data.iter() {
+            fields.push((data_field(name).into_bytes(), value.as_bytes().to_vec()));
+        }
+        self.replace_hash(key, fields).await
     }
 
     fn max_record_bytes(&self) -> usize {

@@ -26,11 +26,20 @@ pub(crate) fn encode_meta(record: &Record) -> String {
 }
 
 /// The record in a hash's fields: `None` if there is no hash or its record
-/// is sealed by a cycle in progress; [`Error::Decode`] for anything that is
-/// not a record.
-pub(crate) fn decode_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<Record>, Error> {
+/// is sealed by a cycle in progress; [`Error::TooLarge`] if its data is
+/// over `limit` bytes (as [`SessionData::size`] measures it), whatever
+/// Redis sent; [`Error::Decode`] for anything that is not a record.
+pub(crate) fn decode_record(
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    limit: usize,
+) -> Result<Option<Record>, Error> {
     if fields.is_empty() {
         return Ok(None);
+    }
+    // Measured before anything is decoded or copied.
+    let size = data_size(&fields);
+    if size > limit {
+        return Err(Error::TooLarge { size, limit });
     }
     let mut meta = None;
     let mut data = SessionData::new();
@@ -42,7 +51,8 @@ pub(crate) fn decode_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<Re
             data.insert_value(name, Value::from_bytes(value));
         }
         // Other fields are ignored, as the scripts ignore them: room for
-        // what later versions keep beside the data.
+        // what later versions keep beside the data (the remembered writes
+        // are one).
     }
     let meta = meta.ok_or_else(|| Error::decode("session hash without metadata"))?;
     if meta.starts_with(SEALED) {
@@ -52,6 +62,18 @@ pub(crate) fn decode_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Option<Re
     Ok(Some(Record::from_parts(
         data, created_at, deadlines, version,
     )))
+}
+
+/// What [`SessionData::size`] will say of the data in `fields`: each
+/// name's bytes (without the field prefix) plus its value's.
+fn data_size(fields: &[(Vec<u8>, Vec<u8>)]) -> usize {
+    fields
+        .iter()
+        .filter_map(|(field, value)| {
+            let name = field.strip_prefix(DATA.as_bytes())?;
+            Some(name.len().saturating_add(value.len()))
+        })
+        .fold(0, usize::saturating_add)
 }
 
 fn decode_meta(meta: &[u8]) -> Result<(Timestamp, Deadlines, u64), Error> {
@@ -146,4 +168,42 @@ fn parse_conflict(items: Vec<Vec<u8>>) -> Result<Conflict, Error> {
         current.push((name, value));
     }
     Ok(Conflict::new(current))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(data: &[(&[u8], usize)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut fields = vec![(META.as_bytes().to_vec(), b"1;1;9;9;1".to_vec())];
+        for (name, len) in data {
+            let field = [DATA.as_bytes(), name].concat();
+            fields.push((field, vec![b'x'; *len]));
+        }
+        fields
+    }
+
+    #[test]
+    fn the_size_is_measured_as_session_data_measures_it() {
+        let record = decode_record(fields(&[(b"ab", 3), (b"c", 0)]), 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.data.size(), 6);
+        assert_eq!(data_size(&fields(&[(b"ab", 3), (b"c", 0)])), 6);
+    }
+
+    #[test]
+    fn data_over_the_limit_is_refused_before_anything_is_decoded() {
+        // A name that is not UTF-8 would be a decode error: the size comes
+        // first.
+        let hostile = fields(&[(b"\xff", 10)]);
+        assert!(matches!(
+            decode_record(hostile.clone(), 10),
+            Err(Error::TooLarge {
+                size: 11,
+                limit: 10
+            })
+        ));
+        assert!(matches!(decode_record(hostile, 11), Err(Error::Decode(_))));
+    }
 }

@@ -11,6 +11,13 @@
 //! and every load checks both deadlines itself, so clocks that drift apart
 //! do not resurrect sessions.
 //!
+//! Each write takes effect once: a client that resends a script after a
+//! broken connection (the cluster client does) sends its write token with
+//! it, and the script, finding the token among the record's last writes,
+//! answers what it did the first time. What Redis hands back is checked
+//! too: a stored record whose data is over the size limit is
+//! [`Error::TooLarge`] on load, and its bytes are left alone.
+//!
 //! ```no_run
 //! use session_redis::RedisStorage;
 //!
@@ -28,14 +35,18 @@
 //! (feature `cluster`), each session lives on one node; only `cycle` (login)
 //! touches two keys, which it does in checked steps: the old record is
 //! sealed, the new one created, then the old one deleted, and a failure in
-//! between restores the old session.
+//! between, or a caller that gave up before hearing the outcome, restores
+//! the old session.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "cluster")]
+mod cluster_cycle;
 mod connection;
 #[cfg(feature = "conformance")]
 mod harness;
 mod layout;
 mod scripts;
+mod write_token;
 
 use std::fmt;
 use std::future::Future;
@@ -203,6 +214,7 @@ impl RedisStorage {
         let mut invocation = CREATE_SCRIPT.prepare_invoke();
         invocation
             .key(self.redis_key(key))
+            .arg(write_token::fresh()?)
             .arg(now.as_unix_millis())
             .arg(encode_meta(record))
             .arg(millis(record.deadlines.native_ttl(now)).min(MAX_TTL_MS));
@@ -212,127 +224,24 @@ impl RedisStorage {
         self.script(invocation).await
     }
 
-    /// The arguments `update` and `cycle` share: now, the deadlines, the
-    /// size limit, the expiry slack, then the change set.
+    /// The arguments `update` and `cycle` share: a write token, now, the
+    /// deadlines, the size limit, the expiry slack, then the change set.
     fn changes_invocation<'s>(
         &self,
         invocation: &mut ScriptInvocation<'s>,
         changes: &ChangeSet,
         deadlines: Deadlines,
         now: Timestamp,
-    ) {
+    ) -> Result<(), Error> {
         invocation
+            .arg(write_token::fresh()?)
             .arg(now.as_unix_millis())
             .arg(deadlines.idle().as_unix_millis())
             .arg(deadlines.absolute().as_unix_millis())
             .arg(self.inner.max_record_bytes)
             .arg(millis(EXPIRY_SLACK));
         push_changes(invocation, changes);
-    }
-
-    /// `cycle` where old and new keys may be on different nodes: seal the
-    /// old record, create the new one, delete the old one. Once sealed, the
-    /// old record no longer loads or accepts writes, so the move is done
-    /// when the new record exists; until then every failure unseals it.
-    #[cfg(feature = "cluster")]
-    async fn cycle_in_steps(
-        &self,
-        (old, new): (SessionKey, SessionKey),
-        changes: ChangeSet,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<CycleOutcome, Error> {
-        let limit = self.inner.max_record_bytes;
-        let mut seal = scripts::SEAL_SCRIPT.prepare_invoke();
-        seal.key(self.redis_key(&old))
-            .arg(now.as_unix_millis())
-            .arg(limit);
-        push_changes(&mut seal, &changes);
-        let (meta, fields) = match self.script(seal).await? {
-            Answer::Sealed(meta, fields) => (meta, fields),
-            answer => return cycle_outcome(answer, limit),
-        };
-        match self
-            .move_sealed(&new, &meta, fields, &changes, deadlines, now)
-            .await
-        {
-            Ok(Moved::Done) => {
-                // Best effort: the sealed record no longer counts, and its
-                // TTL removes it anyway.
-                if let Err(error) = self.delete_key(&old).await {
-                    tracing::warn!(%error, key = %old, "could not delete a cycled session's old record");
-                }
-                Ok(CycleOutcome::Cycled)
-            }
-            Ok(Moved::Refused(outcome)) => {
-                self.unseal(&old, &meta).await;
-                Ok(outcome)
-            }
-            Ok(Moved::Failed(error)) => {
-                self.unseal(&old, &meta).await;
-                Err(error)
-            }
-            Err(error) => {
-                // The create may or may not have happened: remove the new
-                // record first, so the two are never both live.
-                if self.delete_key(&new).await.is_ok() {
-                    self.unseal(&old, &meta).await;
-                }
-                Err(error)
-            }
-        }
-    }
-
-    /// Creates the new record of a cluster `cycle` from the sealed old one.
-    /// `Err` only when it is unknown whether the create happened.
-    #[cfg(feature = "cluster")]
-    async fn move_sealed(
-        &self,
-        new: &SessionKey,
-        meta: &[u8],
-        mut fields: Vec<(Vec<u8>, Vec<u8>)>,
-        changes: &ChangeSet,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<Moved, Error> {
-        fields.push((layout::META.as_bytes().to_vec(), meta.to_vec()));
-        let record = match decode_record(fields) {
-            Ok(Some(record)) => record,
-            Ok(None) => return Ok(Moved::Refused(CycleOutcome::Gone)),
-            Err(error) => return Ok(Moved::Failed(error)),
-        };
-        let next = match record.cycled(changes, deadlines, now) {
-            Ok(next) => next,
-            Err(refused) => return Ok(Moved::Refused(refused)),
-        };
-        if let Err(error) = next.check_size(self.inner.max_record_bytes) {
-            return Ok(Moved::Failed(error));
-        }
-        Ok(match self.create_record(new, &next, now).await? {
-            Answer::Created => Moved::Done,
-            Answer::Collision => Moved::Refused(CycleOutcome::Collision),
-            answer => Moved::Failed(failure(answer, self.inner.max_record_bytes)),
-        })
-    }
-
-    /// Restores a record sealed by a cluster `cycle` that did not happen.
-    #[cfg(feature = "cluster")]
-    async fn unseal(&self, old: &SessionKey, meta: &[u8]) {
-        let (redis_key, meta) = (self.redis_key(old), meta.to_vec());
-        let unsealed: Result<Vec<Vec<u8>>, Error> = self
-            .call(|mut connection| async move {
-                redis::cmd("EVAL")
-                    .arg(scripts::UNSEAL)
-                    .arg(1)
-                    .arg(redis_key)
-                    .arg(meta)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await;
-        if let Err(error) = unsealed {
-            tracing::error!(%error, key = %old, "could not unseal a session after a failed cycle");
-        }
+        Ok(())
     }
 
     /// Deletes a key.
@@ -346,17 +255,6 @@ impl RedisStorage {
         })
         .await
     }
-}
-
-/// How the new record of a cluster `cycle` came out.
-#[cfg(feature = "cluster")]
-enum Moved {
-    /// Created: the move is done.
-    Done,
-    /// Not created, with the outcome to report.
-    Refused(CycleOutcome),
-    /// Not created, with the error to report.
-    Failed(Error),
 }
 
 /// The longest TTL written, in milliseconds (about 31 000 years): `PEXPIRE`
@@ -430,7 +328,10 @@ impl SessionStorage for RedisStorage {
                     .await
             })
             .await?;
-        Ok(decode_record(fields)?.filter(|record| record.is_live(now)))
+        // The size is checked once the reply is here: checking it on the
+        // server would turn this `HGETALL` into a script on every load.
+        let record = decode_record(fields, self.inner.max_record_bytes)?;
+        Ok(record.filter(|record| record.is_live(now)))
     }
 
     async fn create(
@@ -455,7 +356,7 @@ impl SessionStorage for RedisStorage {
     ) -> Result<UpdateOutcome, Error> {
         let mut invocation = UPDATE_SCRIPT.prepare_invoke();
         invocation.key(self.redis_key(key));
-        self.changes_invocation(&mut invocation, changes, deadlines, now);
+        self.changes_invocation(&mut invocation, changes, deadlines, now)?;
         match self.script(invocation).await? {
             Answer::Updated(version) => Ok(UpdateOutcome::Updated { version }),
             Answer::Gone => Ok(UpdateOutcome::Gone),
@@ -493,18 +394,13 @@ impl SessionStorage for RedisStorage {
     ) -> Result<CycleOutcome, Error> {
         #[cfg(feature = "cluster")]
         if self.inner.target.is_cluster() {
-            // Several steps: a spawned task finishes them even if the
-            // caller's future is dropped in between.
-            let (storage, keys, changes) = (self.clone(), (*old, *new), changes.clone());
-            let task =
-                tokio::spawn(
-                    async move { storage.cycle_in_steps(keys, changes, deadlines, now).await },
-                );
-            return task.await.map_err(Error::backend)?;
+            return self
+                .cycle_in_steps((*old, *new), changes.clone(), deadlines, now)
+                .await;
         }
         let mut invocation = CYCLE_SCRIPT.prepare_invoke();
         invocation.key(self.redis_key(old)).key(self.redis_key(new));
-        self.changes_invocation(&mut invocation, changes, deadlines, now);
+        self.changes_invocation(&mut invocation, changes, deadlines, now)?;
         let answer = self.script(invocation).await?;
         cycle_outcome(answer, self.inner.max_record_bytes)
     }

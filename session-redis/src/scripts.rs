@@ -4,7 +4,20 @@
 //! `1;<created>;<idle>;<absolute>;<version>` (format `1`, times in Unix
 //! milliseconds), and field `d:<name>` holds each encoded value. A record
 //! that a Redis Cluster `cycle` is moving has its metadata prefixed with
-//! `S;` (sealed): it no longer counts as live.
+//! `S;<token>;` (sealed, by the write with that token): it no longer counts
+//! as live.
+//!
+//! Exactly once: a client may send a script again after its connection
+//! broke, when the first send may already have run (the cluster client
+//! does so by itself). So every script that would act differently the
+//! second time (`create`, `update`, `cycle`, the cluster seal) takes a
+//! fresh write token as its first argument, and the record remembers the
+//! tokens of its last `TOKENS_KEPT` writes, each with the version it
+//! wrote, in field `w` (`;<token>=<version>` entries, newest first); a
+//! seal keeps its token in the sealed metadata, so an unseal leaves the
+//! record as it was. A script that finds its own token answers what it did
+//! the first time and writes nothing. `touch`, the unseal and `DEL` need no token: run twice,
+//! they leave what running once leaves.
 //!
 //! Scripts answer a flat array of strings whose first element is the
 //! outcome: `created`, `collision`, `updated <version>`, `touched`,
@@ -15,6 +28,11 @@
 use std::sync::LazyLock;
 
 use redis::Script;
+
+/// How many writes a record remembers: a resend is recognised unless this
+/// many other writes to the same session landed between the first send and
+/// the resend (which follows a reconnect, milliseconds later).
+const TOKENS_KEPT: usize = 8;
 
 /// Shared helpers, prepended to every script.
 const COMMON: &str = r#"
@@ -36,7 +54,8 @@ end
 
 -- The stored record under `key`, read whole in one call: its metadata
 -- with `fields` (name to value), nil if absent or sealed, false if corrupt
--- (not a hash, or a hash without metadata); then whether the key exists.
+-- (not a hash, or a hash without metadata); then whether the key exists;
+-- then, for a sealed record, its fields.
 local function stored(key)
   local all = redis.pcall('HGETALL', key)
   if all['err'] then return false, true end
@@ -45,9 +64,30 @@ local function stored(key)
   for j = 1, #all, 2 do fields[all[j]] = all[j + 1] end
   local meta = parse_meta(fields['m'])
   if meta == nil then return false, true end
-  if meta == 'sealed' then return nil, true end
+  if meta == 'sealed' then return nil, true, fields end
   if meta then meta.fields = fields end
   return meta, true
+end
+
+-- The version the write with `token` (ARGV[1]) wrote, if the record whose
+-- fields are `fields` remembers it: then this is a resend.
+local function written(fields, token)
+  local memo = fields['w']
+  if not memo then return nil end
+  local at = string.find(memo, ';' .. token .. '=', 1, true)
+  if not at then return nil end
+  return string.match(memo, '^%d+', at + #token + 2)
+end
+
+-- Field `w` once the write with `token` wrote `version`: its entry first,
+-- then the newest of the entries kept so far.
+local function remembered(fields, token, version)
+  local kept = {';' .. token .. '=' .. version}
+  for entry in string.gmatch(fields['w'] or '', ';[^;]*') do
+    if #kept == TOKENS_KEPT then break end
+    table.insert(kept, entry)
+  end
+  return table.concat(kept)
 end
 
 -- The metadata alone, for writes that change nothing else: as `stored`,
@@ -167,8 +207,8 @@ local function size_after(fields, changes)
 end
 
 -- Writes the changes to the record whose fields were `fields`, and its new
--- metadata `meta` with the inserts.
-local function apply_changes(key, fields, changes, meta)
+-- metadata `meta` and remembered writes `memo` with the inserts.
+local function apply_changes(key, fields, changes, meta, memo)
   if changes.cleared then
     local data = {}
     for field in pairs(fields) do
@@ -177,42 +217,51 @@ local function apply_changes(key, fields, changes, meta)
     chunked('HDEL', key, data)
   end
   chunked('HDEL', key, changes.removals)
-  local writes = {'m', meta}
+  local writes = {'m', meta, 'w', memo}
   for _, item in ipairs(changes.inserts) do table.insert(writes, item) end
   chunked('HSET', key, writes)
 end
 "#;
 
-/// `create`. KEYS: key. ARGV: now, meta, ttl (clamped by the caller, so
-/// `PEXPIRE` cannot fail after the write), then field/value pairs.
+/// `create`. KEYS: key. ARGV: token, now, meta, ttl (clamped by the
+/// caller, so `PEXPIRE` cannot fail after the write), then field/value
+/// pairs.
 const CREATE: &str = r#"
-local key, now = KEYS[1], tonumber(ARGV[1])
+local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local meta, present = stored(key)
 if meta == false then return {'decode'} end
-if meta and live(meta, now) then return {'collision'} end
+if meta and live(meta, now) then
+  if written(meta.fields, token) then return {'created'} end
+  return {'collision'}
+end
 if present then redis.call('DEL', key) end
-local fields = {'m', ARGV[2]}
-for j = 4, #ARGV do table.insert(fields, ARGV[j]) end
+local version = parse_meta(ARGV[3]).v
+local fields = {'m', ARGV[3], 'w', remembered({}, token, version)}
+for j = 5, #ARGV do table.insert(fields, ARGV[j]) end
 chunked('HSET', key, fields)
-redis.call('PEXPIRE', key, ARGV[3])
+redis.call('PEXPIRE', key, ARGV[4])
 return {'created'}
 "#;
 
-/// `update`. KEYS: key. ARGV: now, idle, absolute, limit, slack, changes.
+/// `update`. KEYS: key. ARGV: token, now, idle, absolute, limit, slack,
+/// changes.
 const UPDATE: &str = r#"
-local key, now = KEYS[1], tonumber(ARGV[1])
+local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local meta = stored(key)
 if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
-local changes = read_changes(6)
+local done = written(meta.fields, token)
+if done then return {'updated', done} end
+local changes = read_changes(7)
 local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
 local size = size_after(meta.fields, changes)
-if size > tonumber(ARGV[4]) then return {'too_large', tostring(size)} end
-local absolute = earlier(meta.a, ARGV[3])
+if size > tonumber(ARGV[5]) then return {'too_large', tostring(size)} end
+local absolute = earlier(meta.a, ARGV[4])
 local version = next_version(meta)
-apply_changes(key, meta.fields, changes, encode_meta(meta.c, ARGV[2], absolute, version))
-expire(key, ARGV[2], absolute, now, ARGV[5])
+local moved = encode_meta(meta.c, ARGV[3], absolute, version)
+apply_changes(key, meta.fields, changes, moved, remembered(meta.fields, token, version))
+expire(key, ARGV[3], absolute, now, ARGV[6])
 return {'updated', version}
 "#;
 
@@ -227,68 +276,84 @@ expire(key, ARGV[2], meta.a, now, ARGV[3])
 return {'touched'}
 "#;
 
-/// `cycle` on one node. KEYS: old, new. ARGV: now, idle, absolute, limit,
-/// slack, changes.
+/// `cycle` on one node. KEYS: old, new. ARGV: token, now, idle, absolute,
+/// limit, slack, changes.
 const CYCLE: &str = r#"
-local old, new, now = KEYS[1], KEYS[2], tonumber(ARGV[1])
+local old, new, token, now = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
 local meta = stored(old)
 if meta == false then return {'decode'} end
-if not meta or not live(meta, now) then return {'gone'} end
-local changes = read_changes(6)
+if not meta or not live(meta, now) then
+  local moved = stored(new)
+  if moved and written(moved.fields, token) then return {'cycled'} end
+  return {'gone'}
+end
+local changes = read_changes(7)
 local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
 local taken = stored_meta(new)
 if taken == false then return {'decode'} end
 if taken and live(taken, now) then return {'collision'} end
 local size = size_after(meta.fields, changes)
-if size > tonumber(ARGV[4]) then return {'too_large', tostring(size)} end
+if size > tonumber(ARGV[5]) then return {'too_large', tostring(size)} end
 redis.call('RENAME', old, new)
-local moved = encode_meta(meta.c, ARGV[2], ARGV[3], next_version(meta))
-apply_changes(new, meta.fields, changes, moved)
-expire(new, ARGV[2], ARGV[3], now, ARGV[5])
+local version = next_version(meta)
+local moved = encode_meta(meta.c, ARGV[3], ARGV[4], version)
+apply_changes(new, meta.fields, changes, moved, remembered(meta.fields, token, version))
+expire(new, ARGV[3], ARGV[4], now, ARGV[6])
 return {'cycled'}
 "#;
 
 /// First step of `cycle` on a cluster, where old and new may live on
 /// different nodes: checks and seals the old record so that nothing else
-/// writes to it, and returns its metadata and data. KEYS: old. ARGV: now,
-/// limit, changes (from index 3).
+/// writes to it, and returns its metadata and data. KEYS: old. ARGV: token,
+/// now, limit, changes (from index 4).
 #[cfg(feature = "cluster")]
 const SEAL: &str = r#"
-local key, now = KEYS[1], tonumber(ARGV[1])
-local meta = stored(key)
+-- The answer of a seal: the metadata it sealed, then the data.
+local function sealed(raw, fields)
+  local answer = {'sealed', raw}
+  for field, value in pairs(fields) do
+    if string.sub(field, 1, 2) == 'd:' then
+      table.insert(answer, field); table.insert(answer, value)
+    end
+  end
+  return answer
+end
+
+local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local seal = 'S;' .. token .. ';'
+local meta, _, resealed = stored(key)
 if meta == false then return {'decode'} end
+if resealed and string.sub(resealed['m'], 1, #seal) == seal then
+  return sealed(string.sub(resealed['m'], #seal + 1), resealed)
+end
 if not meta or not live(meta, now) then return {'gone'} end
-local changes = read_changes(3)
+local changes = read_changes(4)
 local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
 local size = size_after(meta.fields, changes)
-if size > tonumber(ARGV[2]) then return {'too_large', tostring(size)} end
+if size > tonumber(ARGV[3]) then return {'too_large', tostring(size)} end
 local raw = meta.fields['m']
-redis.call('HSET', key, 'm', 'S;' .. raw)
-local answer = {'sealed', raw}
-for field, value in pairs(meta.fields) do
-  if string.sub(field, 1, 2) == 'd:' then
-    table.insert(answer, field); table.insert(answer, value)
-  end
-end
-return answer
+redis.call('HSET', key, 'm', seal .. raw)
+return sealed(raw, meta.fields)
 "#;
 
 /// Undoes [`SEAL`] after a cluster `cycle` failed. KEYS: old. ARGV: the
-/// metadata it sealed. Sent as a plain `EVAL`, routed by its key: it runs
-/// when something already went wrong, when loading a script onto every
-/// node first could fail too.
+/// seal's token, the metadata it sealed. Sent as a plain `EVAL`, routed by
+/// its key: it runs when something already went wrong, when loading a
+/// script onto every node first could fail too.
 #[cfg(feature = "cluster")]
 pub(crate) const UNSEAL: &str = r#"
-if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] then
-  redis.call('HSET', KEYS[1], 'm', ARGV[1])
+if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] .. ';' .. ARGV[2] then
+  redis.call('HSET', KEYS[1], 'm', ARGV[2])
 end
 return {'unsealed'}
 "#;
 
 fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+    Script::new(&format!(
+        "local TOKENS_KEPT = {TOKENS_KEPT}\n{COMMON}\n{body}"
+    ))
 }
 
 pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));

@@ -2,19 +2,23 @@
 //! port in a temporary directory, with nothing persisted unless the extra
 //! arguments ask for it, stopped when dropped; or the server named by
 //! `REDIS_URL`. The same for a three-master Redis Cluster, or
-//! `REDIS_CLUSTER_URLS`.
+//! `REDIS_CLUSTER_URLS`; and a cluster that clients reach only through
+//! reply-dropping proxies ([`ProxiedCluster`]).
 //!
 //! Without `redis-server` the Redis tests print that they were skipped and
 //! why; with `SESSION_TEST_REQUIRE_REDIS=1` (as CI sets) that is a failure.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use session_core::SessionId;
 use session_redis::RedisStorage;
+
+use crate::reply_dropper::{Faults, ReplyDropper, reserve_port};
 
 /// Where a test's Redis is.
 pub enum Redis {
@@ -266,46 +270,10 @@ impl Cluster {
         if let Ok(urls) = std::env::var("REDIS_CLUSTER_URLS") {
             return Some(Self::External(urls.split(',').map(str::to_owned).collect()));
         }
-        if !available("redis-server") || !available("redis-cli") {
-            skip_or_fail(
-                "redis-server or redis-cli is not installed and REDIS_CLUSTER_URLS is not set",
-            );
+        if !cluster_tools_available() {
             return None;
         }
-        let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| {
-                RedisServer::start(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "5000",
-                ])
-            })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port()))
-            .collect();
-        let created = Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("redis-cli runs");
-        assert!(created.success(), "redis-cli --cluster create failed");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !nodes.iter().all(|node| cluster_ok(node.port())) {
-            assert!(
-                Instant::now() < deadline,
-                "the cluster did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Self::Spawned(nodes))
+        Some(Self::Spawned(start_cluster(&[&[], &[], &[]])))
     }
 
     pub fn urls(&self) -> Vec<String> {
@@ -313,6 +281,124 @@ impl Cluster {
             Self::Spawned(nodes) => nodes.iter().map(RedisServer::url).collect(),
             Self::External(urls) => urls.clone(),
         }
+    }
+}
+
+/// Whether this machine can start a cluster (after saying why not).
+fn cluster_tools_available() -> bool {
+    if !available("redis-server") || !available("redis-cli") {
+        skip_or_fail(
+            "redis-server or redis-cli is not installed and REDIS_CLUSTER_URLS is not set",
+        );
+        return false;
+    }
+    true
+}
+
+/// Starts three cluster nodes, each with its own `extra` arguments, and
+/// joins them as masters.
+fn start_cluster(extra: &[&[&str]; 3]) -> Vec<RedisServer> {
+    let nodes = launch_cluster_nodes(extra);
+    join_cluster(&nodes);
+    nodes
+}
+
+/// Starts three cluster nodes, each with its own `extra` arguments.
+fn launch_cluster_nodes(extra: &[&[&str]; 3]) -> Vec<RedisServer> {
+    extra
+        .iter()
+        .map(|extra| {
+            let mut arguments = vec![
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ];
+            arguments.extend_from_slice(extra);
+            RedisServer::start(&arguments)
+        })
+        .collect()
+}
+
+/// Joins `nodes` as the masters of one cluster and waits until it is ready.
+fn join_cluster(nodes: &[RedisServer]) {
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|node| format!("127.0.0.1:{}", node.port()))
+        .collect();
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("redis-cli runs");
+    assert!(created.success(), "redis-cli --cluster create failed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !nodes.iter().all(|node| cluster_ok(node.port())) {
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A three-master cluster that clients reach only through reply-dropping
+/// proxies: each node announces its proxy's port (`cluster-announce-port`),
+/// so `CLUSTER SLOTS` and redirects send clients there. The nodes talk to
+/// each other directly.
+pub struct ProxiedCluster {
+    pub faults: Arc<Faults>,
+    proxies: Vec<ReplyDropper>,
+    _nodes: Vec<RedisServer>,
+}
+
+impl ProxiedCluster {
+    /// The cluster, or `None` (after saying why) when this machine cannot
+    /// start one; an external cluster cannot be proxied this way.
+    pub fn start() -> Option<Self> {
+        if !cluster_tools_available() {
+            return None;
+        }
+        let listeners = [reserve_port(), reserve_port(), reserve_port()];
+        let ports = listeners
+            .each_ref()
+            .map(|listener| listener.local_addr().unwrap().port().to_string());
+        let extra = ports.each_ref().map(|port| {
+            [
+                "--cluster-announce-ip",
+                "127.0.0.1",
+                "--cluster-announce-port",
+                port,
+            ]
+        });
+        let nodes = launch_cluster_nodes(&extra.each_ref().map(|extra| &extra[..]));
+        let faults = Faults::new();
+        let proxies = listeners
+            .into_iter()
+            .zip(&nodes)
+            .map(|(listener, node)| {
+                let upstream = SocketAddr::from(([127, 0, 0, 1], node.port()));
+                ReplyDropper::serve(listener, upstream, faults.clone())
+            })
+            .collect();
+        // After the proxies listen: `redis-cli` checks the cluster through
+        // the addresses the nodes announce.
+        join_cluster(&nodes);
+        Some(Self {
+            faults,
+            proxies,
+            _nodes: nodes,
+        })
+    }
+
+    /// Seed URLs: the proxies.
+    pub fn urls(&self) -> Vec<String> {
+        self.proxies.iter().map(ReplyDropper::url).collect()
     }
 }
 
