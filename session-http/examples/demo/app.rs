@@ -66,7 +66,7 @@ async fn login(
         .to_owned();
     // A clean record: values planted before login (cookie tossing) do not
     // survive it; the visit time and the counter do.
-    session.cycle_id_keeping(&["now", "visits"]).await?;
+    session.cycle_id_keeping(&["now", "counter"]).await?;
     session.insert("user", &user).await?;
     Ok(format!("Welcome, {user}\n"))
 }
