@@ -453,15 +453,20 @@ async fn a_column_of_the_wrong_type_is_a_corrupt_row() {
     assert!(matches!(load, Err(Error::Decode(_))), "{load:?}");
 }
 
+/// Storage in `dir` with a record size limit of `limit` bytes.
+async fn limited(dir: &TempDir, limit: usize) -> SqliteStorage {
+    SqliteStorage::builder()
+        .max_record_bytes(limit)
+        .open(&url(dir))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rows_over_the_size_limit_are_too_large_on_every_read_and_left_alone() {
     let limit = 1_000;
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::builder()
-        .max_record_bytes(limit)
-        .open(&url(&dir))
-        .await
-        .unwrap();
+    let storage = limited(&dir, limit).await;
     let harness = SqliteHarness::new(storage.clone());
     let now = Timestamp::now();
     let hour = now.saturating_add(Duration::from_secs(3_600));
@@ -508,11 +513,7 @@ async fn rows_over_the_size_limit_are_too_large_on_every_read_and_left_alone() {
 async fn data_at_the_limit_in_many_small_values_loads() {
     let limit = 1_000;
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::builder()
-        .max_record_bytes(limit)
-        .open(&url(&dir))
-        .await
-        .unwrap();
+    let storage = limited(&dir, limit).await;
     // One-byte values under short names: the most encoding per byte of
     // size a real session has.
     let mut data = SessionData::new();

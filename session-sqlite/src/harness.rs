@@ -27,14 +27,8 @@ impl SqliteHarness {
 
     /// Stores `columns` under `key`, replacing any row there.
     async fn replace(&self, key: &SessionKey, columns: Columns) -> Result<(), Error> {
-        sqlx::query(self.storage.sql.replace.get())
-            .bind(key.as_bytes().as_slice())
-            .bind(columns.data)
-            .bind(columns.created_at)
-            .bind(columns.idle)
-            .bind(columns.absolute)
-            .bind(columns.expires_at)
-            .bind(columns.version)
+        columns
+            .bind_row(sqlx::query(self.storage.sql.replace.get()), key)
             .execute(&self.storage.pool)
             .await
             .map(|_| ())

@@ -327,14 +327,8 @@ impl SqliteStorage {
         key: &SessionKey,
         columns: Columns,
     ) -> Result<bool, Error> {
-        let inserted = sqlx::query(self.sql.insert.get())
-            .bind(key.as_bytes().as_slice())
-            .bind(columns.data)
-            .bind(columns.created_at)
-            .bind(columns.idle)
-            .bind(columns.absolute)
-            .bind(columns.expires_at)
-            .bind(columns.version)
+        let inserted = columns
+            .bind_row(sqlx::query(self.sql.insert.get()), key)
             .execute(connection)
             .await;
         match inserted {
@@ -379,6 +373,22 @@ impl Columns {
             expires_at: millis(record.deadlines.expires_at()),
             version: version(record.version),
         })
+    }
+
+    /// Binds a whole row, key first, in the column order of the table.
+    fn bind_row<'q>(
+        self,
+        query: sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+        key: &'q SessionKey,
+    ) -> sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
+        query
+            .bind(key.as_bytes().as_slice())
+            .bind(self.data)
+            .bind(self.created_at)
+            .bind(self.idle)
+            .bind(self.absolute)
+            .bind(self.expires_at)
+            .bind(self.version)
     }
 }
 
