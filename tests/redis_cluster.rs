@@ -16,6 +16,7 @@ use session_tests::app::{TestApp, get_request, post_request};
 use session_tests::records::{created_with, deadlines, fresh_key, increment, int_at, record_with};
 use session_tests::redis_server::{Cluster, ProxiedCluster, unique_prefix};
 use session_tests::reply_dropper::{is_command_on, is_script_on};
+use session_tests::suite;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_on_a_cluster_spanning_masters() {
@@ -70,6 +71,24 @@ fn proxied_storage(cluster: &ProxiedCluster) -> (RedisStorage, String) {
         .build()
         .unwrap();
     (storage, prefix)
+}
+
+/// Logins through the HTTP layer, where the cycle moves a session between
+/// masters: nothing of a login is ever visible under the old id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_on_a_cluster_never_write_under_the_old_id() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+    let storage = RedisStorage::builder_for_cluster(client)
+        .prefix(unique_prefix("cluster-login"))
+        .build()
+        .unwrap();
+    let harness = RedisHarness::new(storage);
+    suite::a_login_is_never_written_under_the_old_id(&harness).await;
+    suite::a_login_races_requests_on_the_old_id(&harness).await;
+    suite::a_login_can_start_from_a_clean_record(&harness).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
