@@ -32,6 +32,23 @@ impl IntoResponse for MissingSessionLayer {
 /// failure), a session that ended is a 409, the rest a 500.
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
+        let response = self.response();
+        // As axum logs its own rejections: at TRACE, under a target of
+        // their own, so a handler's `?` is visible when asked for.
+        tracing::trace!(
+            target: "session_http::rejection",
+            status = response.status().as_u16(),
+            rejection_type = "SessionError",
+            error = %self,
+            "rejecting request",
+        );
+        response
+    }
+}
+
+impl SessionError {
+    /// The response a handler returning this error answers with.
+    fn response(&self) -> Response {
         match self {
             Self::Storage(_) | Self::Poisoned | Self::Contended { .. } | Self::Randomness(_) => {
                 ServiceUnavailable.response()

@@ -79,11 +79,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
-mod cookies;
+mod cookie;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
+mod failure;
 mod layer;
+mod lifetime;
+mod service;
 mod session;
 mod throttle;
 
@@ -91,9 +94,9 @@ pub use config::{
     Clock, ConfigError, DEFAULT_COOKIE_NAME, SameSite, SessionConfig, SessionConfigBuilder,
 };
 pub use error::{MissingSessionLayer, SessionError};
-pub use layer::{
-    ResponseFuture, ServiceUnavailable, SessionLayer, SessionService, StoreFailureResponse,
-};
+pub use failure::{ServiceUnavailable, StoreFailureResponse};
+pub use layer::SessionLayer;
+pub use service::{ResponseFuture, SessionService};
 pub use session::Session;
 /// The storage contract, for custom stores and for the types in
 /// [`Session`]'s signatures.

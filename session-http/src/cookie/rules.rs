@@ -1,0 +1,191 @@
+//! When a response carries the session cookie, and the caching headers that
+//! follow: decided here, once, from what the end of the request left.
+
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use session_core::{Deadlines, SessionId, Timestamp};
+
+use super::render::{CookieTemplate, removal_cookie};
+use crate::config::SessionConfig;
+
+/// What the end of a request left for the browser to know.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// No session for the browser to hold. `removal`: it sent a cookie of
+    /// ours and the request logged out, so the cookie is to go.
+    NoSession { removal: bool },
+    /// A live session.
+    Live {
+        id: SessionId,
+        /// Its deadlines as last written.
+        deadlines: Deadlines,
+        /// The request's cookie named this id (the browser has it).
+        known: bool,
+        /// This request moved the deadlines (a write or a touch).
+        moved: bool,
+        /// When the deadlines were last looked at: a persistent cookie's
+        /// `Max-Age` counts from here.
+        now: Timestamp,
+    },
+}
+
+/// The cookie rules of one layer, with its cookies rendered once.
+#[derive(Debug)]
+pub(crate) struct CookieRules {
+    template: CookieTemplate,
+    removal: Option<HeaderValue>,
+    persistent: bool,
+}
+
+impl CookieRules {
+    pub(crate) fn new(config: &SessionConfig) -> Self {
+        Self {
+            template: CookieTemplate::new(config),
+            removal: removal_cookie(config),
+            persistent: config.persistent,
+        }
+    }
+
+    /// The `Set-Cookie` a response owes the browser: a session's cookie when
+    /// the browser lacks its id, or when a persistent cookie's `Max-Age`
+    /// must follow deadlines that moved; a removal after a logout; else
+    /// none (and never a removal for a session that ended elsewhere: it
+    /// could overwrite the cookie of a concurrent login).
+    pub(crate) fn set_cookie(&self, outcome: &Outcome) -> Option<HeaderValue> {
+        match outcome {
+            Outcome::NoSession { removal } => removal.then(|| self.removal.clone()).flatten(),
+            Outcome::Live {
+                id,
+                deadlines,
+                known,
+                moved,
+                now,
+            } => {
+                let owed = !known || (self.persistent && *moved);
+                owed.then(|| self.render(id, *deadlines, *now)).flatten()
+            }
+        }
+    }
+
+    /// A live session's cookie: `Max-Age` to its deadline if persistent.
+    fn render(&self, id: &SessionId, deadlines: Deadlines, now: Timestamp) -> Option<HeaderValue> {
+        let max_age = self
+            .persistent
+            .then(|| deadlines.expires_at().saturating_duration_since(now));
+        self.template.render(id, max_age)
+    }
+}
+
+/// Puts `set_cookie` and the caching headers into a response's `headers`.
+/// `vary`: the handler used the session, so the response depends on the
+/// cookie.
+pub(crate) fn apply(headers: &mut HeaderMap, vary: bool, set_cookie: Option<HeaderValue>) {
+    if let Some(cookie) = set_cookie {
+        headers.append(SET_COOKIE, cookie);
+        if !kept_from_shared_caches(headers) {
+            // Whatever the handler said: a shared cache that stored this
+            // response would hand the cookie to everyone after.
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    let varies_already =
+        directives(headers, &VARY).any(|name| name == "*" || name.eq_ignore_ascii_case("cookie"));
+    if vary && !varies_already {
+        headers.append(VARY, HeaderValue::from_static("cookie"));
+    }
+}
+
+/// Whether `Cache-Control` already keeps shared caches from storing the
+/// response: `no-store`, or a plain `private` (not `private="field"`, which
+/// lets the rest be shared) with no `public`.
+fn kept_from_shared_caches(headers: &HeaderMap) -> bool {
+    let (mut private, mut public) = (false, false);
+    for directive in directives(headers, &CACHE_CONTROL) {
+        if directive.eq_ignore_ascii_case("no-store") {
+            return true;
+        }
+        private |= directive.eq_ignore_ascii_case("private");
+        public |= directive.eq_ignore_ascii_case("public");
+    }
+    private && !public
+}
+
+/// The comma-separated entries of every `name` header, trimmed; values
+/// that are not text count as none.
+fn directives<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(known: bool, moved: bool) -> Outcome {
+        let at = Timestamp::from_unix_millis;
+        Outcome::Live {
+            id: SessionId::generate().unwrap(),
+            deadlines: Deadlines::new(at(61_000), at(90_000)),
+            known,
+            moved,
+            now: at(1_000),
+        }
+    }
+
+    /// Every case of the decision, for browser-session and persistent
+    /// cookies.
+    #[test]
+    fn a_cookie_goes_out_when_the_browser_lacks_it_or_its_max_age_moved() {
+        let session = CookieRules::new(&SessionConfig::default());
+        let persistent =
+            CookieRules::new(&SessionConfig::builder().persistent(true).build().unwrap());
+        for (outcome, browser_session, persistent_cookie) in [
+            (live(false, false), true, true),
+            (live(false, true), true, true),
+            (live(true, false), false, false),
+            (live(true, true), false, true),
+            (Outcome::NoSession { removal: false }, false, false),
+            (Outcome::NoSession { removal: true }, true, true),
+        ] {
+            let sent = |rules: &CookieRules| rules.set_cookie(&outcome).is_some();
+            assert_eq!(sent(&session), browser_session, "{outcome:?}");
+            assert_eq!(sent(&persistent), persistent_cookie, "{outcome:?}");
+        }
+        let cookie = persistent.set_cookie(&live(true, true)).unwrap();
+        assert!(
+            cookie.to_str().unwrap().ends_with("; Max-Age=60"),
+            "{cookie:?}"
+        );
+    }
+
+    /// A cookie makes the response uncacheable by shared caches whatever
+    /// the handler said, unless it already was.
+    #[test]
+    fn shared_caches_never_store_a_cookie() {
+        let cookie = || Some(HeaderValue::from_static("__Host-id=x"));
+        for (own, expected) in [
+            (None, "no-store"),
+            (Some("public, max-age=3600"), "no-store"),
+            (Some("max-age=60"), "no-store"),
+            (Some("private=\"set-cookie\", max-age=60"), "no-store"),
+            (Some("private, public"), "no-store"),
+            (Some("private, max-age=60"), "private, max-age=60"),
+            (Some("No-Store"), "No-Store"),
+        ] {
+            let mut headers = HeaderMap::new();
+            if let Some(own) = own {
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static(own));
+            }
+            apply(&mut headers, true, cookie());
+            assert_eq!(headers[CACHE_CONTROL], expected, "{own:?}");
+            assert_eq!(headers[VARY], "cookie");
+        }
+        let mut untouched = HeaderMap::new();
+        apply(&mut untouched, false, None);
+        assert!(untouched.is_empty());
+    }
+}

@@ -1,0 +1,205 @@
+//! The handle's API: what a handler calls on its [`Session`].
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use session_core::{ChangeSet, SessionId, Value};
+
+use super::Session;
+use super::state::{Origin, State, poison};
+use crate::SessionError;
+
+impl Session {
+    /// The value under `key`, decoded as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Value`] if the value is not a `T`; a storage error if
+    /// the session cannot be loaded.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        self.state()
+            .await?
+            .view
+            .get(key)
+            .map_err(SessionError::Value)
+    }
+
+    /// Whether the session holds `key`.
+    ///
+    /// # Errors
+    ///
+    /// A storage error if the session cannot be loaded.
+    pub async fn contains(&self, key: &str) -> Result<bool, SessionError> {
+        Ok(self.state().await?.view.contains_key(key))
+    }
+
+    /// The keys the session holds.
+    ///
+    /// # Errors
+    ///
+    /// A storage error if the session cannot be loaded.
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        Ok(self.state().await?.view.keys().map(str::to_owned).collect())
+    }
+
+    /// The id of the live session, if there is one. The id is a secret:
+    /// its `Debug` and `Display` print nothing, and nothing should log it.
+    ///
+    /// # Errors
+    ///
+    /// A storage error if the session cannot be loaded.
+    pub async fn id(&self) -> Result<Option<SessionId>, SessionError> {
+        Ok(match &self.state().await?.origin {
+            Origin::Live(live) => Some(live.id.clone()),
+            _ => None,
+        })
+    }
+
+    /// Sets `key` to `value`; written at the end of the request (creating
+    /// the session if there is none), unless the response is a server error
+    /// (5xx).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Value`] if `value` cannot be encoded,
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub fn insert<'s, T: Serialize + ?Sized>(
+        &'s self,
+        key: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send + use<'s, T> {
+        // Encoded before the future starts, so the future holds no `&T` and
+        // is `Send` whatever `T` is.
+        let encoded = Value::encode(value).map_err(SessionError::Value);
+        let key = key.to_owned();
+        async move {
+            let value = encoded?;
+            let mut state = self.writable().await?;
+            state.changes.insert(key.as_str(), value.clone());
+            state.view.insert_value(key, value);
+            Ok(())
+        }
+    }
+
+    /// Removes `key`; written at the end of the request unless the response
+    /// is a server error (5xx).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        state.changes.remove(key);
+        state.view.remove(key);
+        Ok(())
+    }
+
+    /// Removes every value, including ones other requests write before
+    /// this one ends; written at the end of the request unless the response
+    /// is a server error (5xx).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Gone`] if the session ended during the request.
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        state.changes.clear();
+        state.view.clear();
+        Ok(())
+    }
+
+    /// Gives the session a new id now, keeping its data: call it on login,
+    /// so an id an attacker planted before login is worth nothing after.
+    ///
+    /// When this returns `Ok`, the old id no longer loads, and everything
+    /// the request changes afterwards goes to the new id only, whatever
+    /// happens next (a 5xx, a store failure, the client going away). The
+    /// request's changes so far move with the session. The new id's cookie
+    /// goes out with the response, even a 5xx one, since the old cookie is
+    /// dead. A session the browser did not name (none yet, or one created
+    /// during this request) has no id anybody else could know: nothing to
+    /// cycle.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Gone`] if the session ended during the request;
+    /// [`SessionError::Storage`] if the cycle failed or timed out: the
+    /// session is poisoned (the response becomes the store-failure
+    /// response) and nothing more is written under either id. The same
+    /// holds if this future is dropped before it completes.
+    pub async fn cycle_id(&self) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        self.cycle_now(&mut state).await
+    }
+
+    /// [`cycle_id`](Self::cycle_id), starting the logged-in session from a
+    /// clean record that keeps only the values under `keep` (a cart, say).
+    ///
+    /// Everything else goes: a value someone planted before login (a
+    /// session given to the victim by cookie tossing, with a CSRF token or
+    /// a `return_to` of the attacker's choosing) does not survive it. The
+    /// kept values are the ones this request sees.
+    ///
+    /// # Errors
+    ///
+    /// As [`cycle_id`](Self::cycle_id).
+    pub async fn cycle_id_keeping(&self, keep: &[&str]) -> Result<(), SessionError> {
+        let mut state = self.writable().await?;
+        state.keep_only(keep);
+        self.cycle_now(&mut state).await
+    }
+
+    /// Moves a session the browser named to a fresh id, now.
+    async fn cycle_now(&self, state: &mut State) -> Result<(), SessionError> {
+        // Until the cycle's fate is known the session is unusable, so that
+        // if this future is dropped half way, the request writes nothing
+        // more under either id.
+        let live = match std::mem::replace(&mut state.origin, Origin::Failed) {
+            Origin::Live(live) if live.from_cookie => live,
+            other => {
+                state.origin = other;
+                return Ok(());
+            }
+        };
+        let shared = &self.inner.shared;
+        match shared.cycle(&live, &state.changes, &state.view).await {
+            Ok(Some(moved)) => {
+                state.origin = Origin::Live(moved);
+                state.changes = ChangeSet::new();
+                Ok(())
+            }
+            Ok(None) => {
+                state.end();
+                Err(SessionError::Gone)
+            }
+            Err(error) => Err(poison(state, error)),
+        }
+    }
+
+    /// Deletes the session now (logout), and removes the cookie with the
+    /// response. The delete has happened when this returns, whatever the
+    /// response's status. Changes made earlier in the request are dropped;
+    /// changes made after start a new session.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Storage`] if the delete failed: the session is as it
+    /// was, the response becomes the store-failure response and carries no
+    /// removal cookie, so logout can be retried.
+    pub async fn destroy(&self) -> Result<(), SessionError> {
+        let mut state = self.state().await?;
+        if let Origin::Live(live) = &state.origin {
+            let shared = &self.inner.shared;
+            let key = live.key;
+            let deleted = shared.timed(shared.storage.delete(&key)).await;
+            if let Err(error) = deleted {
+                return Err(poison(&mut state, SessionError::Storage(error)));
+            }
+            tracing::debug!(%key, "session destroyed");
+        }
+        state.forget();
+        // Whatever the cookie named (a live, expired or unknown session),
+        // the browser should drop it on logout.
+        state.removal = self.inner.had_cookie;
+        Ok(())
+    }
+}

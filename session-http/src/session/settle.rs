@@ -1,0 +1,173 @@
+//! The end of the request: what the handler changed is written, and what
+//! the browser is owed goes to the cookie rules.
+
+use http::{HeaderValue, StatusCode};
+use session_core::{TouchOutcome, UpdateOutcome};
+
+use super::Session;
+use super::state::{Live, Origin, State};
+use crate::SessionError;
+use crate::cookie::rules::Outcome;
+
+/// What the end of the request decided.
+pub(crate) enum Finish {
+    /// Storage failed: answer with the failure response, send no cookie.
+    Failed,
+    /// Done: the cookie to send, if any; whether the response depends on it.
+    Done {
+        vary: bool,
+        set_cookie: Option<HeaderValue>,
+    },
+}
+
+impl Session {
+    /// Writes what the request changed, now that the handler has answered
+    /// with `status`.
+    pub(crate) async fn finish(&self, status: StatusCode) -> Finish {
+        self.close();
+        let mut state = self.inner.state.lock().await;
+        let vary = state.accessed;
+        let origin = std::mem::replace(&mut state.origin, Origin::Ended);
+        let shared = &self.inner.shared;
+        let persist = !status.is_server_error() || shared.config.persist_on_server_error;
+        let settled = match origin {
+            Origin::Unloaded | Origin::Ended => Ok(Outcome::NoSession { removal: false }),
+            Origin::Failed => return Finish::Failed,
+            Origin::Anonymous => self.settle_anonymous(&state, persist).await,
+            Origin::Live(live) => self.settle_live(&state, live, persist).await,
+        };
+        match settled {
+            Ok(outcome) => Finish::Done {
+                vary,
+                set_cookie: shared.cookies.set_cookie(&outcome),
+            },
+            Err(error) => {
+                tracing::error!(%error, "session storage failed to save the session");
+                Finish::Failed
+            }
+        }
+    }
+
+    /// No session was live: a request that wrote creates one.
+    async fn settle_anonymous(
+        &self,
+        state: &State,
+        persist: bool,
+    ) -> Result<Outcome, SessionError> {
+        if !persist || state.view.is_empty() {
+            return Ok(Outcome::NoSession {
+                removal: state.removal,
+            });
+        }
+        let shared = &self.inner.shared;
+        let now = shared.now();
+        let live = shared.create(state.view.clone(), now).await?;
+        Ok(Outcome::Live {
+            deadlines: live.record.deadlines,
+            id: live.id,
+            known: false,
+            moved: true,
+            now,
+        })
+    }
+
+    /// A live session: the deferred changes are written, or the session is
+    /// touched if that is due.
+    async fn settle_live(
+        &self,
+        state: &State,
+        live: Live,
+        persist: bool,
+    ) -> Result<Outcome, SessionError> {
+        let now = self.inner.shared.now();
+        if persist && !state.changes.is_empty() {
+            return self.write_changes(state, live, now).await;
+        }
+        // Writes made during the request (an `update`, a login) hold even
+        // on a 5xx, and already moved the deadlines: nothing to touch.
+        if !persist || !live.from_cookie || state.refresh_cookie {
+            return Ok(Outcome::Live {
+                deadlines: live.record.deadlines,
+                id: live.id,
+                known: live.from_cookie,
+                moved: state.refresh_cookie,
+                now,
+            });
+        }
+        self.touch_if_due(live, now).await
+    }
+
+    /// Writes the deferred changes, moving the idle deadline.
+    async fn write_changes(
+        &self,
+        state: &State,
+        live: Live,
+        now: session_core::Timestamp,
+    ) -> Result<Outcome, SessionError> {
+        let shared = &self.inner.shared;
+        let key = live.key;
+        let deadlines = shared.lifetime.extended(live.record.deadlines, now);
+        let storage = &shared.storage;
+        let outcome = if live.exact {
+            let loaded = &live.record;
+            let write = storage.update_from(&key, loaded, &state.changes, deadlines, now);
+            shared.timed(write).await
+        } else {
+            shared
+                .timed(storage.update(&key, &state.changes, deadlines, now))
+                .await
+        };
+        Ok(match outcome.map_err(SessionError::Storage)? {
+            UpdateOutcome::Updated { .. } => {
+                tracing::debug!(%key, "session updated");
+                Outcome::Live {
+                    deadlines,
+                    id: live.id,
+                    known: live.from_cookie,
+                    moved: true,
+                    now,
+                }
+            }
+            UpdateOutcome::Gone | UpdateOutcome::Conflict { .. } => {
+                tracing::debug!(%key, "session ended during the request; changes dropped");
+                Outcome::NoSession { removal: false }
+            }
+        })
+    }
+
+    /// Moves the idle deadline if the lifetime policy says a touch is due.
+    async fn touch_if_due(
+        &self,
+        live: Live,
+        now: session_core::Timestamp,
+    ) -> Result<Outcome, SessionError> {
+        let shared = &self.inner.shared;
+        let current = live.record.deadlines;
+        let Some(extended) = shared.lifetime.touch_due(current, now) else {
+            return Ok(Outcome::Live {
+                deadlines: current,
+                id: live.id,
+                known: true,
+                moved: false,
+                now,
+            });
+        };
+        let key = live.key;
+        let outcome = shared
+            .timed(shared.storage.touch(&key, extended.idle(), now))
+            .await;
+        Ok(match outcome.map_err(SessionError::Storage)? {
+            TouchOutcome::Touched => {
+                tracing::trace!(%key, "session touched");
+                Outcome::Live {
+                    deadlines: extended,
+                    id: live.id,
+                    known: true,
+                    moved: true,
+                    now,
+                }
+            }
+            TouchOutcome::Gone => Outcome::NoSession { removal: false },
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! What every request of one layer shares: the storage, the configuration
+//! and its policies, and the storage calls that draw fresh ids.
+
+use std::sync::Arc;
+
+use session_core::{
+    ChangeSet, CreateOutcome, CycleOutcome, Error, Record, SessionData, SessionId, SessionKey,
+    SessionStorage, Timestamp,
+};
+
+use super::state::Live;
+use crate::SessionError;
+use crate::config::SessionConfig;
+use crate::cookie::parse::Candidates;
+use crate::cookie::rules::CookieRules;
+use crate::lifetime::Lifetime;
+use crate::throttle::Throttles;
+
+/// How many fresh ids a create or cycle draws before giving up on
+/// collisions (with 128-bit ids, one is all it ever takes).
+const ID_ATTEMPTS: u32 = 3;
+
+/// What every request of one layer shares: the storage and the
+/// configuration.
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn SessionStorage>,
+    pub(crate) config: SessionConfig,
+    pub(super) lifetime: Lifetime,
+    pub(super) cookies: CookieRules,
+    pub(super) throttles: Throttles,
+}
+
+impl Shared {
+    pub(crate) fn new(storage: Arc<dyn SessionStorage>, config: SessionConfig) -> Self {
+        Self {
+            storage,
+            lifetime: Lifetime::new(&config),
+            cookies: CookieRules::new(&config),
+            config,
+            throttles: Throttles::default(),
+        }
+    }
+
+    pub(super) fn now(&self) -> Timestamp {
+        self.config.clock.now()
+    }
+
+    /// Runs a storage call under the configured timeout.
+    pub(super) async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let limit = self.config.store_timeout;
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(Error::Timeout(limit)))
+    }
+
+    /// Logs, at a rate nobody can flood, the session cookies a request
+    /// carried that were not looked up.
+    pub(super) fn note_bad_cookies(&self, candidates: &Candidates) {
+        let bad = [
+            (candidates.malformed, &self.throttles.malformed, "malformed"),
+            (
+                candidates.excess,
+                &self.throttles.excess,
+                "beyond the first few",
+            ),
+        ];
+        for (events, throttle, what) in bad {
+            if events == 0 {
+                continue;
+            }
+            tracing::debug!(count = events, "ignoring session cookies {what}");
+            if let Some(count) = throttle.count(events.try_into().unwrap_or(u64::MAX), self.now()) {
+                tracing::warn!(
+                    count,
+                    "ignored session cookies {what}, since the last such line"
+                );
+            }
+        }
+    }
+
+    /// Stores `data` as a new session under a fresh id.
+    pub(super) async fn create(
+        &self,
+        data: SessionData,
+        now: Timestamp,
+    ) -> Result<Live, SessionError> {
+        let record = Record::new(data, now, self.lifetime.fresh(now));
+        let stored = &record;
+        let (id, key) = self
+            .under_fresh_id(|key| async move {
+                let created = self.timed(self.storage.create(&key, stored, now)).await?;
+                Ok(match created {
+                    CreateOutcome::Created => Fresh::Written(()),
+                    CreateOutcome::Collision => Fresh::Collision,
+                })
+            })
+            .await?
+            .0;
+        tracing::debug!(%key, "session created");
+        Ok(Live {
+            id,
+            key,
+            record,
+            exact: true,
+            from_cookie: false,
+        })
+    }
+
+    /// Moves `live`, with `changes` applied (the handler sees `view`), to a
+    /// fresh id now. `None` if the session ended meanwhile.
+    pub(super) async fn cycle(
+        &self,
+        live: &Live,
+        changes: &ChangeSet,
+        view: &SessionData,
+    ) -> Result<Option<Live>, SessionError> {
+        let now = self.now();
+        let deadlines = self.lifetime.at_login(live.record.deadlines, now);
+        let old = live.key;
+        let ((id, key), cycled) = self
+            .under_fresh_id(|new| async move {
+                let cycle = self.storage.cycle(&old, &new, changes, deadlines, now);
+                Ok(match self.timed(cycle).await? {
+                    CycleOutcome::Cycled => Fresh::Written(true),
+                    CycleOutcome::Collision => Fresh::Collision,
+                    // Deferred changes carry no conditions; a conflict can
+                    // only mean the record changed into something this
+                    // request cannot log in: end it like a logout.
+                    CycleOutcome::Gone | CycleOutcome::Conflict { .. } => Fresh::Written(false),
+                })
+            })
+            .await?;
+        if !cycled {
+            tracing::debug!(key = %old, "session ended during the request; not cycled");
+            return Ok(None);
+        }
+        tracing::debug!(%old, new = %key, "session id cycled");
+        let version = live.record.version.saturating_add(1);
+        let record = Record::from_parts(view.clone(), live.record.created_at, deadlines, version);
+        Ok(Some(Live {
+            id,
+            key,
+            record,
+            // Concurrent writes to the old record moved with it, unseen.
+            exact: false,
+            from_cookie: false,
+        }))
+    }
+
+    /// Runs `write` under fresh ids until one does not collide (with
+    /// 128-bit ids, the first never does), and returns that id with what
+    /// the write returned.
+    async fn under_fresh_id<T, W, Fut>(
+        &self,
+        mut write: W,
+    ) -> Result<((SessionId, SessionKey), T), SessionError>
+    where
+        W: FnMut(SessionKey) -> Fut,
+        Fut: Future<Output = Result<Fresh<T>, Error>>,
+    {
+        for _ in 0..ID_ATTEMPTS {
+            let id = SessionId::generate()?;
+            let key = id.key();
+            match write(key).await.map_err(SessionError::Storage)? {
+                Fresh::Written(written) => return Ok(((id, key), written)),
+                Fresh::Collision => tracing::warn!(%key, "session id collision"),
+            }
+        }
+        Err(SessionError::Storage(Error::backend(
+            "every fresh session id collided",
+        )))
+    }
+}
+
+/// What a write under a fresh id did.
+enum Fresh<T> {
+    /// It was written (or found the session gone): done.
+    Written(T),
+    /// A live session holds the id already: draw another.
+    Collision,
+}

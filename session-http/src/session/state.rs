@@ -1,0 +1,110 @@
+//! Where a request stands with its session: the state a handle's calls
+//! move through, from unloaded to live, ended or failed.
+
+use session_core::{ChangeSet, Record, SessionData, SessionId, SessionKey, Value};
+
+use crate::SessionError;
+
+/// A session found in storage or created during this request.
+pub(super) struct Live {
+    pub(super) id: SessionId,
+    /// The id's hash, computed once per request.
+    pub(super) key: SessionKey,
+    /// The record as last known to be stored.
+    pub(super) record: Record,
+    /// Whether `record` is exactly what storage returned or wrote, so that
+    /// `update_from` may use it; a conditioned update merges into it what
+    /// it learns of one key, which leaves the other keys possibly stale.
+    pub(super) exact: bool,
+    /// Whether the request's cookie named it (else no cookie was sent yet).
+    pub(super) from_cookie: bool,
+}
+
+/// Where the request stands with its session.
+pub(super) enum Origin {
+    /// Nothing asked for the session yet.
+    Unloaded,
+    /// Loading failed: the session is unusable for this request.
+    Failed,
+    /// No live session: a write creates one.
+    Anonymous,
+    /// A live session.
+    Live(Live),
+    /// The session ended while the request ran (logged out elsewhere):
+    /// nothing more is written, no cookie is sent.
+    Ended,
+}
+
+/// The request's view of its session.
+pub(super) struct State {
+    pub(super) origin: Origin,
+    /// What the handler sees: the stored data with `changes` applied.
+    pub(super) view: SessionData,
+    /// Changes to write at the end of the request.
+    pub(super) changes: ChangeSet,
+    /// The session was destroyed and the request carried a session cookie:
+    /// send a removal cookie unless a new session replaces it.
+    pub(super) removal: bool,
+    /// An immediate write moved the deadlines: a persistent cookie's
+    /// `Max-Age` must follow.
+    pub(super) refresh_cookie: bool,
+    /// Any method was called: the response depends on the cookie.
+    pub(super) accessed: bool,
+}
+
+impl State {
+    /// A request's state before anything asked for its session.
+    pub(super) fn new() -> Self {
+        Self {
+            origin: Origin::Unloaded,
+            view: SessionData::new(),
+            changes: ChangeSet::new(),
+            removal: false,
+            refresh_cookie: false,
+            accessed: false,
+        }
+    }
+
+    /// The session ended elsewhere: drop everything pending.
+    pub(super) fn end(&mut self) {
+        self.origin = Origin::Ended;
+        self.refresh_cookie = false;
+        self.view = SessionData::new();
+        self.changes = ChangeSet::new();
+    }
+
+    /// Drops every value but those under `keep`, here and in storage.
+    pub(super) fn keep_only(&mut self, keep: &[&str]) {
+        let kept: Vec<(String, Value)> = keep
+            .iter()
+            .filter_map(|&key| Some((key.to_owned(), self.view.get_value(key)?.clone())))
+            .collect();
+        self.changes.clear();
+        self.view.clear();
+        for (key, value) in kept {
+            self.changes.insert(key.as_str(), value.clone());
+            self.view.insert_value(key, value);
+        }
+    }
+
+    /// Start over with no session (after `destroy`).
+    pub(super) fn forget(&mut self) {
+        self.origin = Origin::Anonymous;
+        self.refresh_cookie = false;
+        self.view = SessionData::new();
+        self.changes = ChangeSet::new();
+    }
+}
+
+/// Marks the session unusable after a storage failure: the response
+/// becomes the store-failure response and nothing more is written.
+pub(super) fn poison(state: &mut State, error: SessionError) -> SessionError {
+    if matches!(
+        error,
+        SessionError::Storage(_) | SessionError::Randomness(_)
+    ) {
+        tracing::error!(%error, "session storage failed during the request");
+        state.origin = Origin::Failed;
+    }
+    error
+}

@@ -1,0 +1,155 @@
+//! [`Session::update`]: a conditioned read-modify-write, written now and
+//! retried on conflict, and its retry policy.
+
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use session_core::{ChangeSet, UpdateOutcome, Value};
+
+use super::Session;
+use super::state::{Origin, State, poison};
+use crate::SessionError;
+
+impl Session {
+    /// Replaces the value under `key` with `next(current)`, now, atomically.
+    ///
+    /// The write is conditioned on the stored value being the one `next`
+    /// saw; if another request changed it meanwhile, `next` runs again on
+    /// the new value (a few times, with jitter). So concurrent requests
+    /// incrementing a counter never lose an increment. The request's other
+    /// changes so far are written in the same atomic step. With no session
+    /// yet, this creates one. Unlike [`insert`](Self::insert), the write has
+    /// happened when this returns, whatever the response.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Contended`] if every attempt met a conflicting write;
+    /// [`SessionError::Gone`] if the session ended during the request;
+    /// [`SessionError::Storage`] if the write failed or timed out (a timed
+    /// out write may or may not have happened). A storage failure poisons
+    /// the session like a failed load: the response becomes the
+    /// store-failure response and nothing more is written.
+    pub async fn update<T, F>(&self, key: &str, mut next: F) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnMut(Option<T>) -> T + Send,
+    {
+        let mut state = self.writable().await?;
+        let result = if matches!(state.origin, Origin::Live(_)) {
+            self.update_live(&mut state, key, &mut next).await
+        } else {
+            self.create_with(&mut state, key, &mut next).await
+        };
+        result.map_err(|error| poison(&mut state, error))
+    }
+
+    /// `update` with no session yet: creates one now, holding the request's
+    /// changes so far and the new value.
+    async fn create_with<T, F>(
+        &self,
+        state: &mut State,
+        key: &str,
+        next: &mut F,
+    ) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let shared = &self.inner.shared;
+        let value = next(state.view.get(key).map_err(SessionError::Value)?);
+        let mut data = state.view.clone();
+        data.insert_value(
+            key.to_owned(),
+            Value::encode(&value).map_err(SessionError::Value)?,
+        );
+        let live = shared.create(data, shared.now()).await?;
+        state.view = live.record.data.clone();
+        state.changes = ChangeSet::new();
+        state.origin = Origin::Live(live);
+        Ok(value)
+    }
+
+    /// `update` of a live session: the request's changes so far and the new
+    /// value, conditioned on the stored value, retried on conflict.
+    async fn update_live<T, F>(
+        &self,
+        state: &mut State,
+        key: &str,
+        next: &mut F,
+    ) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let shared = &self.inner.shared;
+        let attempts = shared.config.update_attempts;
+        for attempt in 1..=attempts {
+            let State {
+                origin: Origin::Live(live),
+                view,
+                changes,
+                refresh_cookie,
+                ..
+            } = state
+            else {
+                break;
+            };
+            let value = next(view.get(key).map_err(SessionError::Value)?);
+            let encoded = Value::encode(&value).map_err(SessionError::Value)?;
+            let mut write = changes.clone();
+            write.require(key, live.record.data.get_value(key).cloned());
+            write.insert(key, encoded);
+            let now = shared.now();
+            let deadlines = shared.lifetime.extended(live.record.deadlines, now);
+            let key_hash = live.key;
+            let outcome = shared
+                .timed(shared.storage.update(&key_hash, &write, deadlines, now))
+                .await;
+            match outcome.map_err(SessionError::Storage)? {
+                UpdateOutcome::Updated { version } => {
+                    write.apply(&mut live.record.data);
+                    live.record.version = version;
+                    live.exact = false;
+                    live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
+                    *view = live.record.data.clone();
+                    *changes = ChangeSet::new();
+                    *refresh_cookie = true;
+                    return Ok(value);
+                }
+                UpdateOutcome::Conflict { current } => {
+                    tracing::debug!(key = %key_hash, attempt, "session update conflicted");
+                    match current.value(key) {
+                        Some(value) => live.record.data.insert_value(key.to_owned(), value.clone()),
+                        None => live.record.data.remove(key),
+                    };
+                    live.exact = false;
+                    *view = live.record.data.clone();
+                    changes.apply(view);
+                    if attempt < attempts {
+                        backoff(attempt).await;
+                    }
+                }
+                UpdateOutcome::Gone => {
+                    tracing::debug!(key = %key_hash, "session ended during the request");
+                    state.end();
+                    return Err(SessionError::Gone);
+                }
+            }
+        }
+        Err(SessionError::Contended { attempts })
+    }
+}
+
+/// Waits before retry number `attempt` (from 1): a random time between
+/// 2^attempt and 2^(attempt+1) milliseconds, at most 512 to 1024, so
+/// writers that collided spread out instead of colliding again. With the
+/// default 12 attempts, a request under heavy contention waits a few
+/// seconds at worst before giving up with `Contended`.
+async fn backoff(attempt: u32) {
+    let floor = 1_u64 << attempt.min(9);
+    // `RandomState` is seeded randomly per instance: plenty for jitter.
+    let jitter = RandomState::new().hash_one(attempt) % floor;
+    tokio::time::sleep(Duration::from_millis(floor + jitter)).await;
+}
