@@ -17,7 +17,10 @@ impl Clock {
         Self(Arc::new(Timestamp::now))
     }
 
-    /// A clock that calls `now`.
+    /// A clock that calls `now` (feature `test-util`): for tests that move
+    /// the time by hand.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn from_fn(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
         Self(Arc::new(now))
     }

@@ -98,9 +98,12 @@ pub use failure::{ServiceUnavailable, StoreFailureResponse};
 pub use layer::SessionLayer;
 pub use service::{ResponseFuture, SessionService};
 pub use session::Session;
-/// The storage contract, for custom stores and for the types in
-/// [`Session`]'s signatures.
+/// The storage contract, whole: for writing a custom store.
 pub use session_core;
+/// What an application using this crate names: the storage it hands the
+/// layer, the id [`Session::id`] returns, and the storage failure inside
+/// [`SessionError::Storage`].
+pub use session_core::{Error as StorageError, SessionId, SessionStorage};
 
 /// The in-process memory backend (feature `memory`, on by default).
 #[cfg(feature = "memory")]

@@ -28,8 +28,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use session_http::memory::MemoryStorage;
-use session_http::session_core::SessionStorage;
-use session_http::{SessionConfig, SessionLayer};
+use session_http::{SessionConfig, SessionLayer, SessionStorage};
 use tokio::net::TcpListener;
 
 const USAGE: &str =

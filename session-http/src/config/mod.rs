@@ -209,7 +209,10 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Where the time comes from (default the system clock).
+    /// Where the time comes from (default the system clock; feature
+    /// `test-util`): for tests that move the time by hand.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.config.clock = clock;
         self
