@@ -7,7 +7,10 @@ use std::time::Duration;
 use session_core::conformance::Harness;
 use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
 
-use crate::{Columns, SqliteStorage, millis};
+use sqlx::Row;
+
+use crate::SqliteStorage;
+use crate::row::{Columns, millis};
 
 /// How long rows planted by [`Harness::write_raw`] stay live.
 const RAW_LIFETIME: Duration = Duration::from_secs(3_600);
@@ -54,15 +57,18 @@ impl Harness for SqliteHarness {
     /// The `data` column followed by the `version` (big-endian): what a
     /// write changes and a touch does not.
     async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
-        let row: Option<(Vec<u8>, i64)> = sqlx::query_as(self.storage.sql.read_raw.get())
+        let row = sqlx::query(self.storage.sql.read_raw.get())
             .bind(key.as_bytes().as_slice())
             .fetch_optional(&self.storage.pool)
             .await
             .map_err(Error::backend)?;
-        Ok(row.map(|(mut data, version)| {
-            data.extend_from_slice(&version.to_be_bytes());
-            data
-        }))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut raw: Vec<u8> = row.try_get("data").map_err(Error::backend)?;
+        let version: i64 = row.try_get("version").map_err(Error::backend)?;
+        raw.extend_from_slice(&version.to_be_bytes());
+        Ok(Some(raw))
     }
 
     /// A row with `bytes` as its data, live for an hour past `now`.

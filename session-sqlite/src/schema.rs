@@ -1,4 +1,5 @@
-//! The table, its index, and every statement run against them.
+//! The table, its index, every statement run against them, and the
+//! migration that creates them.
 //!
 //! A table name is configurable, so statements are built once, from a name
 //! validated to be a plain identifier; that validation is the one place
@@ -6,13 +7,16 @@
 
 use std::sync::Arc;
 
+use session_core::Error;
 use sqlx::AssertSqlSafe;
+
+use crate::SqliteStorage;
 
 /// Rows `delete_expired` deletes per statement.
 pub(crate) const CLEANUP_BATCH: i64 = 1_000;
 
 /// Version of the schema written to `PRAGMA user_version`.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 1;
 
 /// The table name is not `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +38,18 @@ pub(crate) fn validate(name: &str) -> Result<(), InvalidTableName> {
     }
 }
 
+/// The columns a record is read from, under the names
+/// [`StoredRow`](crate::row::StoredRow) reads: `data` is `NULL` when longer
+/// than `?2`, and `data_length` is its length either way.
+const ROW: &str = "CASE WHEN length(data) <= ?2 THEN data END AS data,
+    length(data) AS data_length, created_at, idle_deadline, absolute_deadline, version";
+
+/// A whole row's columns and their parameters, in the order
+/// [`Columns::bind_row`](crate::row::Columns::bind_row) binds them.
+const ROW_VALUES: &str =
+    "(key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
 /// A statement ready to hand to sqlx.
 #[derive(Clone)]
 pub(crate) struct Sql(Arc<str>);
@@ -54,9 +70,9 @@ impl Sql {
 /// Columns: `key` (SHA-256 of the id), `data` (the values, versioned
 /// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
 /// `expires_at` (the earlier deadline, indexed for cleanup) and `version`;
-/// times in Unix milliseconds. The statements that read `data` take the
-/// longest data they will fetch, and return `NULL` for data longer than
-/// that, with its length.
+/// times in Unix milliseconds. The statements that read a record select
+/// [`ROW`]: they take the longest data they will fetch, and return `NULL`
+/// for data longer than that, with its length.
 #[derive(Clone)]
 pub(crate) struct Statements {
     pub(crate) create_table: Sql,
@@ -81,7 +97,12 @@ pub(crate) struct Statements {
 impl Statements {
     /// The statements for `table`, a name [`validate`] accepted.
     pub(crate) fn for_table(table: &str) -> Self {
-        let sql = |text: &str| Sql::new(text.replace("{table}", table));
+        let sql = |text: &str| {
+            let text = text
+                .replace("{row}", ROW)
+                .replace("{row_values}", ROW_VALUES);
+            Sql::new(text.replace("{table}", table))
+        };
         Self {
             create_table: sql(
                 "CREATE TABLE IF NOT EXISTS {table} (
@@ -97,21 +118,9 @@ impl Statements {
             create_index: sql(
                 "CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at)",
             ),
-            load: sql(
-                "SELECT CASE WHEN length(data) <= ?3 THEN data END, length(data),
-                 created_at, idle_deadline, absolute_deadline, version
-                 FROM {table} WHERE key = ?1 AND expires_at > ?2",
-            ),
-            load_for_write: sql(
-                "SELECT CASE WHEN length(data) <= ?2 THEN data END, length(data),
-                 created_at, idle_deadline, absolute_deadline, version
-                 FROM {table} WHERE key = ?1",
-            ),
-            insert: sql(
-                "INSERT INTO {table}
-                 (key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            ),
+            load: sql("SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3"),
+            load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1"),
+            insert: sql("INSERT INTO {table} {row_values}"),
             delete_if_expired: sql("DELETE FROM {table} WHERE key = ?1 AND expires_at <= ?2"),
             is_live: sql("SELECT 1 FROM {table} WHERE key = ?1 AND expires_at > ?2"),
             write_if_unchanged: sql(
@@ -132,13 +141,39 @@ impl Statements {
             ),
             exists: sql("SELECT 1 FROM {table} WHERE key = ?1"),
             read_raw: sql("SELECT data, version FROM {table} WHERE key = ?1"),
-            replace: sql(
-                "INSERT OR REPLACE INTO {table}
-                 (key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            ),
+            replace: sql("INSERT OR REPLACE INTO {table} {row_values}"),
         }
     }
+}
+
+/// Creates the table and index if missing, under `BEGIN IMMEDIATE` so that
+/// two processes opening a new file at once take turns.
+pub(crate) async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
+    let mut tx = storage.begin().await?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::backend)?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::backend(format!(
+            "the session database has schema version {version}; this library knows {SCHEMA_VERSION}"
+        )));
+    }
+    for statement in [&storage.sql.create_table, &storage.sql.create_index] {
+        sqlx::query(statement.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+    }
+    if version < SCHEMA_VERSION {
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA user_version = {SCHEMA_VERSION}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::backend)?;
+    }
+    tx.commit().await.map_err(Error::backend)
 }
 
 #[cfg(test)]

@@ -1,0 +1,152 @@
+//! A session's row: the columns read from the table, the columns written to
+//! it, and their conversions to and from a [`Record`].
+//!
+//! Times are Unix milliseconds and versions plain integers, as SQLite
+//! stores them.
+
+use session_core::{Deadlines, Error, Record, SessionData, SessionKey, Timestamp};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{FromRow, Row, Sqlite};
+
+/// A row as read for its record, by the columns `schema` selects.
+pub(crate) struct StoredRow {
+    /// The encoded values; `None` when longer than the reader fetches (the
+    /// longest a record within the size limit can have).
+    data: Option<Vec<u8>>,
+    /// The length of the stored data, fetched or not.
+    data_length: i64,
+    created_at: i64,
+    idle_deadline: i64,
+    absolute_deadline: i64,
+    version: i64,
+}
+
+impl FromRow<'_, SqliteRow> for StoredRow {
+    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            data: row.try_get("data")?,
+            data_length: row.try_get("data_length")?,
+            created_at: row.try_get("created_at")?,
+            idle_deadline: row.try_get("idle_deadline")?,
+            absolute_deadline: row.try_get("absolute_deadline")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+impl StoredRow {
+    /// The record in this row; data over `limit` is [`Error::TooLarge`] (a
+    /// store someone else can write to may hold anything), anything that is
+    /// not a record [`Error::Decode`].
+    pub(crate) fn into_record(self, limit: usize) -> Result<Record, Error> {
+        let Some(data) = self.data else {
+            let size = usize::try_from(self.data_length).unwrap_or(usize::MAX);
+            return Err(Error::TooLarge { size, limit });
+        };
+        let record = Record::from_parts(
+            SessionData::decode(&data)?,
+            timestamp(self.created_at)?,
+            Deadlines::new(
+                timestamp(self.idle_deadline)?,
+                timestamp(self.absolute_deadline)?,
+            ),
+            u64::try_from(self.version).map_err(Error::decode)?,
+        );
+        record.check_size(limit)?;
+        Ok(record)
+    }
+}
+
+/// What identifies the row a record was read from: a write conditioned on
+/// these misses a row another writer changed in between (a touch changes
+/// none of them, and its deadlines are overwritten by the later write's
+/// anyway).
+#[derive(Clone, Copy)]
+pub(crate) struct ReadStamp {
+    pub(crate) version: i64,
+    pub(crate) created_at: i64,
+    pub(crate) absolute_deadline: i64,
+}
+
+impl ReadStamp {
+    /// The stamp of the row `record` was read from.
+    pub(crate) fn of(record: &Record) -> Self {
+        Self {
+            version: version(record.version),
+            created_at: millis(record.created_at),
+            absolute_deadline: millis(record.deadlines.absolute()),
+        }
+    }
+}
+
+/// A record's column values, as written.
+#[derive(Clone)]
+pub(crate) struct Columns {
+    pub(crate) data: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) idle: i64,
+    pub(crate) absolute: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) version: i64,
+}
+
+/// A statement with its arguments, as sqlx builds it.
+pub(crate) type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
+
+impl Columns {
+    /// The columns of `record`, refused if its data is over `limit`.
+    pub(crate) fn of(record: &Record, limit: usize) -> Result<Self, Error> {
+        record.check_size(limit)?;
+        Ok(Self {
+            data: record.data.encode()?,
+            created_at: millis(record.created_at),
+            idle: millis(record.deadlines.idle()),
+            absolute: millis(record.deadlines.absolute()),
+            expires_at: millis(record.deadlines.expires_at()),
+            version: version(record.version),
+        })
+    }
+
+    /// Binds a whole row, key first, in the column order of the table.
+    pub(crate) fn bind_row<'q>(
+        self,
+        query: SqliteQuery<'q>,
+        key: &'q SessionKey,
+    ) -> SqliteQuery<'q> {
+        query
+            .bind(key.as_bytes().as_slice())
+            .bind(self.data)
+            .bind(self.created_at)
+            .bind(self.idle)
+            .bind(self.absolute)
+            .bind(self.expires_at)
+            .bind(self.version)
+    }
+}
+
+/// A failed read: a column of the wrong type is a corrupt row, not a
+/// backend failure.
+pub(crate) fn read_error(error: sqlx::Error) -> Error {
+    match error {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Error::decode(error),
+        error => Error::backend(error),
+    }
+}
+
+/// A version as SQLite's integer, saturating (versions never get there).
+fn version(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// A timestamp as SQLite's integer; every [`Timestamp`] fits.
+pub(crate) fn millis(at: Timestamp) -> i64 {
+    i64::try_from(at.as_unix_millis()).unwrap_or(i64::MAX)
+}
+
+/// A timestamp read back from a column.
+fn timestamp(millis: i64) -> Result<Timestamp, Error> {
+    u64::try_from(millis)
+        .map(Timestamp::from_unix_millis)
+        .map_err(Error::decode)
+}

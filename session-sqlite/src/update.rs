@@ -1,0 +1,128 @@
+//! `update`: read the row, then write the changed record with one statement
+//! that matches only the row read; after a few lost races, hold SQLite's
+//! write lock from the read to the write.
+
+use session_core::{ChangeSet, Deadlines, Error, Record, SessionKey, Timestamp, UpdateOutcome};
+use sqlx::SqliteExecutor;
+
+use crate::SqliteStorage;
+use crate::row::{Columns, ReadStamp, millis};
+use crate::table::Locked;
+
+/// How many times `update` reads and then writes if unchanged before it
+/// takes SQLite's write lock for both: each lost race means a writer in
+/// another process changed the session in between.
+const OPTIMISTIC_ATTEMPTS: u32 = 3;
+
+impl SqliteStorage {
+    /// `update_from`, in this process's turn to write: one statement if
+    /// `loaded` is still the stored record.
+    pub(crate) async fn update_from_in_turn(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        // A refusal by the loaded record may not hold for the stored one.
+        if let Ok(next) = loaded.clone().updated(changes, deadlines, now) {
+            let read = ReadStamp::of(loaded);
+            if let Some(outcome) = self
+                .write_if_unchanged(&self.pool, key, read, &next, now)
+                .await?
+            {
+                return Ok(outcome);
+            }
+        }
+        self.update_in_turn(key, changes, deadlines, now).await
+    }
+
+    /// `update`, in this process's turn to write: only writers in other
+    /// processes can change the row between the read and the write, and if
+    /// they keep doing so, SQLite's write lock is held for both.
+    pub(crate) async fn update_in_turn(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let transition = |current: Record| current.updated(changes, deadlines, now);
+            let (read, next) = match self
+                .read_transition(&self.pool, key, UpdateOutcome::Gone, transition)
+                .await?
+            {
+                Ok(transitioned) => transitioned,
+                // Refused by a consistent read: the answer as of that read.
+                Err(refused) => return Ok(refused),
+            };
+            if let Some(outcome) = self
+                .write_if_unchanged(&self.pool, key, read, &next, now)
+                .await?
+            {
+                return Ok(outcome);
+            }
+        }
+        self.update_locked(key, changes, deadlines, now).await
+    }
+
+    /// `update` holding SQLite's write lock from the read to the write.
+    async fn update_locked(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let transition = |current: Record| current.updated(changes, deadlines, now);
+        let Locked { mut tx, read, next } = match self
+            .begin_transition(key, UpdateOutcome::Gone, transition)
+            .await?
+        {
+            Ok(locked) => locked,
+            Err(refused) => return Ok(refused),
+        };
+        let outcome = self
+            .write_if_unchanged(&mut *tx, key, read, &next, now)
+            .await?
+            // The write lock has been held since the read.
+            .ok_or_else(|| Error::backend("row changed under the write lock"))?;
+        tx.commit().await.map_err(Error::backend)?;
+        Ok(outcome)
+    }
+
+    /// Writes `next` under `key` if the row there is still the one `read`
+    /// stamps, in one statement; `None` (nothing written) if it is not.
+    /// Call it in this process's turn to write.
+    async fn write_if_unchanged<'c>(
+        &self,
+        executor: impl SqliteExecutor<'c>,
+        key: &SessionKey,
+        read: ReadStamp,
+        next: &Record,
+        now: Timestamp,
+    ) -> Result<Option<UpdateOutcome>, Error> {
+        let columns = Columns::of(next, self.max_record_bytes)?;
+        let written = sqlx::query(self.sql.write_if_unchanged.get())
+            .bind(key.as_bytes().as_slice())
+            .bind(columns.data)
+            .bind(columns.idle)
+            .bind(columns.absolute)
+            .bind(columns.expires_at)
+            .bind(columns.version)
+            .bind(read.version)
+            .bind(read.created_at)
+            .bind(read.absolute_deadline)
+            .bind(millis(now))
+            .execute(executor)
+            .await
+            .map_err(Error::backend)?;
+        Ok(
+            (written.rows_affected() == 1).then_some(UpdateOutcome::Updated {
+                version: next.version,
+            }),
+        )
+    }
+}
