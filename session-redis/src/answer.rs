@@ -31,9 +31,8 @@ pub(crate) enum Answer {
 
 /// Reads a script's reply.
 pub(crate) fn parse(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
-    let mut parts = reply.into_iter();
-    let outcome = parts.next().unwrap_or_default();
-    let mut rest = parts;
+    let mut rest = reply.into_iter();
+    let outcome = rest.next().unwrap_or_default();
     Ok(match outcome.as_slice() {
         b"created" => Answer::Created,
         b"collision" => Answer::Collision,
