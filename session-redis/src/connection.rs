@@ -17,18 +17,29 @@ pub(crate) enum Target {
     },
     /// A manager the application built.
     Manager(ConnectionManager),
-    /// Redis Cluster. Its client resends a command after a broken
-    /// connection as well as after a redirect (one retry budget covers
-    /// both, and redirects need it); the write scripts recognise their own
-    /// resends, so each write takes effect once.
+    /// Redis Cluster.
     #[cfg(feature = "cluster")]
-    Cluster {
-        client: redis::cluster::ClusterClient,
-        connection: OnceCell<redis::cluster_async::ClusterConnection>,
-    },
+    Cluster(crate::cluster::Cluster),
 }
 
 impl Target {
+    /// One Redis server, connected on first use within `timeout`.
+    pub(crate) fn node(client: Client, timeout: Duration) -> Self {
+        Self::Node {
+            client,
+            manager: OnceCell::new(),
+            timeout,
+        }
+    }
+
+    /// Makes connecting give up within `limit`, one call's timeout (the
+    /// cluster client has its own, and a given manager is already made).
+    pub(crate) fn limit_connecting(&mut self, limit: Duration) {
+        if let Self::Node { timeout, .. } = self {
+            *timeout = limit;
+        }
+    }
+
     /// A connection, made now if this is the first use. A failed attempt is
     /// not remembered: the next call tries again.
     pub(crate) async fn connect(&self) -> RedisResult<Connection> {
@@ -57,22 +68,15 @@ impl Target {
             }
             Self::Manager(manager) => Ok(Connection::Node(manager.clone())),
             #[cfg(feature = "cluster")]
-            Self::Cluster { client, connection } => {
-                let connection = connection
-                    .get_or_try_init(|| client.get_async_connection())
-                    .await?;
-                Ok(Connection::Cluster(connection.clone()))
-            }
+            Self::Cluster(cluster) => cluster.connect().await.map(Connection::Cluster),
         }
     }
 
     /// Whether keys may live on different nodes.
     pub(crate) fn is_cluster(&self) -> bool {
-        match self {
-            Self::Node { .. } | Self::Manager(_) => false,
-            #[cfg(feature = "cluster")]
-            Self::Cluster { .. } => true,
-        }
+        // Every kind but these two is a cluster; so no arm names the one
+        // that only a build with feature `cluster` has.
+        !matches!(self, Self::Node { .. } | Self::Manager(_))
     }
 }
 

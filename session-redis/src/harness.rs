@@ -6,8 +6,8 @@ use std::sync::Arc;
 use session_core::conformance::Harness;
 use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
 
-use crate::RedisStorage;
-use crate::layout::{META, data_field, encode_meta};
+use crate::layout::{Fields, META, data_field, encode_meta};
+use crate::storage::RedisStorage;
 
 /// How long bytes planted by [`Harness::write_raw`] live, in milliseconds.
 const RAW_TTL_MS: u64 = 3_600_000;
@@ -27,11 +27,7 @@ impl RedisHarness {
 
     /// Replaces whatever is under `key` with a hash of `fields`, kept for
     /// [`RAW_TTL_MS`].
-    async fn replace_hash(
-        &self,
-        key: &SessionKey,
-        fields: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), Error> {
+    async fn replace_hash(&self, key: &SessionKey, fields: Fields) -> Result<(), Error> {
         let redis_key = self.storage.redis_key(key);
         self.storage
             .call(|mut connection| async move {
@@ -54,30 +50,13 @@ impl Harness for RedisHarness {
     }
 
     async fn raw_exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        let redis_key = self.storage.redis_key(key);
-        self.storage
-            .call(|mut connection| async move {
-                redis::cmd("EXISTS")
-                    .arg(redis_key)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await
+        self.storage.key_command("EXISTS", key).await
     }
 
     /// Every field and value of the hash, sorted by field, each followed by
     /// a zero byte.
     async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
-        let redis_key = self.storage.redis_key(key);
-        let fields: BTreeMap<Vec<u8>, Vec<u8>> = self
-            .storage
-            .call(|mut connection| async move {
-                redis::cmd("HGETALL")
-                    .arg(redis_key)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await?;
+        let fields: BTreeMap<Vec<u8>, Vec<u8>> = self.storage.key_command("HGETALL", key).await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -113,6 +92,6 @@ impl Harness for RedisHarness {
     }
 
     fn max_record_bytes(&self) -> usize {
-        self.storage.inner.max_record_bytes
+        self.storage.max_record_bytes()
     }
 }

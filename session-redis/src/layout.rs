@@ -1,6 +1,6 @@
 //! How a record is laid out in its Redis hash (see [`scripts`](crate::scripts)).
 
-use session_core::{Conflict, Deadlines, Error, Record, SessionData, Timestamp, Value};
+use session_core::{Deadlines, Error, Record, SessionData, Timestamp, Value};
 
 /// The metadata field.
 pub(crate) const META: &str = "m";
@@ -9,9 +9,17 @@ const DATA: &str = "d:";
 /// The metadata of a record a cluster `cycle` has sealed.
 const SEALED: &[u8] = b"S;";
 
+/// A hash's fields with their values, as Redis sends them.
+pub(crate) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The field of the value `name`.
 pub(crate) fn data_field(name: &str) -> String {
     format!("{DATA}{name}")
+}
+
+/// The value's name in a value's field; `None` for other fields.
+pub(crate) fn value_name(field: &[u8]) -> Option<&[u8]> {
+    field.strip_prefix(DATA.as_bytes())
 }
 
 /// The metadata of `record`: `1;<created>;<idle>;<absolute>;<version>`.
@@ -29,10 +37,7 @@ pub(crate) fn encode_meta(record: &Record) -> String {
 /// is sealed by a cycle in progress; [`Error::TooLarge`] if its data is
 /// over `limit` bytes (as [`SessionData::size`] measures it), whatever
 /// Redis sent; [`Error::Decode`] for anything that is not a record.
-pub(crate) fn decode_record(
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
-    limit: usize,
-) -> Result<Option<Record>, Error> {
+pub(crate) fn decode_record(fields: Fields, limit: usize) -> Result<Option<Record>, Error> {
     if fields.is_empty() {
         return Ok(None);
     }
@@ -46,7 +51,7 @@ pub(crate) fn decode_record(
     for (field, value) in fields {
         if field == META.as_bytes() {
             meta = Some(value);
-        } else if let Some(name) = field.strip_prefix(DATA.as_bytes()) {
+        } else if let Some(name) = value_name(&field) {
             let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
             data.insert_value(name, Value::from_bytes(value));
         }
@@ -70,7 +75,7 @@ fn data_size(fields: &[(Vec<u8>, Vec<u8>)]) -> usize {
     fields
         .iter()
         .filter_map(|(field, value)| {
-            let name = field.strip_prefix(DATA.as_bytes())?;
+            let name = value_name(field)?;
             Some(name.len().saturating_add(value.len()))
         })
         .fold(0, usize::saturating_add)
@@ -102,79 +107,11 @@ fn decode_meta(meta: &[u8]) -> Result<(Timestamp, Deadlines, u64), Error> {
     ))
 }
 
-/// What a script answered.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    Created,
-    Collision,
-    Updated(u64),
-    Touched,
-    Cycled,
-    Gone,
-    Decode,
-    TooLarge(usize),
-    Conflict(Conflict),
-    /// A record sealed for a cluster `cycle`: its metadata and data fields.
-    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
-    Sealed(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>),
-}
-
-/// Reads a script's answer.
-pub(crate) fn parse_answer(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
-    let mut parts = reply.into_iter();
-    let outcome = parts.next().unwrap_or_default();
-    let mut rest = parts;
-    let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(Error::backend);
-    Ok(match outcome.as_slice() {
-        b"created" => Answer::Created,
-        b"collision" => Answer::Collision,
-        b"updated" => Answer::Updated(
-            text(rest.next().unwrap_or_default())?
-                .parse()
-                .map_err(Error::backend)?,
-        ),
-        b"touched" => Answer::Touched,
-        b"cycled" => Answer::Cycled,
-        b"gone" => Answer::Gone,
-        b"decode" => Answer::Decode,
-        b"too_large" => Answer::TooLarge(
-            text(rest.next().unwrap_or_default())?
-                .parse()
-                .map_err(Error::backend)?,
-        ),
-        b"conflict" => Answer::Conflict(parse_conflict(rest.collect())?),
-        b"sealed" => {
-            let meta = rest.next().unwrap_or_default();
-            let fields: Vec<Vec<u8>> = rest.collect();
-            let pairs = fields
-                .chunks_exact(2)
-                .map(|pair| (pair[0].clone(), pair[1].clone()))
-                .collect();
-            Answer::Sealed(meta, pairs)
-        }
-        _ => return Err(Error::backend("unexpected answer from a session script")),
-    })
-}
-
-/// `<field> <present> <value>` triples into the current values.
-fn parse_conflict(items: Vec<Vec<u8>>) -> Result<Conflict, Error> {
-    let mut current = Vec::new();
-    for triple in items.chunks_exact(3) {
-        let name = triple[0]
-            .strip_prefix(DATA.as_bytes())
-            .unwrap_or(&triple[0]);
-        let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
-        let value = (triple[1] == b"1").then(|| Value::from_bytes(triple[2].clone()));
-        current.push((name, value));
-    }
-    Ok(Conflict::new(current))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fields(data: &[(&[u8], usize)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn fields(data: &[(&[u8], usize)]) -> Fields {
         let mut fields = vec![(META.as_bytes().to_vec(), b"1;1;9;9;1".to_vec())];
         for (name, len) in data {
             let field = [DATA.as_bytes(), name].concat();

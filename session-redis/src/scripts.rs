@@ -19,6 +19,9 @@
 //! the first time and writes nothing. `touch`, the unseal and `DEL` need no token: run twice,
 //! they leave what running once leaves.
 //!
+//! The seal and the unseal, which only Redis Cluster runs, live with the
+//! cluster's `cycle` (`cluster/seal.rs`); they share the helpers here.
+//!
 //! Scripts answer a flat array of strings whose first element is the
 //! outcome: `created`, `collision`, `updated <version>`, `touched`,
 //! `cycled`, `gone`, `decode`, `too_large <size>`, `conflict` followed by
@@ -303,54 +306,8 @@ expire(new, ARGV[3], ARGV[4], now, ARGV[6])
 return {'cycled'}
 "#;
 
-/// First step of `cycle` on a cluster, where old and new may live on
-/// different nodes: checks and seals the old record so that nothing else
-/// writes to it, and returns its metadata and data. KEYS: old. ARGV: token,
-/// now, limit, changes (from index 4).
-#[cfg(feature = "cluster")]
-const SEAL: &str = r#"
--- The answer of a seal: the metadata it sealed, then the data.
-local function sealed(raw, fields)
-  local answer = {'sealed', raw}
-  for field, value in pairs(fields) do
-    if string.sub(field, 1, 2) == 'd:' then
-      table.insert(answer, field); table.insert(answer, value)
-    end
-  end
-  return answer
-end
-
-local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
-local seal = 'S;' .. token .. ';'
-local meta, _, resealed = stored(key)
-if meta == false then return {'decode'} end
-if resealed and string.sub(resealed['m'], 1, #seal) == seal then
-  return sealed(string.sub(resealed['m'], #seal + 1), resealed)
-end
-if not meta or not live(meta, now) then return {'gone'} end
-local changes = read_changes(4)
-local conflict = check_conditions(meta.fields, changes.conditions)
-if conflict then return conflict end
-local size = size_after(meta.fields, changes)
-if size > tonumber(ARGV[3]) then return {'too_large', tostring(size)} end
-local raw = meta.fields['m']
-redis.call('HSET', key, 'm', seal .. raw)
-return sealed(raw, meta.fields)
-"#;
-
-/// Undoes [`SEAL`] after a cluster `cycle` failed. KEYS: old. ARGV: the
-/// seal's token, the metadata it sealed. Sent as a plain `EVAL`, routed by
-/// its key: it runs when something already went wrong, when loading a
-/// script onto every node first could fail too.
-#[cfg(feature = "cluster")]
-pub(crate) const UNSEAL: &str = r#"
-if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] .. ';' .. ARGV[2] then
-  redis.call('HSET', KEYS[1], 'm', ARGV[2])
-end
-return {'unsealed'}
-"#;
-
-fn script(body: &str) -> Script {
+/// Each script: the shared helpers, then its body.
+pub(crate) fn script(body: &str) -> Script {
     Script::new(&format!(
         "local TOKENS_KEPT = {TOKENS_KEPT}\n{COMMON}\n{body}"
     ))
@@ -360,5 +317,3 @@ pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREA
 pub(crate) static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UPDATE));
 pub(crate) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub(crate) static CYCLE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CYCLE));
-#[cfg(feature = "cluster")]
-pub(crate) static SEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SEAL));

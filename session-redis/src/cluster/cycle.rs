@@ -10,11 +10,16 @@
 //! record and unseals the old one. Every failure before the offer rolls
 //! back the same way: the old session stays usable.
 
-use session_core::{ChangeSet, CycleOutcome, Deadlines, Error, SessionKey, Timestamp};
+use session_core::{
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, SessionKey, Timestamp,
+};
 use tokio::sync::oneshot;
 
-use crate::layout::{self, Answer, decode_record};
-use crate::{RedisStorage, cycle_outcome, failure, push_changes, scripts, write_token};
+use super::seal;
+use crate::answer::{Answer, outcome};
+use crate::layout::{self, Fields, decode_record};
+use crate::storage::RedisStorage;
+use crate::write_token;
 
 /// What the task tells its caller: the outcome, and for a finished move the
 /// way to accept it.
@@ -148,18 +153,13 @@ impl RedisStorage {
         old: &SessionKey,
         changes: &ChangeSet,
         now: Timestamp,
-    ) -> Result<(Sealed, Vec<(Vec<u8>, Vec<u8>)>), Result<CycleOutcome, Error>> {
-        let limit = self.inner.max_record_bytes;
+    ) -> Result<(Sealed, Fields), Result<CycleOutcome, Error>> {
+        let limit = self.max_record_bytes();
         let token = write_token::fresh().map_err(Err)?;
-        let mut seal = scripts::SEAL_SCRIPT.prepare_invoke();
-        seal.key(self.redis_key(old))
-            .arg(&token)
-            .arg(now.as_unix_millis())
-            .arg(limit);
-        push_changes(&mut seal, changes);
-        match self.script(seal).await.map_err(Err)? {
+        let invocation = seal::seal(self.redis_key(old), &token, changes, now, limit);
+        match self.script(invocation).await.map_err(Err)? {
             Answer::Sealed(meta, fields) => Ok((Sealed { token, meta }, fields)),
-            answer => Err(cycle_outcome(answer, limit)),
+            answer => Err(outcome(answer, limit)),
         }
     }
 
@@ -169,12 +169,12 @@ impl RedisStorage {
         &self,
         new: &SessionKey,
         meta: &[u8],
-        mut fields: Vec<(Vec<u8>, Vec<u8>)>,
+        mut fields: Fields,
         changes: &ChangeSet,
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<Moved, Error> {
-        let limit = self.inner.max_record_bytes;
+        let limit = self.max_record_bytes();
         fields.push((layout::META.as_bytes().to_vec(), meta.to_vec()));
         let record = match decode_record(fields, limit) {
             Ok(Some(record)) => record,
@@ -188,10 +188,11 @@ impl RedisStorage {
         if let Err(error) = next.check_size(limit) {
             return Ok(Moved::Failed(error));
         }
-        Ok(match self.create_record(new, &next, now).await? {
-            Answer::Created => Moved::Done,
-            Answer::Collision => Moved::Refused(CycleOutcome::Collision),
-            answer => Moved::Failed(failure(answer, limit)),
+        let answer = self.create_record(new, &next, now).await?;
+        Ok(match outcome(answer, limit) {
+            Ok(CreateOutcome::Created) => Moved::Done,
+            Ok(CreateOutcome::Collision) => Moved::Refused(CycleOutcome::Collision),
+            Err(error) => Moved::Failed(error),
         })
     }
 
@@ -209,19 +210,9 @@ impl RedisStorage {
 
     /// Restores a record sealed by a cycle that did not happen.
     async fn unseal(&self, old: &SessionKey, sealed: &Sealed) {
-        let redis_key = self.redis_key(old);
-        let (token, meta) = (sealed.token.clone(), sealed.meta.clone());
+        let command = seal::unseal(self.redis_key(old), &sealed.token, &sealed.meta);
         let unsealed: Result<Vec<Vec<u8>>, Error> = self
-            .call(|mut connection| async move {
-                redis::cmd("EVAL")
-                    .arg(scripts::UNSEAL)
-                    .arg(1)
-                    .arg(redis_key)
-                    .arg(token)
-                    .arg(meta)
-                    .query_async(&mut connection)
-                    .await
-            })
+            .call(|mut connection| async move { command.query_async(&mut connection).await })
             .await;
         if let Err(error) = unsealed {
             tracing::error!(%error, key = %old, "could not unseal a session after a failed cycle");

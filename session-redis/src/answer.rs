@@ -1,0 +1,148 @@
+//! What a script answers, and the one place that turns an answer into an
+//! operation's outcome or into the error it stands for (the answers are
+//! listed in [`scripts`](crate::scripts)).
+
+use std::str::FromStr;
+
+use session_core::{
+    Conflict, CreateOutcome, CycleOutcome, Error, TouchOutcome, UpdateOutcome, Value,
+};
+
+use crate::layout::{self, Fields};
+
+/// What a script answered.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Created,
+    Collision,
+    Updated(u64),
+    Touched,
+    Cycled,
+    Gone,
+    Decode,
+    TooLarge(usize),
+    Conflict(Conflict),
+    /// A record sealed for a cluster `cycle`: its metadata and data fields.
+    // Parsed in every build so that one function reads every answer; only
+    // the cluster's `cycle` reads it back.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Sealed(Vec<u8>, Fields),
+}
+
+/// Reads a script's reply.
+pub(crate) fn parse(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
+    let mut rest = reply.into_iter();
+    let outcome = rest.next().unwrap_or_default();
+    Ok(match outcome.as_slice() {
+        b"created" => Answer::Created,
+        b"collision" => Answer::Collision,
+        b"updated" => Answer::Updated(number(rest.next())?),
+        b"touched" => Answer::Touched,
+        b"cycled" => Answer::Cycled,
+        b"gone" => Answer::Gone,
+        b"decode" => Answer::Decode,
+        b"too_large" => Answer::TooLarge(number(rest.next())?),
+        b"conflict" => Answer::Conflict(parse_conflict(rest.collect())?),
+        b"sealed" => {
+            let meta = rest.next().unwrap_or_default();
+            let fields: Vec<Vec<u8>> = rest.collect();
+            let pairs = fields
+                .chunks_exact(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect();
+            Answer::Sealed(meta, pairs)
+        }
+        _ => return Err(Error::backend("unexpected answer from a session script")),
+    })
+}
+
+/// The decimal number an answer carries after its outcome.
+fn number<T>(part: Option<Vec<u8>>) -> Result<T, Error>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    String::from_utf8(part.unwrap_or_default())
+        .map_err(Error::backend)?
+        .parse()
+        .map_err(Error::backend)
+}
+
+/// `<field> <present> <value>` triples into the current values.
+fn parse_conflict(items: Vec<Vec<u8>>) -> Result<Conflict, Error> {
+    let mut current = Vec::new();
+    for triple in items.chunks_exact(3) {
+        let name = layout::value_name(&triple[0]).unwrap_or(&triple[0]);
+        let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
+        let value = (triple[1] == b"1").then(|| Value::from_bytes(triple[2].clone()));
+        current.push((name, value));
+    }
+    Ok(Conflict::new(current))
+}
+
+/// An operation's outcome, as one of its script's answers.
+pub(crate) trait Outcome: Sized {
+    /// The outcome `answer` stands for, or the answer back if it is not one
+    /// of this operation's outcomes.
+    fn from_answer(answer: Answer) -> Result<Self, Answer>;
+}
+
+/// The outcome `answer` stands for, or the error: records over `limit`
+/// bytes are [`Error::TooLarge`].
+pub(crate) fn outcome<T: Outcome>(answer: Answer, limit: usize) -> Result<T, Error> {
+    T::from_answer(answer).map_err(|other| failure(other, limit))
+}
+
+/// The error an answer that is no outcome stands for.
+fn failure(answer: Answer, limit: usize) -> Error {
+    match answer {
+        Answer::Decode => Error::decode("stored session metadata cannot be decoded"),
+        Answer::TooLarge(size) => Error::TooLarge { size, limit },
+        other => Error::backend(format!(
+            "unexpected answer from a session script: {other:?}"
+        )),
+    }
+}
+
+impl Outcome for CreateOutcome {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::Created => Ok(Self::Created),
+            Answer::Collision => Ok(Self::Collision),
+            other => Err(other),
+        }
+    }
+}
+
+impl Outcome for UpdateOutcome {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::Updated(version) => Ok(Self::Updated { version }),
+            Answer::Gone => Ok(Self::Gone),
+            Answer::Conflict(current) => Ok(Self::Conflict { current }),
+            other => Err(other),
+        }
+    }
+}
+
+impl Outcome for TouchOutcome {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::Touched => Ok(Self::Touched),
+            Answer::Gone => Ok(Self::Gone),
+            other => Err(other),
+        }
+    }
+}
+
+impl Outcome for CycleOutcome {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::Cycled => Ok(Self::Cycled),
+            Answer::Gone => Ok(Self::Gone),
+            Answer::Collision => Ok(Self::Collision),
+            Answer::Conflict(current) => Ok(Self::Conflict { current }),
+            other => Err(other),
+        }
+    }
+}

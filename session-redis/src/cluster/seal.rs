@@ -1,0 +1,84 @@
+//! The scripts only Redis Cluster runs: its `cycle` seals the old record
+//! first, and unseals it when the move does not happen (see
+//! [`cycle`](super::cycle)).
+
+use std::sync::LazyLock;
+
+use redis::{Cmd, Script, ScriptInvocation};
+use session_core::{ChangeSet, Timestamp};
+
+use crate::invocation::push_changes;
+use crate::scripts::script;
+
+/// First step of `cycle` on a cluster, where old and new may live on
+/// different nodes: checks and seals the old record so that nothing else
+/// writes to it, and returns its metadata and data. KEYS: old. ARGV: token,
+/// now, limit, changes (from index 4).
+const SEAL: &str = r#"
+-- The answer of a seal: the metadata it sealed, then the data.
+local function sealed(raw, fields)
+  local answer = {'sealed', raw}
+  for field, value in pairs(fields) do
+    if string.sub(field, 1, 2) == 'd:' then
+      table.insert(answer, field); table.insert(answer, value)
+    end
+  end
+  return answer
+end
+
+local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local seal = 'S;' .. token .. ';'
+local meta, _, resealed = stored(key)
+if meta == false then return {'decode'} end
+if resealed and string.sub(resealed['m'], 1, #seal) == seal then
+  return sealed(string.sub(resealed['m'], #seal + 1), resealed)
+end
+if not meta or not live(meta, now) then return {'gone'} end
+local changes = read_changes(4)
+local conflict = check_conditions(meta.fields, changes.conditions)
+if conflict then return conflict end
+local size = size_after(meta.fields, changes)
+if size > tonumber(ARGV[3]) then return {'too_large', tostring(size)} end
+local raw = meta.fields['m']
+redis.call('HSET', key, 'm', seal .. raw)
+return sealed(raw, meta.fields)
+"#;
+
+/// Undoes [`SEAL`] after a cluster `cycle` failed. KEYS: old. ARGV: the
+/// seal's token, the metadata it sealed. Sent as a plain `EVAL`, routed by
+/// its key: it runs when something already went wrong, when loading a
+/// script onto every node first could fail too.
+const UNSEAL: &str = r#"
+if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] .. ';' .. ARGV[2] then
+  redis.call('HSET', KEYS[1], 'm', ARGV[2])
+end
+return {'unsealed'}
+"#;
+
+static SEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SEAL));
+
+/// The seal of the Redis key `key` by the write `token`; `limit` is the
+/// largest data accepted.
+pub(super) fn seal(
+    key: String,
+    token: &str,
+    changes: &ChangeSet,
+    now: Timestamp,
+    limit: usize,
+) -> ScriptInvocation<'static> {
+    let mut invocation = SEAL_SCRIPT.prepare_invoke();
+    invocation
+        .key(key)
+        .arg(token)
+        .arg(now.as_unix_millis())
+        .arg(limit);
+    push_changes(&mut invocation, changes);
+    invocation
+}
+
+/// The unseal of the Redis key `key`, sealed by `token` over `meta`.
+pub(super) fn unseal(key: String, token: &str, meta: &[u8]) -> Cmd {
+    let mut command = redis::cmd("EVAL");
+    command.arg(UNSEAL).arg(1).arg(key).arg(token).arg(meta);
+    command
+}

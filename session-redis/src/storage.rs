@@ -1,0 +1,193 @@
+//! [`RedisStorage`]: how to make one, and its [`SessionStorage`] operations.
+
+mod call;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::Client;
+use redis::aio::ConnectionManager;
+use session_core::{
+    Capabilities, ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionKey,
+    SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+};
+
+use crate::answer::{Answer, outcome};
+use crate::builder::{DEFAULT_TIMEOUT, RedisStorageBuilder};
+use crate::connection::Target;
+use crate::invocation;
+use crate::layout::{Fields, decode_record};
+
+/// Sessions in Redis. Cloning is cheap and shares the connection.
+#[derive(Clone)]
+pub struct RedisStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: Target,
+    prefix: String,
+    timeout: Duration,
+    max_record_bytes: usize,
+    round_trips: AtomicU64,
+}
+
+impl fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("prefix", &self.inner.prefix)
+            .field("cluster", &self.inner.target.is_cluster())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStorage {
+    /// Storage on the Redis server at `url` (`redis://`, or `rediss://`
+    /// with feature `tls`), with the defaults. Nothing connects until the
+    /// first call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if `url` is not a Redis URL.
+    pub fn open(url: &str) -> Result<Self, Error> {
+        let client = Client::open(url).map_err(Error::backend)?;
+        Ok(Self::builder(client).build_infallible())
+    }
+
+    /// Storage on the Redis server of `client`, with the defaults.
+    pub fn from_client(client: Client) -> Self {
+        Self::builder(client).build_infallible()
+    }
+
+    /// Storage over a connection manager the application already has.
+    pub fn from_connection_manager(manager: ConnectionManager) -> Self {
+        RedisStorageBuilder::new(Target::Manager(manager)).build_infallible()
+    }
+
+    /// A builder for storage on the Redis server of `client`.
+    pub fn builder(client: Client) -> RedisStorageBuilder {
+        RedisStorageBuilder::new(Target::node(client, DEFAULT_TIMEOUT))
+    }
+
+    /// Redis calls made so far (one round trip each; a script reload after
+    /// `NOSCRIPT` adds one more that is not counted).
+    pub fn round_trips(&self) -> u64 {
+        self.inner.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The storage a builder describes.
+    pub(crate) fn new(
+        target: Target,
+        prefix: String,
+        timeout: Duration,
+        max_record_bytes: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                target,
+                prefix,
+                timeout,
+                max_record_bytes,
+                round_trips: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The largest session data accepted.
+    pub(crate) fn max_record_bytes(&self) -> usize {
+        self.inner.max_record_bytes
+    }
+
+    /// Creates `record` under `key` (the create script): the answer, for
+    /// the cluster's `cycle` to tell a refused create from a failed call.
+    pub(crate) async fn create_record(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<Answer, Error> {
+        record.check_size(self.max_record_bytes())?;
+        self.script(invocation::create(self.redis_key(key), record, now)?)
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionStorage for RedisStorage {
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
+        let fields: Fields = self.key_command("HGETALL", key).await?;
+        // The size is checked once the reply is here: checking it on the
+        // server would turn this `HGETALL` into a script on every load.
+        let record = decode_record(fields, self.max_record_bytes())?;
+        Ok(record.filter(|record| record.is_live(now)))
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, Error> {
+        let answer = self.create_record(key, record, now).await?;
+        outcome(answer, self.max_record_bytes())
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let limit = self.max_record_bytes();
+        let invocation = invocation::update(self.redis_key(key), changes, deadlines, now, limit)?;
+        outcome(self.script(invocation).await?, limit)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        let invocation = invocation::touch(self.redis_key(key), idle_deadline, now);
+        outcome(self.script(invocation).await?, self.max_record_bytes())
+    }
+
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<CycleOutcome, Error> {
+        // The keys may live on different nodes there: no one script.
+        #[cfg(feature = "cluster")]
+        if self.inner.target.is_cluster() {
+            return self
+                .cycle_in_steps((*old, *new), changes.clone(), deadlines, now)
+                .await;
+        }
+        let limit = self.max_record_bytes();
+        let keys = (self.redis_key(old), self.redis_key(new));
+        let invocation = invocation::cycle(keys, changes, deadlines, now, limit)?;
+        outcome(self.script(invocation).await?, limit)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.delete_key(key).await
+    }
+
+    /// Keys expire by their TTL: always `0`.
+    async fn delete_expired(&self, _now: Timestamp) -> Result<u64, Error> {
+        Ok(0)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default().with_native_expiry()
+    }
+}
