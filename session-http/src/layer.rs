@@ -10,7 +10,7 @@ use crate::failure::ServiceUnavailable;
 use crate::service::SessionService;
 use crate::session::Shared;
 
-/// Gives every request a [`Session`], loaded from the storage on first use
+/// Gives every request a [`Session`](crate::Session), loaded from the storage on first use
 /// and saved when the handler has answered.
 ///
 /// ```

@@ -19,7 +19,7 @@
 //! - **Store failures** answer `503` with an empty body and `Retry-After`
 //!   (configurable), never a panic and never a cookie for unsaved data.
 //!
-//! Storage is any [`SessionStorage`](session_core::SessionStorage); the
+//! Storage is any [`SessionStorage`]; the
 //! memory backend comes with the default feature `memory`
 //! ([`memory::MemoryStorage`]), Redis with the feature `redis`, SQLite with
 //! the feature `sqlite`.

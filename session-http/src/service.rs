@@ -14,7 +14,7 @@ use crate::cookie::{parse, rules};
 use crate::failure::{ServiceUnavailable, StoreFailureResponse};
 use crate::session::{Finish, Session, Shared};
 
-/// The service [`SessionLayer`] wraps around another.
+/// The service [`SessionLayer`](crate::SessionLayer) wraps around another.
 #[derive(Clone)]
 pub struct SessionService<S, F = ServiceUnavailable> {
     inner: S,

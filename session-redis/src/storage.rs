@@ -4,7 +4,7 @@ mod call;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use redis::Client;
@@ -73,9 +73,13 @@ impl RedisStorage {
     }
 
     /// Redis calls made so far (one round trip each; a script reload after
-    /// `NOSCRIPT` adds one more that is not counted).
+    /// `NOSCRIPT` adds one more that is not counted). Feature `test-util`.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn round_trips(&self) -> u64 {
-        self.inner.round_trips.load(Ordering::Relaxed)
+        self.inner
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The storage a builder describes.

@@ -72,6 +72,8 @@ impl SqliteStorageBuilder {
     /// uses, so that what the layer treats as expired is what gets deleted.
     /// The storage operations take the time as an argument and never read
     /// this clock.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
