@@ -1191,7 +1191,7 @@ pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
 /// Runs a full life cycle under a TRACE capture of every target and checks
 /// that no session id reaches it. Not part of `http_suite!`: tracing caches
 /// per-callsite interest process-wide, so a capture is only complete when no
-/// other test registers callsites at the same time; `tests/traces.rs` runs
+/// other test registers callsites at the same time; `tests/tests/traces.rs` runs
 /// it on every backend, alone in its test binary.
 pub async fn traces_never_contain_a_session_id(harness: &dyn Harness) {
     let storage = harness.storage();
@@ -1798,7 +1798,7 @@ pub async fn a_refused_stored_record_is_no_session(harness: &dyn Harness) {
 /// ambiguous session cookies) under a capture and checks that each kind
 /// logs at INFO or above at most once a minute, with a count. Not part of
 /// `http_suite!`, for the reason given at
-/// [`traces_never_contain_a_session_id`]; `tests/traces.rs` runs it.
+/// [`traces_never_contain_a_session_id`]; `tests/tests/traces.rs` runs it.
 pub async fn client_triggered_logs_are_rate_limited(harness: &dyn Harness) {
     let storage = harness.storage();
     let (log, ()) = tokio::task::spawn_blocking(move || {
