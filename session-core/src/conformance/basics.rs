@@ -8,6 +8,24 @@ use super::fixtures::{MS, create, deadlines, fresh_key, int, int_at, ints, load_
 use super::{Failure, Harness};
 use crate::{ChangeSet, CreateOutcome, Record, SessionData, Timestamp, UpdateOutcome, Value};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_basics {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            round_trip_typed,
+            load_absent_is_none,
+            create_collides_with_live_record,
+            create_replaces_expired_record,
+            update_removes_keys,
+            update_clears,
+            sessions_are_isolated,
+            delete_is_idempotent,
+        ]);
+    };
+}
+
 #[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
 struct Address {
     city: String,

@@ -24,6 +24,22 @@ use super::fixtures::{create_with, deadlines, fresh_key, int, ints};
 use super::{Failure, Harness};
 use crate::{ChangeSet, Deadlines, Error, Record, SessionKey, SessionStorage, Timestamp};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cancellation {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            dropped_create_is_all_or_nothing,
+            dropped_update_is_all_or_nothing,
+            dropped_update_from_is_all_or_nothing,
+            dropped_touch_is_all_or_nothing,
+            dropped_cycle_is_all_or_nothing,
+            dropped_delete_is_all_or_nothing,
+        ]);
+    };
+}
+
 /// The most polls an operation gets before the checks stop dropping it.
 /// Drop points after that are not checked.
 pub const MAX_POLLS: usize = 64;

@@ -17,6 +17,19 @@ use crate::{
     ChangeSet, CreateOutcome, Record, SessionData, SessionKey, Timestamp, UpdateOutcome, Value,
 };
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_concurrency {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            concurrent_updates_keep_every_key,
+            concurrent_creates_have_one_winner,
+            concurrent_conditioned_increments,
+        ]);
+    };
+}
+
 /// Number of concurrent updates in [`concurrent_updates_keep_every_key`].
 pub const CONCURRENT_WRITERS: usize = 100;
 /// Number of concurrent creates in [`concurrent_creates_have_one_winner`].

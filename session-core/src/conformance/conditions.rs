@@ -4,6 +4,18 @@ use super::fixtures::{create, deadlines, int, ints, load_live, update};
 use super::{Failure, Harness};
 use crate::{ChangeSet, Timestamp, UpdateOutcome};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_conditions {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            stale_condition_conflicts,
+            absence_condition,
+        ]);
+    };
+}
+
 /// A condition that no longer holds writes nothing, not even the set's
 /// unconditioned changes, and reports the current value.
 pub async fn stale_condition_conflicts<H: Harness + ?Sized>(harness: &H) -> Result<(), Failure> {

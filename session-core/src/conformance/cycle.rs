@@ -6,6 +6,19 @@ use super::fixtures::{create, deadlines, fresh_key, int, ints, load_live};
 use super::{Failure, Harness};
 use crate::{ChangeSet, CycleOutcome, Timestamp, UpdateOutcome};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cycle {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            cycle_moves_data_and_changes,
+            cycle_collision_leaves_both,
+            cycle_checks_conditions,
+        ]);
+    };
+}
+
 /// The data, with the set's changes, moves to the new key under the given
 /// deadlines (a login may reset the absolute one); the old key stops loading
 /// and cannot be written to again.

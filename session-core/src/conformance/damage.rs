@@ -8,6 +8,19 @@ use crate::{
     TouchOutcome, Value,
 };
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_damage {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            corrupt_record_is_decode_error,
+            oversized_record_is_too_large,
+            oversized_stored_record_is_too_large,
+        ]);
+    };
+}
+
 /// Byte strings that are not records: empty, an unknown format byte, a
 /// truncated record, and invalid MessagePack.
 fn corrupt_samples(now: Timestamp) -> Result<Vec<(&'static str, Vec<u8>)>, Failure> {

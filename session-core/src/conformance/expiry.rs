@@ -6,6 +6,24 @@ use super::fixtures::{MS, create, create_with, deadlines, int, int_at, ints, loa
 use super::{Failure, Harness};
 use crate::{ChangeSet, Deadlines, SessionKey, SessionStorage, Timestamp, TouchOutcome};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_expiry {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            expired_is_none_while_stored,
+            idle_deadline_is_exact,
+            absolute_deadline_is_exact,
+            update_never_extends_absolute,
+            touch_moves_idle_only,
+            touch_never_passes_absolute,
+            touch_keeps_concurrent_write,
+            delete_expired_counts,
+        ]);
+    };
+}
+
 const TEN_SECONDS: Duration = Duration::from_secs(10);
 const TWENTY_SECONDS: Duration = Duration::from_secs(20);
 

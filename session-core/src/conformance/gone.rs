@@ -7,6 +7,20 @@ use super::fixtures::{create, deadlines, fresh_key, int, ints};
 use super::{Failure, Harness};
 use crate::{ChangeSet, CycleOutcome, SessionKey, Timestamp, TouchOutcome, UpdateOutcome};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_gone {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            update_after_delete_is_gone,
+            update_after_expiry_is_gone,
+            touch_after_delete_is_gone,
+            cycle_after_delete_is_gone,
+        ]);
+    };
+}
+
 /// A change set that would re-create a session if a store upserted it.
 fn changes() -> Result<ChangeSet, Failure> {
     let mut changes = ChangeSet::new();

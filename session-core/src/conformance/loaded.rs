@@ -8,6 +8,20 @@ use super::fixtures::{create, deadlines, int, ints, load_live, update};
 use super::{Failure, Harness};
 use crate::{ChangeSet, SessionStorage, Timestamp, UpdateOutcome};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_loaded {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            update_from_current_record_applies,
+            update_from_stale_record_loses_nothing,
+            update_from_checks_stored_conditions,
+            update_from_after_delete_is_gone,
+        ]);
+    };
+}
+
 /// `update_from` that must succeed; returns the new version.
 async fn update_from(
     storage: &dyn SessionStorage,

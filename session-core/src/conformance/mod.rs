@@ -192,6 +192,10 @@ macro_rules! ensure_eq {
     }};
 }
 
+// Each file registers its tests right above them, in a
+// `__conformance_<file>!` macro that `__conformance!` (below) expands; the
+// unit test `every_conformance_test_is_registered` fails when a test is in
+// no file's macro, or a file's macro is not expanded.
 mod basics;
 mod cancellation;
 mod concurrency;
@@ -261,58 +265,24 @@ macro_rules! conformance_tests {
     };
 }
 
-/// The list of conformance tests, kept in one place for
-/// [`conformance_tests!`](crate::conformance_tests) and [`run_all`].
+/// Every topic's tests, for [`conformance_tests!`](crate::conformance_tests)
+/// and [`run_all`]: one line per file of `conformance/` that registers
+/// tests, each file listing its own in a `__conformance_<file>!` macro
+/// right above them.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance {
     ($mode:ident $arguments:tt) => {
-        $crate::__conformance!(@ $mode $arguments [
-            round_trip_typed,
-            load_absent_is_none,
-            create_collides_with_live_record,
-            create_replaces_expired_record,
-            update_removes_keys,
-            update_clears,
-            sessions_are_isolated,
-            delete_is_idempotent,
-            expired_is_none_while_stored,
-            idle_deadline_is_exact,
-            absolute_deadline_is_exact,
-            update_never_extends_absolute,
-            touch_moves_idle_only,
-            touch_never_passes_absolute,
-            touch_keeps_concurrent_write,
-            delete_expired_counts,
-            update_after_delete_is_gone,
-            update_after_expiry_is_gone,
-            touch_after_delete_is_gone,
-            cycle_after_delete_is_gone,
-            concurrent_updates_keep_every_key,
-            concurrent_creates_have_one_winner,
-            concurrent_conditioned_increments,
-            stale_condition_conflicts,
-            absence_condition,
-            cycle_moves_data_and_changes,
-            cycle_collision_leaves_both,
-            cycle_checks_conditions,
-            touches_racing_updates_keep_them,
-            touch_racing_delete_does_not_revive,
-            cycle_racing_updates_keeps_them,
-            corrupt_record_is_decode_error,
-            oversized_record_is_too_large,
-            oversized_stored_record_is_too_large,
-            update_from_current_record_applies,
-            update_from_stale_record_loses_nothing,
-            update_from_checks_stored_conditions,
-            update_from_after_delete_is_gone,
-            dropped_create_is_all_or_nothing,
-            dropped_update_is_all_or_nothing,
-            dropped_update_from_is_all_or_nothing,
-            dropped_touch_is_all_or_nothing,
-            dropped_cycle_is_all_or_nothing,
-            dropped_delete_is_all_or_nothing,
-        ]);
+        $crate::__conformance_basics!($mode $arguments);
+        $crate::__conformance_expiry!($mode $arguments);
+        $crate::__conformance_gone!($mode $arguments);
+        $crate::__conformance_concurrency!($mode $arguments);
+        $crate::__conformance_conditions!($mode $arguments);
+        $crate::__conformance_cycle!($mode $arguments);
+        $crate::__conformance_races!($mode $arguments);
+        $crate::__conformance_damage!($mode $arguments);
+        $crate::__conformance_loaded!($mode $arguments);
+        $crate::__conformance_cancellation!($mode $arguments);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
         $(
@@ -345,4 +315,104 @@ macro_rules! __conformance {
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::fs;
+    use std::path::Path;
+
+    /// This directory, read at test time: a new file is checked without
+    /// being named anywhere.
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/conformance");
+
+    /// The conformance tests a file defines (a `pub async fn` taking a
+    /// harness), each with whether a `///` doc precedes it.
+    fn suite_tests(source: &str) -> Vec<(String, bool)> {
+        let lines: Vec<&str> = source.lines().collect();
+        let mut tests = Vec::new();
+        let mut offset = 0;
+        for (index, line) in lines.iter().enumerate() {
+            let start = offset;
+            offset += line.len() + 1;
+            let Some(rest) = line.strip_prefix("pub async fn ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let signature = &source[start..];
+            let signature = &signature[..signature.find('{').unwrap_or(signature.len())];
+            if !signature.contains("Harness") {
+                continue;
+            }
+            let documented = lines[..index]
+                .iter()
+                .rev()
+                .find(|line| !line.starts_with("#["))
+                .is_some_and(|line| line.starts_with("///"));
+            tests.push((name, documented));
+        }
+        tests
+    }
+
+    /// The body of `macro_rules! NAME { ... }` in `source`, if defined.
+    fn macro_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
+        let start = source.find(&format!("macro_rules! {name} {{"))?;
+        let body = &source[start..];
+        Some(&body[..body.find("\n}\n")?])
+    }
+
+    /// The identifiers of `text`.
+    fn words(text: &str) -> BTreeSet<&str> {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|word| !word.is_empty())
+            .collect()
+    }
+
+    /// Every conformance test is registered: in its file's
+    /// `__conformance_<file>!`, which `__conformance!` expands (so
+    /// `conformance_tests!` and `run_all` run it), and each has a `///` doc.
+    #[test]
+    fn every_conformance_test_is_registered() {
+        let module = fs::read_to_string(Path::new(DIR).join("mod.rs")).unwrap();
+        let expanded = macro_body(&module, "__conformance").unwrap();
+        let expanded = words(&expanded[..expanded.find("(@ tests").unwrap()]);
+        let mut problems = Vec::new();
+        let mut tests = 0;
+        for entry in fs::read_dir(DIR).unwrap() {
+            let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            if stem == "mod" || path.extension().is_none_or(|ext| ext != "rs") {
+                continue;
+            }
+            let source = fs::read_to_string(&path).unwrap();
+            let macro_name = format!("__conformance_{stem}");
+            let registered = macro_body(&source, &macro_name).map(words);
+            if registered.is_some() {
+                if !expanded.contains(macro_name.as_str()) {
+                    problems.push(format!("{macro_name}! is not in __conformance!"));
+                }
+                if !module.contains(&format!("\npub use {stem}::*;\n")) {
+                    problems.push(format!("{stem}.rs is not re-exported"));
+                }
+            }
+            for (name, documented) in suite_tests(&source) {
+                tests += 1;
+                if !registered
+                    .as_ref()
+                    .is_some_and(|r| r.contains(name.as_str()))
+                {
+                    problems.push(format!("{stem}.rs: {name} is registered nowhere"));
+                }
+                if !documented {
+                    problems.push(format!("{stem}.rs: {name} has no /// doc"));
+                }
+            }
+        }
+        assert!(tests > 0, "no conformance tests in {DIR}");
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
 }

@@ -10,6 +10,19 @@ use super::fixtures::{create, deadlines, fresh_key, ints, load_live, update};
 use super::{Failure, Harness};
 use crate::{ChangeSet, CycleOutcome, Timestamp, TouchOutcome, UpdateOutcome, Value};
 
+/// This file's tests, for `conformance_tests!` and `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_races {
+    ($mode:ident $arguments:tt) => {
+        $crate::__conformance!(@ $mode $arguments [
+            touches_racing_updates_keep_them,
+            touch_racing_delete_does_not_revive,
+            cycle_racing_updates_keeps_them,
+        ]);
+    };
+}
+
 /// Number of updates racing the slow operation in each test.
 pub const RACING_WRITERS: usize = 4;
 /// Number of touches racing the updates in [`touches_racing_updates_keep_them`].

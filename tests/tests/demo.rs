@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 
-#[path = "../session-http/examples/demo/app.rs"]
+#[path = "../../session-http/examples/demo/app.rs"]
 mod app;
 
 use http::StatusCode;

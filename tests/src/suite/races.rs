@@ -1,0 +1,296 @@
+//! Concurrency and races: many requests on one session keep every write,
+//! and a request that lands while another is between its reads and its
+//! writes, deterministically.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::post;
+use session_core::Timestamp;
+use session_core::conformance::Harness;
+use session_http::{Session, SessionConfig};
+use tokio::sync::{Barrier, oneshot};
+
+use super::{custom, key_of};
+use crate::COOKIE;
+use crate::app::{Reply, call, get_request, post_request};
+use crate::probe::{Op, ProbeStorage};
+
+/// This file's tests, for [`http_suite!`](crate::http_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __http_suite_races {
+    ($mode:ident $factory:expr) => {
+        $crate::__http_suite!($mode $factory;
+            concurrent_requests_keep_every_key,
+            concurrent_increments_are_exact,
+            logout_wins_over_a_slow_request,
+            an_update_after_a_concurrent_logout_ends_the_session,
+            a_write_between_load_and_update_is_kept,
+        );
+    };
+}
+
+/// 100 concurrent requests on one session, each setting its own key: every key survives.
+pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
+    const REQUESTS: usize = 100;
+    let barrier = Arc::new(Barrier::new(REQUESTS));
+    let handler = move |session: Session, Path(index): Path<usize>| {
+        let barrier = barrier.clone();
+        async move {
+            let loaded = session.keys().await.map(|_| ());
+            barrier.wait().await; // every request has loaded before any writes
+            loaded?;
+            session
+                .insert(&format!("k{index}"), &index)
+                .await
+                .map(|()| "ok")
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/write/{index}",
+        post(handler),
+    );
+    let pair = call(&router, post_request("/set/base", None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|index| {
+            let (router, pair) = (router.clone(), pair.clone());
+            tokio::spawn(async move {
+                call(
+                    &router,
+                    post_request(&format!("/write/{index}"), Some(&pair)),
+                )
+                .await
+            })
+        })
+        .collect();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    }
+    let keys = call(&router, get_request("/keys", Some(&pair))).await.body;
+    assert_eq!(keys.split(',').count(), REQUESTS + 1, "{keys}");
+    assert_eq!(probe.calls(Op::Update), REQUESTS);
+}
+
+/// Four concurrent `update` increments of one counter end at exactly four, through conflicts.
+pub async fn concurrent_increments_are_exact(harness: &dyn Harness) {
+    const REQUESTS: usize = 4;
+    let barrier = Arc::new(Barrier::new(REQUESTS));
+    let handler = move |session: Session| {
+        let barrier = barrier.clone();
+        async move {
+            let loaded = session.get::<i64>("n").await;
+            barrier.wait().await;
+            loaded?;
+            session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await
+                .map(|n| n.to_string())
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/count",
+        post(handler),
+    );
+    let pair = call(&router, post_request("/set/x", None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let (router, pair) = (router.clone(), pair.clone());
+            tokio::spawn(async move { call(&router, post_request("/count", Some(&pair))).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        answers.push(reply.body);
+    }
+    answers.sort();
+    assert_eq!(answers, ["1", "2", "3", "4"]);
+    assert_eq!(
+        call(&router, get_request("/read", Some(&pair))).await.body,
+        "n=4"
+    );
+    assert!(
+        probe.conflicts() >= REQUESTS - 1,
+        "only {} conflicts",
+        probe.conflicts()
+    );
+}
+
+/// Where a slow handler stops until the test has logged its session out.
+pub struct Pause {
+    loaded: oneshot::Sender<()>,
+    release: oneshot::Receiver<()>,
+}
+
+impl Pause {
+    /// Tells the test the handler has loaded, then waits for the logout.
+    pub async fn wait(self) {
+        self.loaded.send(()).unwrap();
+        self.release.await.unwrap();
+    }
+}
+
+/// Another request that lands while a slow request is between its reads
+/// and its writes, deterministically.
+pub(super) struct Race {
+    pub(super) slow: Reply,
+    pub(super) interlude: Reply,
+    probe: Arc<ProbeStorage>,
+    pub(super) pair: String,
+}
+
+/// Makes a session with `setup`, starts `slow` on it, logs the session out
+/// when `slow` pauses, then lets `slow` finish.
+async fn logout_during<F, Fut>(harness: &dyn Harness, setup: &str, slow: F) -> Race
+where
+    F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let race = request_during(harness, setup, "/logout", slow).await;
+    assert_eq!(race.interlude.body, "bye");
+    race
+}
+
+/// Makes a session with `setup`, starts `slow` on it, sends `interlude`
+/// (a POST) when `slow` pauses, then lets `slow` finish.
+pub(super) async fn request_during<F, Fut>(
+    harness: &dyn Harness,
+    setup: &str,
+    interlude: &str,
+    slow: F,
+) -> Race
+where
+    F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let (loaded, loaded_rx) = oneshot::channel();
+    let (release_tx, release) = oneshot::channel();
+    let slot = Arc::new(Mutex::new(Some(Pause { loaded, release })));
+    let handler = move |session: Session| {
+        let (slot, slow) = (slot.clone(), slow.clone());
+        async move {
+            let pause = slot.lock().unwrap().take().unwrap();
+            slow(session, pause).await
+        }
+    };
+    let (router, probe) = custom(
+        harness.storage(),
+        SessionConfig::default(),
+        "/slow",
+        post(handler),
+    );
+    let pair = call(&router, post_request(setup, None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap();
+    let slow_request = {
+        let (router, pair) = (router.clone(), pair.clone());
+        tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
+    };
+    loaded_rx.await.unwrap();
+    let interlude = call(&router, post_request(interlude, Some(&pair))).await;
+    release_tx.send(()).unwrap();
+    let slow = slow_request.await.unwrap();
+    Race {
+        slow,
+        interlude,
+        probe,
+        pair,
+    }
+}
+
+/// A logout during a slow request wins: the slow write is `Gone`, sets no cookie, revives nothing.
+pub async fn logout_wins_over_a_slow_request(harness: &dyn Harness) {
+    let race = logout_during(harness, "/login?user=ada", |session, pause| async move {
+        session.insert("late", &1).await.unwrap();
+        pause.wait().await;
+        "slow done".to_owned()
+    })
+    .await;
+    assert_eq!(race.interlude.set_cookies().len(), 1);
+    assert_eq!(race.slow.body, "slow done");
+    assert!(race.slow.set_cookies().is_empty(), "{:?}", race.slow);
+    assert!(
+        !harness.raw_exists(&key_of(&race.pair)).await.unwrap(),
+        "logout was undone"
+    );
+    assert_eq!(
+        race.probe.calls(Op::Update),
+        1,
+        "the slow request tried its write and was told Gone"
+    );
+}
+
+/// An `update` after a concurrent logout is `Gone`; later calls see no session, nothing is written.
+pub async fn an_update_after_a_concurrent_logout_ends_the_session(harness: &dyn Harness) {
+    let race = logout_during(harness, "/set/n", |session, pause| async move {
+        let before = session.get::<i64>("n").await;
+        pause.wait().await;
+        let updated = session
+            .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+            .await;
+        let inserted = session.insert("late", &1).await;
+        let after = session.get::<i64>("n").await;
+        format!("{before:?} / {updated:?} / {inserted:?} / {after:?}")
+    })
+    .await;
+    assert_eq!(
+        race.slow.body,
+        "Ok(Some(1)) / Err(Gone) / Err(Gone) / Ok(None)"
+    );
+    assert!(race.slow.set_cookies().is_empty(), "{:?}", race.slow);
+    assert_eq!(
+        race.probe.calls(Op::Update),
+        1,
+        "nothing written after Gone"
+    );
+    assert!(!harness.raw_exists(&key_of(&race.pair)).await.unwrap());
+}
+
+/// A write that lands between a slow request's load and its conditioned
+/// update is kept, also by the slow request's later writes: what that
+/// update learnt of one key leaves its view of the others stale.
+pub async fn a_write_between_load_and_update_is_kept(harness: &dyn Harness) {
+    let race = request_during(
+        harness,
+        "/set/n",
+        "/set/other",
+        |session, pause| async move {
+            let before = session.get::<i64>("n").await;
+            pause.wait().await;
+            let updated = session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await;
+            let inserted = session.insert("late", &1).await;
+            format!("{before:?} / {updated:?} / {inserted:?}")
+        },
+    )
+    .await;
+    assert_eq!(race.interlude.body, "set");
+    assert_eq!(race.slow.body, "Ok(Some(1)) / Ok(2) / Ok(())");
+    let stored = harness
+        .storage()
+        .load(&key_of(&race.pair), Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.data.keys().collect::<Vec<_>>(),
+        ["late", "n", "other"]
+    );
+    assert_eq!(stored.data.get::<i64>("n").unwrap(), Some(2));
+}
