@@ -14,6 +14,19 @@
 //! in two steps and can be dropped between them) and asserts that each is
 //! caught.
 //!
+//! # Stability
+//!
+//! The suite grows with the contract: a release may add checks, and a store
+//! that passed before may then fail one, which is the point (a new check
+//! names a rule the store was already meant to keep, or one the release
+//! adds, documented on [`SessionStorage`](crate::SessionStorage)). The
+//! entry points ([`conformance_tests!`](crate::conformance_tests),
+//! [`run_all`], [`Harness`] and [`Failure`]) keep their shape within a
+//! minor version; a new harness probe arrives as a provided method, as
+//! [`Harness::write_record_unchecked`] did. The individual check functions
+//! are public so a failure can be rerun alone, but their names and their
+//! number are not a stable API.
+//!
 //! # Implementing `SessionStorage`, with the suite
 //!
 //! A complete store: encoded records in a map behind one lock. Each
