@@ -60,7 +60,7 @@ impl Harness for MemoryHarness {
     async fn write_raw(&self, key: &SessionKey, bytes: &[u8], _: Timestamp) -> Result<(), Error> {
         let stored = Stored::new(bytes, RAW_TTL);
         let segments = &self.storage.segments;
-        self.storage.locked(key, || {
+        self.storage.locks.locked(key, || {
             let from = segments.get(key).map(|found| found.segment);
             let to = from.unwrap_or(Segment::Probation);
             segments.put(key, stored, to, from);
