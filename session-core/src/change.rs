@@ -10,14 +10,14 @@ use crate::{SessionData, Value};
 ///
 /// Storage applies a change set atomically and all-or-nothing to the record
 /// as it is *now*, not to the copy the request read. So concurrent requests
-/// that change different keys all keep their changes, and the same key
+/// that change different names all keep their changes, and the same name
 /// without a condition is last writer wins. A condition ([`require`]) makes
 /// the write depend on what the request read: if it no longer holds, nothing
 /// is written and the current values are reported.
 ///
 /// Applying: if [`clear`] was called, all stored values are dropped first;
 /// then the removals, then the inserts. Later calls override earlier ones on
-/// the same key, as they would on a map.
+/// the same name, as they would on a map.
 ///
 /// ```
 /// use session_core::{ChangeSet, SessionData, Value};
@@ -34,7 +34,7 @@ use crate::{SessionData, Value};
 /// changes.check(&stored).expect("n is still 1");
 /// changes.apply(&mut stored);
 /// assert_eq!(stored.get::<i32>("n")?, Some(2));
-/// assert!(!stored.contains_key("theme"));
+/// assert!(!stored.contains("theme"));
 ///
 /// // Applied again, the condition no longer holds: the conflict reports n = 2.
 /// let conflict = changes.check(&stored).unwrap_err();
@@ -58,18 +58,18 @@ impl ChangeSet {
         Self::default()
     }
 
-    /// Sets `key` to `value`.
-    pub fn insert(&mut self, key: impl Into<String>, value: Value) {
-        let key = key.into();
-        self.removals.remove(&key);
-        self.inserts.insert(key, value);
+    /// Sets `name` to `value`.
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        let name = name.into();
+        self.removals.remove(&name);
+        self.inserts.insert(name, value);
     }
 
-    /// Removes `key`.
-    pub fn remove(&mut self, key: impl Into<String>) {
-        let key = key.into();
-        self.inserts.remove(&key);
-        self.removals.insert(key);
+    /// Removes `name`.
+    pub fn remove(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        self.inserts.remove(&name);
+        self.removals.insert(name);
     }
 
     /// Removes every stored value, including ones other requests wrote;
@@ -80,10 +80,10 @@ impl ChangeSet {
         self.cleared = true;
     }
 
-    /// Writes only if `key` still holds exactly `expected` (encoded bytes),
+    /// Writes only if `name` still holds exactly `expected` (encoded bytes),
     /// or is still absent when `expected` is `None`.
-    pub fn require(&mut self, key: impl Into<String>, expected: Option<Value>) {
-        self.conditions.insert(key.into(), expected);
+    pub fn require(&mut self, name: impl Into<String>, expected: Option<Value>) {
+        self.conditions.insert(name.into(), expected);
     }
 
     /// Whether the set changes nothing (conditions alone change nothing).
@@ -96,43 +96,43 @@ impl ChangeSet {
         self.cleared
     }
 
-    /// The keys set, with their new values.
+    /// The names set, with their new values.
     pub fn inserts(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.inserts
             .iter()
-            .map(|(key, value)| (key.as_str(), value))
+            .map(|(name, value)| (name.as_str(), value))
     }
 
-    /// The keys removed.
+    /// The names removed.
     pub fn removals(&self) -> impl Iterator<Item = &str> {
         self.removals.iter().map(String::as_str)
     }
 
-    /// The conditions: each key with the value it must hold (`None`: absent).
+    /// The conditions: each name with the value it must hold (`None`: absent).
     pub fn conditions(&self) -> impl Iterator<Item = (&str, Option<&Value>)> {
         self.conditions
             .iter()
-            .map(|(key, value)| (key.as_str(), value.as_ref()))
+            .map(|(name, value)| (name.as_str(), value.as_ref()))
     }
 
     /// Checks the conditions against `current`.
     ///
     /// # Errors
     ///
-    /// A [`Conflict`] holding the current value of every conditioned key if
+    /// A [`Conflict`] holding the current value of every conditioned name if
     /// any condition does not hold.
     pub fn check(&self, current: &SessionData) -> Result<(), Conflict> {
         let holds = self
             .conditions
             .iter()
-            .all(|(key, expected)| current.get_value(key) == expected.as_ref());
+            .all(|(name, expected)| current.get_value(name) == expected.as_ref());
         if holds {
             return Ok(());
         }
         let values = self
             .conditions
             .keys()
-            .map(|key| (key.clone(), current.get_value(key).cloned()))
+            .map(|name| (name.clone(), current.get_value(name).cloned()))
             .collect();
         Err(Conflict { values })
     }
@@ -142,16 +142,16 @@ impl ChangeSet {
         if self.cleared {
             data.clear();
         }
-        for key in &self.removals {
-            data.remove(key);
+        for name in &self.removals {
+            data.remove(name);
         }
-        for (key, value) in &self.inserts {
-            data.insert_value(key.clone(), value.clone());
+        for (name, value) in &self.inserts {
+            data.insert_value(name.clone(), value.clone());
         }
     }
 }
 
-/// The current values of the conditioned keys, reported when a condition of
+/// The current values of the conditioned names, reported when a condition of
 /// a [`ChangeSet`] no longer held and nothing was written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Conflict {
@@ -167,17 +167,17 @@ impl Conflict {
         }
     }
 
-    /// The current value of a conditioned key; `None` if it is absent now
+    /// The current value of a conditioned name; `None` if it is absent now
     /// (or was not conditioned).
-    pub fn value(&self, key: &str) -> Option<&Value> {
-        self.values.get(key).and_then(Option::as_ref)
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.values.get(name).and_then(Option::as_ref)
     }
 
-    /// Every conditioned key with its current value.
+    /// Every conditioned name with its current value.
     pub fn values(&self) -> impl Iterator<Item = (&str, Option<&Value>)> {
         self.values
             .iter()
-            .map(|(key, value)| (key.as_str(), value.as_ref()))
+            .map(|(name, value)| (name.as_str(), value.as_ref()))
     }
 }
 
@@ -198,7 +198,7 @@ mod tests {
         changes.clear();
         changes.insert("c", value(3));
         changes.apply(&mut stored);
-        assert_eq!(stored.keys().collect::<Vec<_>>(), ["c"]);
+        assert_eq!(stored.names().collect::<Vec<_>>(), ["c"]);
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl fmt::Debug for Value {
     }
 }
 
-/// The data of one session: string keys to encoded [`Value`]s.
+/// The data of one session: string names to encoded [`Value`]s.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -96,38 +96,38 @@ impl SessionData {
         Self::default()
     }
 
-    /// The value under `key` decoded as a `T`, or `None` if absent.
+    /// The value under `name` decoded as a `T`, or `None` if absent.
     ///
     /// # Errors
     ///
     /// [`Error::Decode`] if the value is there but is not a `T`.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.0.get(key).map(Value::decode).transpose()
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
+        self.0.get(name).map(Value::decode).transpose()
     }
 
-    /// Encodes `value` and stores it under `key`, replacing what was there.
+    /// Encodes `value` and stores it under `name`, replacing what was there.
     ///
     /// # Errors
     ///
     /// [`Error::Encode`] if `value` cannot be encoded; the data is unchanged.
-    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
-        self.insert_value(key.to_owned(), Value::encode(value)?);
+    pub fn insert<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
+        self.insert_value(name.to_owned(), Value::encode(value)?);
         Ok(())
     }
 
-    /// The encoded value under `key`.
-    pub fn get_value(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+    /// The encoded value under `name`.
+    pub fn get_value(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
     }
 
     /// Stores an encoded value, returning the one it replaced.
-    pub fn insert_value(&mut self, key: String, value: Value) -> Option<Value> {
-        self.0.insert(key, value)
+    pub fn insert_value(&mut self, name: String, value: Value) -> Option<Value> {
+        self.0.insert(name, value)
     }
 
-    /// Removes `key`, returning its encoded value.
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.0.remove(key)
+    /// Removes `name`, returning its encoded value.
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        self.0.remove(name)
     }
 
     /// Removes every value.
@@ -135,28 +135,28 @@ impl SessionData {
         self.0.clear();
     }
 
-    /// Whether `key` is present.
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
     }
 
-    /// The keys, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
 
-    /// Keys and encoded values, in key order.
+    /// Names and encoded values, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(key, value)| (key.as_str(), value))
+        self.0.iter().map(|(name, value)| (name.as_str(), value))
     }
 
-    /// The size the record limit applies to: the bytes of every key and
+    /// The size the record limit applies to: the bytes of every name and
     /// encoded value. Every backend measures it the same way, whatever its
     /// own layout.
     pub fn size(&self) -> usize {
         self.0
             .iter()
-            .map(|(key, value)| key.len() + value.as_bytes().len())
+            .map(|(name, value)| name.len() + value.as_bytes().len())
             .sum()
     }
 
@@ -211,7 +211,7 @@ impl FromIterator<(String, Value)> for SessionData {
 }
 
 impl fmt::Debug for SessionData {
-    /// Keys only: values may be secrets.
+    /// Names only: values may be secrets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.0.keys()).finish()
     }

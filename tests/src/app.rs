@@ -31,8 +31,8 @@ pub fn routes() -> Router {
         .route("/visit", get(visit))
         .route("/read", get(read))
         .route("/read3", get(read_three_times))
-        .route("/keys", get(keys))
-        .route("/set/{key}", post(set))
+        .route("/names", get(names))
+        .route("/set/{name}", post(set))
         .route("/incr", post(increment))
         .route("/login", post(login))
         .route("/whoami", get(whoami))
@@ -78,9 +78,9 @@ impl TestApp {
         call(&self.router, request).await
     }
 
-    /// A new session holding `key`, as its `Cookie` header value.
-    pub async fn session_with(&self, key: &str) -> String {
-        let reply = self.call(post_request(&format!("/set/{key}"), None)).await;
+    /// A new session holding `name`, as its `Cookie` header value.
+    pub async fn session_with(&self, name: &str) -> String {
+        let reply = self.call(post_request(&format!("/set/{name}"), None)).await;
         assert_eq!(reply.status, StatusCode::OK);
         reply
             .cookie_pair(COOKIE)
@@ -174,12 +174,12 @@ async fn read_three_times(session: Session) -> Result<String, SessionError> {
     Ok("ok".to_owned())
 }
 
-async fn keys(session: Session) -> Result<String, SessionError> {
-    Ok(session.keys().await?.join(","))
+async fn names(session: Session) -> Result<String, SessionError> {
+    Ok(session.names().await?.join(","))
 }
 
-async fn set(session: Session, Path(key): Path<String>) -> Result<String, SessionError> {
-    session.insert(&key, &1).await?;
+async fn set(session: Session, Path(name): Path<String>) -> Result<String, SessionError> {
+    session.insert(&name, &1).await?;
     Ok("set".to_owned())
 }
 

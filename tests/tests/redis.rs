@@ -160,11 +160,11 @@ async fn an_outage_answers_503_promptly_and_the_service_recovers() {
     let config = SessionConfig::builder().store_timeout(timeout);
     let app = TestApp::new(Arc::new(storage), config);
     let pair = app.session_with("x").await;
-    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+    assert_eq!(app.call(get_request("/names", Some(&pair))).await.body, "x");
 
     server.kill();
     for (request, label) in [
-        (get_request("/keys", Some(&pair)), "a read"),
+        (get_request("/names", Some(&pair)), "a read"),
         (post_request("/set/y", None), "a new session"),
         (post_request("/logout", Some(&pair)), "a logout"),
     ] {
@@ -201,7 +201,7 @@ async fn an_outage_answers_503_promptly_and_the_service_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pair = app.session_with("z").await;
-    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "z");
+    assert_eq!(app.call(get_request("/names", Some(&pair))).await.body, "z");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -324,7 +324,7 @@ async fn odd_stored_values_are_decode_errors_never_backend_failures() {
         .unwrap();
     let reply = app
         .call(get_request(
-            "/keys",
+            "/names",
             Some(&format!("__Host-id={}", id.to_cookie_value())),
         ))
         .await;

@@ -83,7 +83,7 @@ async fn a_corrupt_row_is_no_session_and_is_left_as_it_is() {
 
     let load = storage.load(&bad_key, Timestamp::now()).await;
     assert!(matches!(load, Err(Error::Decode(_))), "{load:?}");
-    let reply = app.call(get_request("/keys", Some(&bad))).await;
+    let reply = app.call(get_request("/names", Some(&bad))).await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, ""));
     let write = app.call(post_request("/set/z", Some(&bad))).await;
     let issued = write.cookie_pair(COOKIE).unwrap();
@@ -98,7 +98,7 @@ async fn a_corrupt_row_is_no_session_and_is_left_as_it_is() {
         [0x01, 0xc1, 0xff],
         "the corrupt row was not overwritten"
     );
-    assert_eq!(app.call(get_request("/keys", Some(&good))).await.body, "x");
+    assert_eq!(app.call(get_request("/names", Some(&good))).await.body, "x");
 }
 
 #[tokio::test]
@@ -536,7 +536,7 @@ async fn an_in_memory_database_works() {
     let app = TestApp::with_defaults(Arc::new(storage));
     let pair = app.session_with("x").await;
     let reads: Vec<_> = (0..8)
-        .map(|_| app.call(get_request("/keys", Some(&pair))))
+        .map(|_| app.call(get_request("/names", Some(&pair))))
         .collect();
     for read in reads {
         assert_eq!(read.await.body, "x");

@@ -118,7 +118,7 @@ pub async fn concurrent_updates_keep_every_key<H: Harness + ?Sized>(
         lost.len()
     );
     ensure!(
-        data.contains_key("base"),
+        data.contains("base"),
         "a concurrent write lost the key set at creation"
     );
     Ok(())

@@ -60,7 +60,7 @@ pub async fn touches_racing_updates_keep_them<H: Harness + ?Sized>(
     .await?;
     let data = load_live(&*storage, &key, now).await?.data;
     let lost: Vec<usize> = (0..RACING_WRITERS)
-        .filter(|index| !data.contains_key(&writer_key(*index)))
+        .filter(|index| !data.contains(&writer_key(*index)))
         .collect();
     ensure!(lost.is_empty(), "updates lost to racing touches: {lost:?}");
     Ok(())
@@ -139,7 +139,7 @@ pub async fn cycle_racing_updates_keeps_them<H: Harness + ?Sized>(
     let lost: Vec<usize> = written
         .into_iter()
         .flatten()
-        .filter(|index| !data.contains_key(&writer_key(*index)))
+        .filter(|index| !data.contains(&writer_key(*index)))
         .collect();
     ensure!(
         lost.is_empty(),

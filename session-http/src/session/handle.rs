@@ -9,36 +9,42 @@ use super::state::{Origin, State, poison};
 use crate::SessionError;
 
 impl Session {
-    /// The value under `key`, decoded as a `T`.
+    /// The value under `name`, decoded as a `T`.
     ///
     /// # Errors
     ///
     /// [`SessionError::Value`] if the value is not a `T`; a storage error if
     /// the session cannot be loaded.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+    pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, SessionError> {
         self.state()
             .await?
             .view
-            .get(key)
+            .get(name)
             .map_err(SessionError::Value)
     }
 
-    /// Whether the session holds `key`.
+    /// Whether the session holds `name`.
     ///
     /// # Errors
     ///
     /// A storage error if the session cannot be loaded.
-    pub async fn contains(&self, key: &str) -> Result<bool, SessionError> {
-        Ok(self.state().await?.view.contains_key(key))
+    pub async fn contains(&self, name: &str) -> Result<bool, SessionError> {
+        Ok(self.state().await?.view.contains(name))
     }
 
-    /// The keys the session holds.
+    /// The names of the values the session holds.
     ///
     /// # Errors
     ///
     /// A storage error if the session cannot be loaded.
-    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
-        Ok(self.state().await?.view.keys().map(str::to_owned).collect())
+    pub async fn names(&self) -> Result<Vec<String>, SessionError> {
+        Ok(self
+            .state()
+            .await?
+            .view
+            .names()
+            .map(str::to_owned)
+            .collect())
     }
 
     /// The id of the live session, if there is one. The id is a secret:
@@ -54,7 +60,7 @@ impl Session {
         })
     }
 
-    /// Sets `key` to `value`; written at the end of the request (creating
+    /// Sets `name` to `value`; written at the end of the request (creating
     /// the session if there is none), unless the response is a server error
     /// (5xx).
     ///
@@ -64,32 +70,32 @@ impl Session {
     /// [`SessionError::Gone`] if the session ended during the request.
     pub fn insert<'s, T: Serialize + ?Sized>(
         &'s self,
-        key: &str,
+        name: &str,
         value: &T,
     ) -> impl Future<Output = Result<(), SessionError>> + Send + use<'s, T> {
         // Encoded before the future starts, so the future holds no `&T` and
         // is `Send` whatever `T` is.
         let encoded = Value::encode(value).map_err(SessionError::Value);
-        let key = key.to_owned();
+        let name = name.to_owned();
         async move {
             let value = encoded?;
             let mut state = self.writable().await?;
-            state.changes.insert(key.as_str(), value.clone());
-            state.view.insert_value(key, value);
+            state.changes.insert(name.as_str(), value.clone());
+            state.view.insert_value(name, value);
             Ok(())
         }
     }
 
-    /// Removes `key`; written at the end of the request unless the response
+    /// Removes `name`; written at the end of the request unless the response
     /// is a server error (5xx).
     ///
     /// # Errors
     ///
     /// [`SessionError::Gone`] if the session ended during the request.
-    pub async fn remove(&self, key: &str) -> Result<(), SessionError> {
+    pub async fn remove(&self, name: &str) -> Result<(), SessionError> {
         let mut state = self.writable().await?;
-        state.changes.remove(key);
-        state.view.remove(key);
+        state.changes.remove(name);
+        state.view.remove(name);
         Ok(())
     }
 

@@ -33,7 +33,7 @@ use crate::cookie::parse::Candidates;
 ///
 /// | method | I/O |
 /// |---|---|
-/// | [`get`](Self::get), [`contains`](Self::contains), [`keys`](Self::keys), [`id`](Self::id) | the first call of the request loads |
+/// | [`get`](Self::get), [`contains`](Self::contains), [`names`](Self::names), [`id`](Self::id) | the first call of the request loads |
 /// | [`insert`](Self::insert), [`remove`](Self::remove), [`clear`](Self::clear) | load if not yet loaded; the change is written once, at the end of the request |
 /// | [`update`](Self::update) | reads and writes now, conditioned on what it read |
 /// | [`cycle_id`](Self::cycle_id), [`cycle_id_keeping`](Self::cycle_id_keeping) | now |
@@ -123,7 +123,7 @@ mod tests {
         }
         send(session.get::<String>("k"));
         send(session.contains("k"));
-        send(session.keys());
+        send(session.names());
         send(session.id());
         send(session.insert("k", &Unsync(std::cell::Cell::new(1))));
         send(session.remove("k"));

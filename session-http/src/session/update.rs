@@ -13,7 +13,7 @@ use super::state::{Origin, State, poison};
 use crate::SessionError;
 
 impl Session {
-    /// Replaces the value under `key` with `next(current)`, now, atomically.
+    /// Replaces the value under `name` with `next(current)`, now, atomically.
     ///
     /// The write is conditioned on the stored value being the one `next`
     /// saw; if another request changed it meanwhile, `next` runs again on
@@ -31,16 +31,16 @@ impl Session {
     /// out write may or may not have happened). A storage failure poisons
     /// the session like a failed load: the response becomes the
     /// store-failure response and nothing more is written.
-    pub async fn update<T, F>(&self, key: &str, mut next: F) -> Result<T, SessionError>
+    pub async fn update<T, F>(&self, name: &str, mut next: F) -> Result<T, SessionError>
     where
         T: Serialize + DeserializeOwned + Send,
         F: FnMut(Option<T>) -> T + Send,
     {
         let mut state = self.writable().await?;
         let result = if matches!(state.origin, Origin::Live(_)) {
-            self.update_live(&mut state, key, &mut next).await
+            self.update_live(&mut state, name, &mut next).await
         } else {
-            self.create_with(&mut state, key, &mut next).await
+            self.create_with(&mut state, name, &mut next).await
         };
         result.map_err(|error| poison(&mut state, error))
     }
@@ -50,7 +50,7 @@ impl Session {
     async fn create_with<T, F>(
         &self,
         state: &mut State,
-        key: &str,
+        name: &str,
         next: &mut F,
     ) -> Result<T, SessionError>
     where
@@ -58,10 +58,10 @@ impl Session {
         F: FnMut(Option<T>) -> T,
     {
         let shared = &self.inner.shared;
-        let value = next(state.view.get(key).map_err(SessionError::Value)?);
+        let value = next(state.view.get(name).map_err(SessionError::Value)?);
         let mut data = state.view.clone();
         data.insert_value(
-            key.to_owned(),
+            name.to_owned(),
             Value::encode(&value).map_err(SessionError::Value)?,
         );
         let live = shared.create(data, shared.now()).await?;
@@ -76,7 +76,7 @@ impl Session {
     async fn update_live<T, F>(
         &self,
         state: &mut State,
-        key: &str,
+        name: &str,
         next: &mut F,
     ) -> Result<T, SessionError>
     where
@@ -96,16 +96,16 @@ impl Session {
             else {
                 break;
             };
-            let value = next(view.get(key).map_err(SessionError::Value)?);
+            let value = next(view.get(name).map_err(SessionError::Value)?);
             let encoded = Value::encode(&value).map_err(SessionError::Value)?;
             let mut write = changes.clone();
-            write.require(key, live.record.data.get_value(key).cloned());
-            write.insert(key, encoded);
+            write.require(name, live.record.data.get_value(name).cloned());
+            write.insert(name, encoded);
             let now = shared.now();
             let deadlines = shared.lifetime.extended(live.record.deadlines, now);
-            let key_hash = live.key;
+            let key = live.key;
             let outcome = shared
-                .timed(shared.storage.update(&key_hash, &write, deadlines, now))
+                .timed(shared.storage.update(&key, &write, deadlines, now))
                 .await;
             match outcome.map_err(SessionError::Storage)? {
                 UpdateOutcome::Updated { version } => {
@@ -119,10 +119,13 @@ impl Session {
                     return Ok(value);
                 }
                 UpdateOutcome::Conflict { current } => {
-                    tracing::debug!(key = %key_hash, attempt, "session update conflicted");
-                    match current.value(key) {
-                        Some(value) => live.record.data.insert_value(key.to_owned(), value.clone()),
-                        None => live.record.data.remove(key),
+                    tracing::debug!(name = %key, attempt, "session update conflicted");
+                    match current.value(name) {
+                        Some(value) => live
+                            .record
+                            .data
+                            .insert_value(name.to_owned(), value.clone()),
+                        None => live.record.data.remove(name),
                     };
                     live.exact = false;
                     *view = live.record.data.clone();
@@ -132,7 +135,7 @@ impl Session {
                     }
                 }
                 UpdateOutcome::Gone => {
-                    tracing::debug!(key = %key_hash, "session ended during the request");
+                    tracing::debug!(name = %key, "session ended during the request");
                     state.end();
                     return Err(SessionError::Gone);
                 }

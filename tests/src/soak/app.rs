@@ -61,7 +61,7 @@ pub(crate) fn router(layer: SessionLayer, errors: Arc<HandlerErrors>) -> Router 
 /// Every key and value, one `key=value` line each, sorted by key.
 async fn dump(State(errors): Errors, session: Session) -> Result<String, SessionError> {
     let noted = |error| errors.note(error);
-    let mut keys = session.keys().await.map_err(noted)?;
+    let mut keys = session.names().await.map_err(noted)?;
     keys.sort();
     let mut body = String::new();
     for key in keys {

@@ -132,7 +132,7 @@ pub async fn bad_cookies_get_a_fresh_session(harness: &dyn Harness) {
     let live = app.session_with("x").await;
     let other_live = app.session_with("y").await;
     for (label, headers, found) in bad_cookie_table(&live, &other_live) {
-        let mut request = get_request("/keys", None);
+        let mut request = get_request("/names", None);
         for value in &headers {
             request
                 .headers_mut()
@@ -168,7 +168,7 @@ pub async fn bad_cookies_over_raw_tcp(harness: &dyn Harness) {
     let other_live = app.session_with("y").await;
     let server = TestServer::axum(app.router.clone()).await;
     for (label, headers, found) in bad_cookie_table(&live, &other_live) {
-        let reply = raw_get(server.addr, "/keys", &headers).await;
+        let reply = raw_get(server.addr, "/names", &headers).await;
         assert_eq!(reply.status, 200, "{label}");
         assert_eq!(
             reply.body,
@@ -179,7 +179,7 @@ pub async fn bad_cookies_over_raw_tcp(harness: &dyn Harness) {
     }
     // The server is still serving.
     assert_eq!(
-        raw_get(server.addr, "/keys", &[live.into_bytes()])
+        raw_get(server.addr, "/names", &[live.into_bytes()])
             .await
             .body,
         b"x"
@@ -197,11 +197,11 @@ pub async fn a_host_prefix_is_matched_exactly(harness: &dyn Harness) {
         .await
         .cookie_pair("__Host-id")
         .unwrap();
-    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+    assert_eq!(app.call(get_request("/names", Some(&pair))).await.body, "x");
     app.probe.reset();
     let encoded = pair.replacen("__Host-id", "__Host%2Did", 1);
     assert_eq!(
-        app.call(get_request("/keys", Some(&encoded))).await.body,
+        app.call(get_request("/names", Some(&encoded))).await.body,
         ""
     );
     assert_eq!(app.probe.total_calls(), 0);

@@ -100,10 +100,13 @@ pub async fn the_idle_timeout_is_exact(harness: &dyn Harness) {
     let (early, late) = (app.session_with("x").await, app.session_with("x").await);
     app.clock
         .set(start.saturating_add(Duration::from_secs(10 * 60) - Duration::from_millis(1)));
-    assert_eq!(app.call(get_request("/keys", Some(&early))).await.body, "x");
+    assert_eq!(
+        app.call(get_request("/names", Some(&early))).await.body,
+        "x"
+    );
     app.clock
         .set(start.saturating_add(Duration::from_secs(10 * 60)));
-    let expired = app.call(get_request("/keys", Some(&late))).await;
+    let expired = app.call(get_request("/names", Some(&late))).await;
     assert_eq!(expired.body, "");
     assert!(expired.set_cookies().is_empty());
 }
@@ -126,12 +129,12 @@ pub async fn the_absolute_timeout_is_exact(harness: &dyn Harness) {
     app.clock
         .set(absolute.saturating_sub(Duration::from_millis(1)));
     assert_eq!(
-        app.call(get_request("/keys", Some(&pair))).await.body,
+        app.call(get_request("/names", Some(&pair))).await.body,
         "m18,m27,m9,x"
     );
     app.clock.set(absolute);
     assert_eq!(
-        app.call(get_request("/keys", Some(&pair))).await.body,
+        app.call(get_request("/names", Some(&pair))).await.body,
         "",
         "activity never outlives the absolute timeout"
     );

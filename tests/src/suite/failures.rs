@@ -89,7 +89,7 @@ pub async fn a_failed_write_answers_503_without_a_cookie(harness: &dyn Harness) 
         app.probe.set_fault(op, None);
     }
     assert_eq!(
-        app.call(get_request("/keys", Some(&pair))).await.body,
+        app.call(get_request("/names", Some(&pair))).await.body,
         "x",
         "nothing was half-written"
     );
@@ -103,7 +103,7 @@ pub async fn a_failed_destroy_keeps_the_session(harness: &dyn Harness) {
     let logout = app.call(post_request("/logout", Some(&pair))).await;
     assert_service_unavailable(&logout); // no removal cookie either
     app.probe.set_fault(Op::Delete, None);
-    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+    assert_eq!(app.call(get_request("/names", Some(&pair))).await.body, "x");
     assert_eq!(
         app.call(post_request("/logout", Some(&pair))).await.body,
         "bye",
@@ -147,7 +147,7 @@ pub async fn a_failed_update_poisons_the_session(harness: &dyn Harness) {
     );
     probe.set_fault(Op::Update, None);
     assert_eq!(
-        call(&router, get_request("/keys", Some(&pair))).await.body,
+        call(&router, get_request("/names", Some(&pair))).await.body,
         "x"
     );
 }
@@ -225,7 +225,7 @@ pub async fn two_session_layers_fail_loudly(harness: &dyn Harness) {
     assert_eq!(reply.set_cookies().len(), 1);
     let pair = reply.cookie_pair(COOKIE).unwrap();
     assert_eq!(
-        call(&twice, get_request("/keys", Some(&pair))).await.body,
+        call(&twice, get_request("/names", Some(&pair))).await.body,
         "x"
     );
 }
@@ -239,7 +239,7 @@ pub async fn a_refused_stored_record_is_no_session(harness: &dyn Harness) {
     let key = key_of(&pair);
     let before = harness.read_raw(&key).await.unwrap();
     app.probe.set_fault(Op::Load, Some(Fault::TooLarge));
-    let read = app.call(get_request("/keys", Some(&pair))).await;
+    let read = app.call(get_request("/names", Some(&pair))).await;
     assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, ""));
     let write = app.call(post_request("/set/y", Some(&pair))).await;
     assert_eq!(write.status, StatusCode::OK);
@@ -247,5 +247,8 @@ pub async fn a_refused_stored_record_is_no_session(harness: &dyn Harness) {
     assert_ne!(fresh, pair);
     app.probe.set_fault(Op::Load, None);
     assert_eq!(harness.read_raw(&key).await.unwrap(), before);
-    assert_eq!(app.call(get_request("/keys", Some(&fresh))).await.body, "y");
+    assert_eq!(
+        app.call(get_request("/names", Some(&fresh))).await.body,
+        "y"
+    );
 }

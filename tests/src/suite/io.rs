@@ -106,7 +106,7 @@ pub async fn io_happens_when_the_table_says(harness: &dyn Harness) {
     for step in ["insert", "update", "cycle"] {
         call(&router, post_request(&format!("/io/{step}"), Some(&pair))).await;
     }
-    let cycled = call(&router, get_request("/keys", Some(&pair))).await;
+    let cycled = call(&router, get_request("/names", Some(&pair))).await;
     assert_eq!(
         cycled.body, "",
         "the old id stopped working when the cycle returned"
@@ -185,7 +185,7 @@ pub async fn the_handler_sees_its_own_writes(harness: &dyn Harness) {
             _ => {}
         }
         let seen: Option<i64> = session.get("n").await?;
-        let keys = session.keys().await?.join(",");
+        let keys = session.names().await?.join(",");
         Ok::<_, SessionError>(format!("{n} {seen:?} [{keys}]"))
     };
     let (router, probe) = custom(

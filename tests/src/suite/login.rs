@@ -45,7 +45,7 @@ pub async fn login_moves_the_session_to_a_new_id(harness: &dyn Harness) {
     assert_ne!(after, before);
     assert_eq!(app.probe.calls(Op::Cycle), 1);
 
-    let keys = app.call(get_request("/keys", Some(&after))).await;
+    let keys = app.call(get_request("/names", Some(&after))).await;
     assert_eq!(keys.body, "cart,user");
     let stale = app.call(get_request("/whoami", Some(&before))).await;
     assert_eq!(stale.body, "anonymous");
@@ -102,7 +102,7 @@ pub async fn id_collisions_are_retried(harness: &dyn Harness) {
     assert_eq!(created.status, StatusCode::OK, "{created:?}");
     let pair = created.cookie_pair(COOKIE).unwrap();
     assert_eq!(app.probe.calls(Op::Create), 2);
-    assert_eq!(app.call(get_request("/keys", Some(&pair))).await.body, "x");
+    assert_eq!(app.call(get_request("/names", Some(&pair))).await.body, "x");
 
     app.probe.collide_next(Op::Cycle, 1);
     let login = app.call(post_request("/login?user=ada", Some(&pair))).await;
@@ -134,9 +134,9 @@ async fn login_under(harness: &dyn Harness, pair: &str) -> bool {
     let raw = harness.read_raw(&key).await.unwrap().unwrap_or_default();
     let holds = |name: &[u8]| raw.windows(name.len()).any(|window| window == name);
     let loaded = harness.storage().load(&key, Timestamp::now()).await;
-    let live_with_login = loaded.unwrap().is_some_and(|record| {
-        record.data.contains_key("user") || record.data.contains_key("logins")
-    });
+    let live_with_login = loaded
+        .unwrap()
+        .is_some_and(|record| record.data.contains("user") || record.data.contains("logins"));
     live_with_login || holds(b"logins") || holds(b"ada")
 }
 
@@ -186,7 +186,7 @@ pub async fn a_login_is_never_written_under_the_old_id(harness: &dyn Harness) {
         .expect("the new id's cookie, even on a 5xx");
     assert_ne!(new, old);
     assert_eq!(
-        call(&router, get_request("/keys", Some(&new))).await.body,
+        call(&router, get_request("/names", Some(&new))).await.body,
         "cart,logins,user",
         "the update wrote itself and the changes before it, under the new id"
     );
@@ -202,7 +202,7 @@ pub async fn a_login_is_never_written_under_the_old_id(harness: &dyn Harness) {
         "failed cycle: the login is in the old id"
     );
     assert_eq!(
-        call(&router, get_request("/keys", Some(&old))).await.body,
+        call(&router, get_request("/names", Some(&old))).await.body,
         "cart"
     );
 
@@ -220,7 +220,7 @@ pub async fn a_login_is_never_written_under_the_old_id(harness: &dyn Harness) {
         "dropped: the login is in the old id"
     );
     assert_eq!(
-        call(&router, get_request("/keys", Some(&old))).await.body,
+        call(&router, get_request("/names", Some(&old))).await.body,
         ""
     );
 }
@@ -257,7 +257,7 @@ pub async fn a_login_races_requests_on_the_old_id(harness: &dyn Harness) {
     let logged_in = race.slow.cookie_pair(COOKIE).unwrap();
     let keys = call(
         &crate::app::router(SessionLayer::from_arc(storage.clone())),
-        get_request("/keys", Some(&logged_in)),
+        get_request("/names", Some(&logged_in)),
     )
     .await;
     assert_eq!(keys.body, "cart,user");
@@ -283,7 +283,7 @@ pub async fn a_login_races_requests_on_the_old_id(harness: &dyn Harness) {
     let logged_in = race.interlude.cookie_pair(COOKIE).unwrap();
     let keys = call(
         &crate::app::router(SessionLayer::from_arc(storage.clone())),
-        get_request("/keys", Some(&logged_in)),
+        get_request("/names", Some(&logged_in)),
     )
     .await;
     assert_eq!(keys.body, "cart,user");
@@ -318,13 +318,13 @@ pub async fn a_login_can_start_from_a_clean_record(harness: &dyn Harness) {
     let logged_in = login.cookie_pair(COOKIE).unwrap();
     assert_ne!(logged_in, planted);
     assert_eq!(
-        call(&router, get_request("/keys", Some(&logged_in)))
+        call(&router, get_request("/names", Some(&logged_in)))
             .await
             .body,
         "cart,user"
     );
     assert_eq!(
-        call(&router, get_request("/keys", Some(&planted)))
+        call(&router, get_request("/names", Some(&planted)))
             .await
             .body,
         ""

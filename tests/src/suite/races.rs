@@ -39,7 +39,7 @@ pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
     let handler = move |session: Session, Path(index): Path<usize>| {
         let barrier = barrier.clone();
         async move {
-            let loaded = session.keys().await.map(|_| ());
+            let loaded = session.names().await.map(|_| ());
             barrier.wait().await; // every request has loaded before any writes
             loaded?;
             session
@@ -74,7 +74,7 @@ pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
         let reply = request.await.unwrap();
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     }
-    let keys = call(&router, get_request("/keys", Some(&pair))).await.body;
+    let keys = call(&router, get_request("/names", Some(&pair))).await.body;
     assert_eq!(keys.split(',').count(), REQUESTS + 1, "{keys}");
     assert_eq!(probe.calls(Op::Update), REQUESTS);
 }
@@ -289,7 +289,7 @@ pub async fn a_write_between_load_and_update_is_kept(harness: &dyn Harness) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        stored.data.keys().collect::<Vec<_>>(),
+        stored.data.names().collect::<Vec<_>>(),
         ["late", "n", "other"]
     );
     assert_eq!(stored.data.get::<i64>("n").unwrap(), Some(2));

@@ -133,7 +133,7 @@ pub async fn redirects_and_client_errors_persist_deferred_changes(harness: &dyn 
     let missing = call(&router, post_request("/status/404", Some(&pair))).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        call(&router, get_request("/keys", Some(&pair))).await.body,
+        call(&router, get_request("/names", Some(&pair))).await.body,
         "s303,s404"
     );
 }

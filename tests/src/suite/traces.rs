@@ -87,19 +87,19 @@ async fn life_cycle(storage: Arc<dyn SessionStorage>, corrupt: SessionId) -> Vec
     issued(&login);
     let pair = login.cookie_pair(COOKIE).unwrap();
     let other = app.session_with("y").await;
-    app.call(get_request("/keys", Some(&format!("{pair}; {other}"))))
+    app.call(get_request("/names", Some(&format!("{pair}; {other}"))))
         .await;
-    app.call(get_request("/keys", Some("__Host-id=malformed")))
+    app.call(get_request("/names", Some("__Host-id=malformed")))
         .await;
     app.call(post_request("/logout", Some(&pair))).await;
 
     app.call(get_request(
-        "/keys",
+        "/names",
         Some(&format!("__Host-id={}", corrupt.to_cookie_value())),
     ))
     .await;
     app.probe.set_fault_all(Some(Fault::Fail));
-    app.call(get_request("/keys", Some(&other))).await;
+    app.call(get_request("/names", Some(&other))).await;
     app.call(post_request("/set/x", None)).await;
     ids.extend([&pair, &other].map(|pair| pair.split_once('=').unwrap().1.to_owned()));
     ids.push(corrupt.to_cookie_value());
@@ -172,7 +172,7 @@ async fn floods(storage: Arc<dyn SessionStorage>) {
         let requests = if round == 0 { 100 } else { 1 };
         for _ in 0..requests {
             for cookie in [&forged, &malformed, &excess, &ambiguous] {
-                app.call(get_request("/keys", Some(cookie))).await;
+                app.call(get_request("/names", Some(cookie))).await;
             }
         }
         app.clock.advance(Duration::from_secs(61));

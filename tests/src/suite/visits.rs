@@ -153,13 +153,13 @@ pub async fn one_set_cookie_per_response(harness: &dyn Harness) {
     let new_pair = existing.cookie_pair(COOKIE).unwrap();
     assert_ne!(new_pair, pair);
     assert_eq!(
-        call(&router, get_request("/keys", Some(&new_pair)))
+        call(&router, get_request("/names", Some(&new_pair)))
             .await
             .body,
         "b,c"
     );
     assert_eq!(
-        call(&router, get_request("/keys", Some(&pair))).await.body,
+        call(&router, get_request("/names", Some(&pair))).await.body,
         ""
     );
 }
