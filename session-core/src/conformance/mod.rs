@@ -221,6 +221,8 @@ mod gone;
 mod harness;
 mod loaded;
 mod races;
+#[doc(hidden)]
+pub mod registry;
 
 pub use basics::*;
 pub use cancellation::*;
@@ -332,58 +334,14 @@ macro_rules! __conformance {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
     use std::fs;
     use std::path::Path;
+
+    use super::registry::{macro_body, tests_in, words};
 
     /// This directory, read at test time: a new file is checked without
     /// being named anywhere.
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/conformance");
-
-    /// The conformance tests a file defines (a `pub async fn` taking a
-    /// harness), each with whether a `///` doc precedes it.
-    fn suite_tests(source: &str) -> Vec<(String, bool)> {
-        let lines: Vec<&str> = source.lines().collect();
-        let mut tests = Vec::new();
-        let mut offset = 0;
-        for (index, line) in lines.iter().enumerate() {
-            let start = offset;
-            offset += line.len() + 1;
-            let Some(rest) = line.strip_prefix("pub async fn ") else {
-                continue;
-            };
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            let signature = &source[start..];
-            let signature = &signature[..signature.find('{').unwrap_or(signature.len())];
-            if !signature.contains("Harness") {
-                continue;
-            }
-            let documented = lines[..index]
-                .iter()
-                .rev()
-                .find(|line| !line.starts_with("#["))
-                .is_some_and(|line| line.starts_with("///"));
-            tests.push((name, documented));
-        }
-        tests
-    }
-
-    /// The body of `macro_rules! NAME { ... }` in `source`, if defined.
-    fn macro_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
-        let start = source.find(&format!("macro_rules! {name} {{"))?;
-        let body = &source[start..];
-        Some(&body[..body.find("\n}\n")?])
-    }
-
-    /// The identifiers of `text`.
-    fn words(text: &str) -> BTreeSet<&str> {
-        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|word| !word.is_empty())
-            .collect()
-    }
 
     /// Every conformance test is registered: in its file's
     /// `__conformance_<file>!`, which `__conformance!` expands (so
@@ -412,7 +370,7 @@ mod tests {
                     problems.push(format!("{stem}.rs is not re-exported"));
                 }
             }
-            for (name, documented) in suite_tests(&source) {
+            for (name, documented) in tests_in(&source, "Harness") {
                 tests += 1;
                 if !registered
                     .as_ref()

@@ -158,51 +158,11 @@ mod tests {
     use std::fs;
     use std::path::Path;
 
+    use session_core::conformance::registry::{macro_body, tests_in, words};
+
     /// The suite's directory, read at test time: a new file is checked
     /// without being named anywhere.
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/suite");
-
-    /// The suite tests a file defines, `pub async fn NAME(harness: &dyn
-    /// Harness)`, each with whether a `///` doc precedes it.
-    fn suite_tests(source: &str) -> Vec<(String, bool)> {
-        let lines: Vec<&str> = source.lines().collect();
-        let mut tests = Vec::new();
-        for (index, line) in lines.iter().enumerate() {
-            let Some(rest) = line.strip_prefix("pub async fn ") else {
-                continue;
-            };
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            let signature = &source[source.find(*line).unwrap()..];
-            let signature = &signature[..signature.find('{').unwrap()];
-            if !signature.contains("&dyn Harness") {
-                continue;
-            }
-            let documented = lines[..index]
-                .iter()
-                .rev()
-                .find(|line| !line.starts_with("#["))
-                .is_some_and(|line| line.starts_with("///"));
-            tests.push((name, documented));
-        }
-        tests
-    }
-
-    /// The body of `macro_rules! NAME { ... }` in `source`, if defined.
-    fn macro_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
-        let start = source.find(&format!("macro_rules! {name} {{"))?;
-        let body = &source[start..];
-        Some(&body[..body.find("\n}\n")?])
-    }
-
-    /// The identifiers of `text`.
-    fn words(text: &str) -> BTreeSet<&str> {
-        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|word| !word.is_empty())
-            .collect()
-    }
 
     /// Every `pub async fn NAME(harness: &dyn Harness)` of the suite is
     /// registered: in its file's `__http_suite_<file>!`, itself expanded by
@@ -233,7 +193,7 @@ mod tests {
             if registered.is_some() && !topics.contains(macro_name.as_str()) {
                 problems.push(format!("{macro_name}! is not in __http_suite_topics!"));
             }
-            for (name, documented) in suite_tests(&source) {
+            for (name, documented) in tests_in(&source, "&dyn Harness") {
                 let in_suite = registered
                     .as_ref()
                     .is_some_and(|r| r.contains(name.as_str()));
