@@ -58,6 +58,10 @@ pub async fn traces_never_contain_a_session_id(harness: &dyn Harness) {
         log.contains("stored session refused"),
         "the capture holds the error paths"
     );
+    assert!(
+        log.contains("session_http::rejection") && log.contains("rejection_type=\"SessionError\""),
+        "a handler's SessionError is logged as axum logs its rejections"
+    );
     for id in ids {
         assert!(!log.contains(&id), "a session id leaked into the traces");
     }
