@@ -120,8 +120,11 @@ impl Session {
     /// the request changes afterwards goes to the new id only, whatever
     /// happens next (a 5xx, a store failure, the client going away). The
     /// request's changes so far move with the session. The new id's cookie
-    /// goes out with the response, even a 5xx one, since the old cookie is
-    /// dead. A session the browser did not name (none yet, or one created
+    /// goes out with the response, even a 5xx one from the handler, since
+    /// the old cookie is dead; but if storage fails later in the request,
+    /// the response is the store-failure response, with no cookie, and the
+    /// user has to log in again (never logged in under the old id). A
+    /// session the browser did not name (none yet, or one created
     /// during this request) has no id anybody else could know: nothing to
     /// cycle.
     ///

@@ -119,7 +119,7 @@ impl Session {
                     return Ok(value);
                 }
                 UpdateOutcome::Conflict { current } => {
-                    tracing::debug!(name = %key, attempt, "session update conflicted");
+                    tracing::debug!(%key, attempt, "session update conflicted");
                     match current.value(name) {
                         Some(value) => live
                             .record
@@ -135,7 +135,7 @@ impl Session {
                     }
                 }
                 UpdateOutcome::Gone => {
-                    tracing::debug!(name = %key, "session ended during the request");
+                    tracing::debug!(%key, "session ended during the request");
                     state.end();
                     return Err(SessionError::Gone);
                 }
