@@ -88,9 +88,11 @@ pub(crate) fn apply(headers: &mut HeaderMap, vary: bool, set_cookie: Option<Head
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    let varies_already =
-        directives(headers, &VARY).any(|name| name == "*" || name.eq_ignore_ascii_case("cookie"));
-    if vary && !varies_already {
+    // Only a response that depends on the cookie pays for the scan.
+    let varies_already = || {
+        directives(headers, &VARY).any(|name| name == "*" || name.eq_ignore_ascii_case("cookie"))
+    };
+    if vary && !varies_already() {
         headers.append(VARY, HeaderValue::from_static("cookie"));
     }
 }
