@@ -3,7 +3,9 @@
 //!
 //! Data is a map of names (strings) to encoded values (binary); a record is
 //! a map of five named fields: `c`, `i`, `a`, `v` (created, idle deadline,
-//! absolute deadline, version: unsigned integers) and `d` (the data). This
+//! absolute deadline, version: unsigned integers) and `d` (the data), and
+//! a sixth, `u`, for a session bound to a user: a map of `k` (the user key,
+//! 32 bytes), `s` (last seen) and `f` (the device facts, strings). This
 //! is what `rmp-serde` writes for such structs with field names, so records
 //! stay readable by any MessagePack reader; it is written and read here with
 //! `rmp`'s primitives instead, because it runs on every request and serde's
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 
 use rmp::{decode, encode};
 
-use crate::{Error, SessionData, Value};
+use crate::{Account, Device, Error, SessionData, Timestamp, UserKey, Value};
 
 /// First byte of every encoded record or session data. Bytes whose first
 /// byte is unknown are refused with [`Error::Decode`], never guessed at.
@@ -33,6 +35,12 @@ const HEADER_FIELDS: [&str; 4] = ["c", "i", "a", "v"];
 
 /// The name of the data field, after the header's.
 const DATA_FIELD: &str = "d";
+
+/// The name of the account field, after the data, in bound records only.
+const ACCOUNT_FIELD: &str = "u";
+
+/// The names of the account's fields, in encoding order.
+const ACCOUNT_FIELDS: [&str; 3] = ["k", "s", "f"];
 
 /// `data` alone, in the versioned encoding.
 pub(crate) fn encode_data(data: &SessionData) -> Result<Vec<u8>, Error> {
@@ -63,11 +71,16 @@ pub(crate) fn decode_data(bytes: &[u8]) -> Result<SessionData, Error> {
     Ok(data)
 }
 
-/// A record: `header` and `data`, in the versioned encoding.
-pub(crate) fn encode_record(header: Header, data: &SessionData) -> Result<Vec<u8>, Error> {
+/// A record: `header`, `data` and `account`, in the versioned encoding.
+pub(crate) fn encode_record(
+    header: Header,
+    data: &SessionData,
+    account: Option<&Account>,
+) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::with_capacity(48 + data.size() + 3 * data.len());
     bytes.push(FORMAT_V1);
-    encode::write_map_len(&mut bytes, 5).map_err(Error::encode)?;
+    let fields = if account.is_some() { 6 } else { 5 };
+    encode::write_map_len(&mut bytes, fields).map_err(Error::encode)?;
     let values = [
         header.created_at,
         header.idle,
@@ -80,17 +93,61 @@ pub(crate) fn encode_record(header: Header, data: &SessionData) -> Result<Vec<u8
     }
     encode::write_str(&mut bytes, DATA_FIELD).map_err(Error::encode)?;
     write_data(&mut bytes, data)?;
+    if let Some(account) = account {
+        encode::write_str(&mut bytes, ACCOUNT_FIELD).map_err(Error::encode)?;
+        write_account(&mut bytes, account)?;
+    }
     Ok(bytes)
+}
+
+fn write_account(bytes: &mut Vec<u8>, account: &Account) -> Result<(), Error> {
+    let [user, seen, facts] = ACCOUNT_FIELDS;
+    encode::write_map_len(bytes, 3).map_err(Error::encode)?;
+    encode::write_str(bytes, user).map_err(Error::encode)?;
+    encode::write_bin(bytes, account.user.as_bytes()).map_err(Error::encode)?;
+    encode::write_str(bytes, seen).map_err(Error::encode)?;
+    encode::write_uint(bytes, account.last_seen.as_unix_millis()).map_err(Error::encode)?;
+    encode::write_str(bytes, facts).map_err(Error::encode)?;
+    // Bounded by `Device`, so the lengths fit.
+    encode::write_map_len(bytes, length(account.device.iter().count())?).map_err(Error::encode)?;
+    for (name, value) in account.device.iter() {
+        encode::write_str(bytes, name).map_err(Error::encode)?;
+        encode::write_str(bytes, value).map_err(Error::encode)?;
+    }
+    Ok(())
+}
+
+fn read_account(body: &mut &[u8]) -> Result<Account, Error> {
+    let [user, seen, facts] = ACCOUNT_FIELDS;
+    if decode::read_map_len(body).map_err(Error::decode)? != 3 {
+        return Err(Error::decode("a session account has three fields"));
+    }
+    expect_field(body, user)?;
+    let length = decode::read_bin_len(body).map_err(Error::decode)?;
+    let user = <[u8; 32]>::try_from(take(body, length)?)
+        .map_err(|_| Error::decode("a user key is 32 bytes"))?;
+    expect_field(body, seen)?;
+    let last_seen = Timestamp::from_unix_millis(decode::read_int(body).map_err(Error::decode)?);
+    expect_field(body, facts)?;
+    let count = decode::read_map_len(body).map_err(Error::decode)?;
+    let mut device = Device::new();
+    for _ in 0..count {
+        let name = read_str(body)?;
+        device = device.with(name, read_str(body)?);
+    }
+    Ok(Account::new(UserKey::from_bytes(user), device, last_seen))
 }
 
 /// Bytes made by [`encode_record`]; anything else (empty, another format
 /// byte, fields missing, repeated, unknown or out of order, truncated or
 /// corrupt MessagePack, trailing bytes) is [`Error::Decode`].
-pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData), Error> {
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData, Option<Account>), Error> {
     let mut body = body(bytes, "session record")?;
-    if decode::read_map_len(&mut body).map_err(Error::decode)? != 5 {
-        return Err(Error::decode("a session record has five fields"));
-    }
+    let bound = match decode::read_map_len(&mut body).map_err(Error::decode)? {
+        5 => false,
+        6 => true,
+        _ => return Err(Error::decode("a session record has five or six fields")),
+    };
     let mut values = [0; 4];
     for (name, value) in HEADER_FIELDS.into_iter().zip(&mut values) {
         expect_field(&mut body, name)?;
@@ -98,6 +155,12 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData), Error
     }
     expect_field(&mut body, DATA_FIELD)?;
     let data = read_data(&mut body)?;
+    let account = if bound {
+        expect_field(&mut body, ACCOUNT_FIELD)?;
+        Some(read_account(&mut body)?)
+    } else {
+        None
+    };
     finished(body, "session record")?;
     let [created_at, idle, absolute, version] = values;
     let header = Header {
@@ -106,7 +169,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData), Error
         absolute,
         version,
     };
-    Ok((header, data))
+    Ok((header, data, account))
 }
 
 /// The MessagePack after the format byte.
@@ -240,9 +303,22 @@ mod tests {
 
     #[test]
     fn records_are_what_rmp_serde_writes() {
-        let bytes = encode_record(HEADER, &data()).unwrap();
+        let bytes = encode_record(HEADER, &data(), None).unwrap();
         assert_eq!(bytes, by_serde(HEADER, &data()));
-        assert_eq!(decode_record(&bytes).unwrap(), (HEADER, data()));
+        assert_eq!(decode_record(&bytes).unwrap(), (HEADER, data(), None));
+    }
+
+    #[test]
+    fn bound_records_round_trip() {
+        let device = Device::new().with("user_agent", "curl/8").with("ip", "::1");
+        let account = Account::new(UserKey::of("ada"), device, Timestamp::from_unix_millis(9));
+        let bytes = encode_record(HEADER, &data(), Some(&account)).unwrap();
+        assert_eq!(bytes[1], 0x86, "a map of six fields");
+        let decoded = decode_record(&bytes).unwrap();
+        assert_eq!(decoded, (HEADER, data(), Some(account)));
+        for cut in 1..bytes.len() {
+            assert!(decode_record(&bytes[..cut]).is_err(), "{cut}");
+        }
     }
 
     #[test]
@@ -300,14 +376,14 @@ mod tests {
         }
         encode::write_str(&mut bytes, DATA_FIELD).unwrap();
         bytes.push(0x80);
-        let (header, data) = decode_record(&bytes).unwrap();
+        let (header, data, _) = decode_record(&bytes).unwrap();
         assert_eq!(header.version, 5);
         assert!(data.is_empty());
     }
 
     #[test]
     fn anything_else_is_a_decode_error() {
-        let good = encode_record(HEADER, &data()).unwrap();
+        let good = encode_record(HEADER, &data(), None).unwrap();
         let swap = |from: &[u8], to: &[u8]| {
             let at = good.windows(from.len()).position(|w| w == from).unwrap();
             let mut bad = good.clone();

@@ -35,6 +35,10 @@ pub enum Error {
         /// The limit in force.
         limit: usize,
     },
+    /// The store does not do this ([`Capabilities`](crate::Capabilities)
+    /// says what it does); nothing was written.
+    #[error("this session storage does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl Error {

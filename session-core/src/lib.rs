@@ -21,13 +21,17 @@
 //! backends build on it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod account;
 mod change;
 mod clock;
 mod codec;
 mod data;
 mod error;
 mod expiry;
+mod handle;
 mod id;
+mod listing;
+mod login;
 mod nesting;
 mod record;
 pub mod storage;
@@ -40,14 +44,21 @@ pub mod conformance;
 /// depending on `async-trait` itself.
 pub use async_trait::async_trait;
 
+pub use account::{
+    Account, Device, MAX_DEVICE_FACTS, MAX_DEVICE_NAME_BYTES, MAX_DEVICE_VALUE_BYTES, UserKey,
+};
 pub use change::{ChangeSet, Conflict};
 pub use clock::Clock;
 pub use codec::FORMAT_V1;
 pub use data::{MAX_VALUE_DEPTH, SessionData, Value};
 pub use error::{BoxError, Error};
 pub use expiry::{Deadlines, EXPIRY_SLACK, Timestamp};
+pub use handle::SessionHandle;
 pub use id::{RandomnessError, SessionId, SessionKey};
+pub use listing::{Listed, Revoke};
+pub use login::Login;
 pub use record::{DEFAULT_MAX_RECORD_BYTES, Record};
 pub use storage::{
-    Capabilities, CreateOutcome, CycleOutcome, SessionStorage, TouchOutcome, UpdateOutcome,
+    Capabilities, CreateOutcome, CycleOutcome, LoginOutcome, SessionStorage, TouchOutcome,
+    UpdateOutcome,
 };

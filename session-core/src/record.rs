@@ -2,8 +2,8 @@
 //! versioned byte encoding stores that keep whole records use.
 
 use crate::codec::{self, Header};
-use crate::storage::{CycleOutcome, UpdateOutcome};
-use crate::{ChangeSet, Conflict, Deadlines, Error, SessionData, Timestamp};
+use crate::storage::{CycleOutcome, LoginOutcome, UpdateOutcome};
+use crate::{Account, ChangeSet, Conflict, Deadlines, Error, Login, SessionData, Timestamp};
 
 /// Default cap on a record's size ([`SessionData::size`]): 64 KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -25,6 +25,10 @@ pub struct Record {
     pub deadlines: Deadlines,
     /// Bumped by every write that changes the data.
     pub version: u64,
+    /// The user the session is logged in as, if any: set by
+    /// [`SessionStorage::login`](crate::SessionStorage::login), kept by
+    /// every other write, which also moves its `last_seen` to `now`.
+    pub account: Option<Account>,
 }
 
 impl Record {
@@ -45,7 +49,15 @@ impl Record {
             created_at,
             deadlines,
             version,
+            account: None,
         }
+    }
+
+    /// This record, bound to `account`.
+    #[must_use]
+    pub fn with_account(mut self, account: Option<Account>) -> Self {
+        self.account = account;
+        self
     }
 
     /// Fails with [`Error::TooLarge`] if the data is over `limit` bytes as
@@ -82,7 +94,7 @@ impl Record {
             absolute: self.deadlines.absolute().as_unix_millis(),
             version: self.version,
         };
-        codec::encode_record(header, &self.data)
+        codec::encode_record(header, &self.data, self.account.as_ref())
     }
 
     /// Decodes bytes made by [`encode`](Self::encode).
@@ -92,7 +104,7 @@ impl Record {
     /// [`Error::Decode`] for anything else: empty input, an unknown format
     /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let (header, data) = codec::decode_record(bytes)?;
+        let (header, data, account) = codec::decode_record(bytes)?;
         Ok(Self {
             data,
             created_at: Timestamp::from_unix_millis(header.created_at),
@@ -101,6 +113,7 @@ impl Record {
                 Timestamp::from_unix_millis(header.absolute),
             ),
             version: header.version,
+            account,
         })
     }
 
@@ -127,13 +140,43 @@ impl Record {
     }
 
     /// `touch` applied to this record as stored now: the idle deadline moved
-    /// (never past the absolute one), nothing else changed. `None` if the
-    /// record is not live at `now`.
+    /// (never past the absolute one) and the account seen at `now`, nothing
+    /// else changed. `None` if the record is not live at `now`.
     pub fn touched(mut self, idle_deadline: Timestamp, now: Timestamp) -> Option<Self> {
         self.is_live(now).then(|| {
             self.deadlines = self.deadlines.with_idle(idle_deadline);
+            self.seen(now);
             self
         })
+    }
+
+    /// `login` applied to the record stored under the old key (`None` for
+    /// a login from no stored session, which starts from empty data): the
+    /// record to write under the new key, with the changes applied,
+    /// `deadlines` as given, created at `now` and bound to the login's
+    /// user.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginOutcome::Gone`] if the old record is not live at `now`,
+    /// [`LoginOutcome::Conflict`] if a condition does not hold.
+    pub fn logged_in(
+        old: Option<Self>,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<Self, LoginOutcome> {
+        let old = old.unwrap_or_else(|| Self::new(SessionData::new(), now, deadlines));
+        let mut next = old
+            .changed(changes, deadlines, now)
+            .map_err(|refused| match refused {
+                Refused::Gone => LoginOutcome::Gone,
+                Refused::Conflict(current) => LoginOutcome::Conflict { current },
+            })?;
+        next.created_at = now;
+        next.account = Some(login.account(now));
+        Ok(next)
     }
 
     /// `cycle` applied to the old record as stored now: the record to write
@@ -173,7 +216,15 @@ impl Record {
         self.deadlines = deadlines;
         // Saturating: stored bytes must never make this panic.
         self.version = self.version.saturating_add(1);
+        self.seen(now);
         Ok(self)
+    }
+
+    /// Marks the account, if any, as seen at `now`.
+    fn seen(&mut self, now: Timestamp) {
+        if let Some(account) = &mut self.account {
+            account.last_seen = account.last_seen.max(now);
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 
-use crate::{ChangeSet, Conflict, Deadlines, Error, Record, SessionKey, Timestamp};
+use crate::{
+    ChangeSet, Conflict, Deadlines, Error, Listed, Login, Record, Revoke, SessionKey, Timestamp,
+    UserKey,
+};
 
 /// Where sessions live: the contract every backend implements.
 ///
@@ -22,6 +25,20 @@ use crate::{ChangeSet, Conflict, Deadlines, Error, Record, SessionKey, Timestamp
 /// | [`cycle`](Self::cycle) | [`CycleOutcome`] | the record, with the changes, moves to a new key; never both live afterwards |
 /// | [`delete`](Self::delete) | `()` | idempotent |
 /// | [`delete_expired`](Self::delete_expired) | count | `0` for backends with native expiry |
+/// | [`login`](Self::login) | [`LoginOutcome`] | `cycle` (or `create`), binding the record to a user, atomically with its index |
+/// | [`list`](Self::list) | `Vec<`[`Listed`]`>` | the user's sessions live at `now`, and only those |
+/// | [`revoke`](Self::revoke) | count | once it returns, no revoked session loads or accepts a write |
+///
+/// **Accounts** (a store with [`Capabilities::accounts`]): a record bound
+/// to a user ([`Record::account`]) is in that user's index from the moment
+/// it loads until it is deleted, revoked, moved by `cycle` (the binding
+/// moves with it) or expires; the index never keeps what expired once
+/// cleanup or native expiry ran. A login racing a revoke of all the user's
+/// sessions ends revoked or listed, never live and unlisted; a session
+/// revoked while it is being cycled does not come back under its new key.
+/// Every write of a bound record sets its `last_seen` to `now`. A store
+/// without accounts keeps the defaults of the three calls, which fail with
+/// [`Error::Unsupported`].
 ///
 /// **Logout wins**: an operation on a record that is gone (deleted, or
 /// expired at `now`) writes nothing and reports `Gone`; it never re-creates
@@ -105,6 +122,21 @@ pub trait SessionStorage: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<TouchOutcome, Error>;
 
+    /// [`touch`](Self::touch), from a caller that holds the record as it
+    /// loaded it: a hint, as for [`update_from`](Self::update_from) (a
+    /// store that keeps an index of bound records may use it to find the
+    /// index to extend without reading first). The default calls `touch`.
+    async fn touch_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        let _ = loaded;
+        self.touch(key, idle_deadline, now).await
+    }
+
     /// Moves the record under `old`, with `changes` applied and `deadlines`
     /// set as given, to `new` (a login). Afterwards `old` no longer loads;
     /// the two are never both live once this returns. A collision on `new`
@@ -118,13 +150,69 @@ pub trait SessionStorage: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<CycleOutcome, Error>;
 
-    /// Deletes the record under `key`, if any.
+    /// Deletes the record under `key`, if any (and takes it out of its
+    /// user's index, if it is bound).
     async fn delete(&self, key: &SessionKey) -> Result<(), Error>;
 
     /// Deletes records expired at `now` and returns how many. Backends whose
     /// records expire natively return `0` and say so in
     /// [`capabilities`](Self::capabilities).
     async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error>;
+
+    /// Logs a user in: moves the record under `old` to `new` as
+    /// [`cycle`](Self::cycle) does (with `old` = `None`, creates it from
+    /// empty data as [`create`](Self::create) does), the record created at
+    /// `now` and bound to `login`'s user ([`Record::logged_in`]), and adds
+    /// it to the user's index in the same atomic step. A binding the old
+    /// record had (another user's) goes. With a
+    /// [limit](Login::limit), the user's least recently seen other
+    /// sessions beyond it are revoked in the same step
+    /// ([`Login::excess`]).
+    ///
+    /// A failure, or a future dropped before completing, leaves the old
+    /// session as it was and the new key unused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] from a store without accounts (the default).
+    async fn login(
+        &self,
+        old: Option<&SessionKey>,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        let _ = (old, new, changes, deadlines, login, now);
+        Err(Error::Unsupported("accounts"))
+    }
+
+    /// The sessions of `user` live at `now`, most recently seen first
+    /// ([`Listed::sort`]). Stale index entries met on the way may be pruned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] from a store without accounts (the default).
+    async fn list(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+        let _ = (user, now);
+        Err(Error::Unsupported("accounts"))
+    }
+
+    /// Ends the sessions of `user` that `which` selects, and returns how
+    /// many live ones it ended (`0` for a handle no session of the user
+    /// has). When it returns, none of them loads any more, and a write in
+    /// flight on one of them finds it gone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] from a store without accounts (the default).
+    /// After another error, some of the sessions may be revoked and the
+    /// rest are as they were: the call can be repeated.
+    async fn revoke(&self, user: &UserKey, which: &Revoke, now: Timestamp) -> Result<u64, Error> {
+        let _ = (user, which, now);
+        Err(Error::Unsupported("accounts"))
+    }
 
     /// What the backend does on its own.
     fn capabilities(&self) -> Capabilities {
@@ -140,9 +228,21 @@ pub struct Capabilities {
     /// (Redis TTL, moka expiry); [`SessionStorage::delete_expired`] is a
     /// no-op returning `0`.
     pub native_expiry: bool,
+    /// The store keeps an index of each user's sessions:
+    /// [`login`](SessionStorage::login), [`list`](SessionStorage::list)
+    /// and [`revoke`](SessionStorage::revoke) work. Without it they fail
+    /// with [`Error::Unsupported`].
+    pub accounts: bool,
 }
 
 impl Capabilities {
+    /// These capabilities with accounts.
+    #[must_use]
+    pub const fn with_accounts(mut self) -> Self {
+        self.accounts = true;
+        self
+    }
+
     /// These capabilities with native expiry.
     #[must_use]
     pub const fn with_native_expiry(mut self) -> Self {
@@ -199,6 +299,27 @@ pub enum CycleOutcome {
     Gone,
     /// A live record already holds the new key; nothing was written and the
     /// old session is as it was.
+    Collision,
+    /// A condition of the change set no longer held; nothing was written.
+    Conflict {
+        /// The current values of the conditioned keys.
+        current: Conflict,
+    },
+}
+
+/// Outcome of [`SessionStorage::login`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum LoginOutcome {
+    /// The record now lives under the new key only, bound to the user;
+    /// `revoked` other sessions of the user went to keep the limit.
+    LoggedIn {
+        /// How many sessions the limit revoked.
+        revoked: u64,
+    },
+    /// No live record under the old key; nothing was written.
+    Gone,
+    /// A live record already holds the new key; nothing was written.
     Collision,
     /// A condition of the change set no longer held; nothing was written.
     Conflict {

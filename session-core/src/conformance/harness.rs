@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    DEFAULT_MAX_RECORD_BYTES, Error, RandomnessError, Record, SessionKey, SessionStorage, Timestamp,
+    DEFAULT_MAX_RECORD_BYTES, Error, RandomnessError, Record, SessionKey, SessionStorage,
+    Timestamp, UserKey,
 };
 
 /// A storage under test, with raw probes into what it holds.
@@ -56,6 +57,18 @@ pub trait Harness: Send + Sync {
     /// The record size limit the storage was configured with.
     fn max_record_bytes(&self) -> usize {
         DEFAULT_MAX_RECORD_BYTES
+    }
+
+    /// Every session key the store's index of `user` physically holds,
+    /// live or not, without pruning anything: how the suite sees that the
+    /// index keeps nothing of expired, deleted or revoked sessions. A
+    /// store with [`accounts`](crate::Capabilities::accounts) must
+    /// provide it; the default fails the account tests that need it.
+    async fn index_members(&self, user: &UserKey) -> Result<Vec<SessionKey>, Error> {
+        let _ = user;
+        Err(Error::Unsupported(
+            "the index probe of the conformance harness",
+        ))
     }
 }
 

@@ -209,6 +209,8 @@ macro_rules! ensure_eq {
 // `__conformance_<file>!` macro that `__conformance!` (below) expands; the
 // unit test `every_conformance_test_is_registered` fails when a test is in
 // no file's macro, or a file's macro is not expanded.
+mod account_races;
+mod accounts;
 mod basics;
 mod cancellation;
 mod concurrency;
@@ -219,11 +221,14 @@ mod expiry;
 mod fixtures;
 mod gone;
 mod harness;
+mod index;
 mod loaded;
 mod races;
 #[doc(hidden)]
 pub mod registry;
 
+pub use account_races::*;
+pub use accounts::*;
 pub use basics::*;
 pub use cancellation::*;
 pub use concurrency::*;
@@ -233,6 +238,7 @@ pub use damage::*;
 pub use expiry::*;
 pub use gone::*;
 pub use harness::{Failure, Harness, Report};
+pub use index::*;
 pub use loaded::*;
 pub use races::*;
 
@@ -298,6 +304,9 @@ macro_rules! __conformance {
         $crate::__conformance_damage!($mode $arguments);
         $crate::__conformance_loaded!($mode $arguments);
         $crate::__conformance_cancellation!($mode $arguments);
+        $crate::__conformance_accounts!($mode $arguments);
+        $crate::__conformance_index!($mode $arguments);
+        $crate::__conformance_account_races!($mode $arguments);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
         $(
