@@ -167,7 +167,9 @@ impl Record {
         login: &Login,
         now: Timestamp,
     ) -> Result<Self, LoginOutcome> {
-        let old = old.unwrap_or_else(|| Self::new(SessionData::new(), now, deadlines));
+        // Version 0 before the changes, so a session created here starts at
+        // version 1, as one created by `create` does.
+        let old = old.unwrap_or_else(|| Self::from_parts(SessionData::new(), now, deadlines, 0));
         let mut next = old
             .changed(changes, deadlines, now)
             .map_err(|refused| match refused {

@@ -5,6 +5,7 @@ use moka::policy::EvictionPolicy;
 use crate::MemoryStorage;
 use crate::bounds::Bounds;
 use crate::locks::KeyLocks;
+use crate::index::Index;
 use crate::segments::Segments;
 
 /// Default bound on the number of sessions kept.
@@ -55,8 +56,10 @@ impl MemoryStorageBuilder {
     /// The storage.
     pub fn build(self) -> MemoryStorage {
         let bounds = Bounds::new(self.max_sessions, self.max_bytes);
+        let index = Index::default();
         MemoryStorage {
-            segments: Segments::new(bounds, &self.eviction),
+            segments: Segments::new(bounds, &self.eviction, &index),
+            index,
             bounds,
             locks: KeyLocks::new(),
             max_sessions: self.max_sessions,

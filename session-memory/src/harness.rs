@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::conformance::Harness;
-use session_core::{Error, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, SessionKey, SessionStorage, Timestamp, UserKey, async_trait};
 
 use crate::MemoryStorage;
 use crate::segments::Segment;
@@ -70,5 +70,9 @@ impl Harness for MemoryHarness {
 
     fn max_record_bytes(&self) -> usize {
         self.storage.max_record_bytes
+    }
+
+    async fn index_members(&self, user: &UserKey) -> Result<Vec<SessionKey>, Error> {
+        Ok(self.storage.index.members(user))
     }
 }

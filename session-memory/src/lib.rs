@@ -47,11 +47,13 @@
 //! [moka]: https://docs.rs/moka
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounts;
 mod bounds;
 mod builder;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 mod harness;
+mod index;
 mod locks;
 mod segments;
 mod storage;

@@ -5,11 +5,13 @@ use std::fmt;
 use moka::policy::EvictionPolicy;
 use session_core::{
     Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
-    Error, Record, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+    Error, Listed, Login, LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp,
+    TouchOutcome, UpdateOutcome, UserKey, async_trait,
 };
 
 use crate::bounds::{Bounds, DEFAULT_MAX_BYTES};
 use crate::builder::{DEFAULT_MAX_SESSIONS, MemoryStorageBuilder};
+use crate::index::Index;
 use crate::locks::KeyLocks;
 use crate::segments::{Found, Segment, Segments};
 use crate::stored::Stored;
@@ -37,10 +39,17 @@ use crate::stored::Stored;
 /// background of later calls, so a cache can briefly hold more than its
 /// bounds.
 ///
+/// Accounts: an index from each user to their sessions' keys, changed with
+/// the session's key locked, in the same locked section as the record. A
+/// bound session the caches drop by themselves (expiry, eviction) leaves
+/// the index at the next login, list, revoke or create; `list` also drops
+/// keys whose session is no longer live.
+///
 /// Cloning is cheap and shares the sessions.
 #[derive(Clone)]
 pub struct MemoryStorage {
     pub(crate) segments: Segments,
+    pub(crate) index: Index,
     pub(crate) bounds: Bounds,
     pub(crate) locks: KeyLocks,
     pub(crate) max_sessions: u64,
@@ -49,10 +58,10 @@ pub struct MemoryStorage {
 }
 
 /// What a key holds, read with the key locked.
-struct Current {
+pub(crate) struct Current {
     segment: Segment,
     stored: Stored,
-    record: Record,
+    pub(crate) record: Record,
 }
 
 impl MemoryStorage {
@@ -74,7 +83,7 @@ impl MemoryStorage {
     }
 
     /// A record as stored, with the lifetime its deadlines give it at `now`.
-    fn stored(&self, record: &Record, now: Timestamp) -> Result<Stored, Error> {
+    pub(crate) fn stored(&self, record: &Record, now: Timestamp) -> Result<Stored, Error> {
         let stored = Stored::new(
             record.encode(self.max_record_bytes)?,
             record.deadlines.native_ttl(now),
@@ -83,8 +92,13 @@ impl MemoryStorage {
         Ok(stored)
     }
 
+    /// Whether `key` holds a record live at `now`. Called with `key` locked.
+    pub(crate) fn is_live_at(&self, key: &SessionKey, now: Timestamp) -> Result<bool, Error> {
+        Ok(is_live(self.current(key)?.as_ref(), now))
+    }
+
     /// The entry under `key`, decoded. Called with `key` locked.
-    fn current(&self, key: &SessionKey) -> Result<Option<Current>, Error> {
+    pub(crate) fn current(&self, key: &SessionKey) -> Result<Option<Current>, Error> {
         let Some(Found { segment, stored }) = self.segments.get(key) else {
             return Ok(None);
         };
@@ -170,6 +184,7 @@ impl SessionStorage for MemoryStorage {
         now: Timestamp,
     ) -> Result<CreateOutcome, Error> {
         let stored = self.stored(record, now)?;
+        self.settle_evictions();
         self.locks.locked(key, || {
             let current = self.current(key)?;
             if is_live(current.as_ref(), now) {
@@ -177,6 +192,9 @@ impl SessionStorage for MemoryStorage {
             }
             let from = current.map(|current| current.segment);
             self.segments.put(key, stored, Segment::Probation, from);
+            if let Some(account) = &record.account {
+                self.index.add(account.user, *key);
+            }
             Ok(CreateOutcome::Created)
         })
     }
@@ -254,13 +272,44 @@ impl SessionStorage for MemoryStorage {
             // A login is a session in real use: it starts protected.
             let from = taken.map(|taken| taken.segment);
             self.segments.put(new, stored, Segment::Protected, from);
+            if let Some(account) = &next.account {
+                self.index.add(account.user, *new);
+                self.index.remove(&account.user, old);
+            }
             Ok(CycleOutcome::Cycled)
         })
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.locks.locked(key, || self.segments.remove(key));
+        self.locks.locked(key, || {
+            // Bytes that do not decode were never indexed.
+            let bound = self.current(key).ok().flatten();
+            self.segments.remove(key);
+            if let Some(account) = bound.and_then(|current| current.record.account) {
+                self.index.remove(&account.user, key);
+            }
+        });
         Ok(())
+    }
+
+    async fn login(
+        &self,
+        old: Option<&SessionKey>,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        self.log_in((old, new), changes, deadlines, login, now)
+    }
+
+    async fn list(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+        self.list_sessions(user, now)
+    }
+
+    async fn revoke(&self, user: &UserKey, which: &Revoke, now: Timestamp) -> Result<u64, Error> {
+        self.revoke_sessions(user, which, now)
     }
 
     /// Records expire by themselves: always `0`.
@@ -269,6 +318,6 @@ impl SessionStorage for MemoryStorage {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default().with_native_expiry()
+        Capabilities::default().with_native_expiry().with_accounts()
     }
 }
