@@ -48,6 +48,8 @@
 //! its own outcome; no writer task batches them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounts;
+mod binding;
 mod builder;
 mod cleanup;
 #[cfg(feature = "conformance")]

@@ -397,7 +397,7 @@ async fn the_table_name_is_configurable_and_validated() {
         .fetch_one(storage.pool())
         .await
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]
