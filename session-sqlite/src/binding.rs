@@ -104,7 +104,7 @@ mod tests {
             .with("ip", "192.0.2.1");
         let account = Account::new(UserKey::of("ada"), device, Timestamp::from_unix_millis(42));
         let columns = BindingColumns::of(Some(&account)).unwrap();
-        assert_eq!(columns.clone().into_account().unwrap(), Some(account));
+        assert_eq!(columns.into_account().unwrap(), Some(account));
         assert!(
             BindingColumns::of(None)
                 .unwrap()
