@@ -319,6 +319,18 @@ mod tests {
     }
 
     #[test]
+    fn a_login_from_no_session_is_at_version_one() {
+        let at = Timestamp::from_unix_millis;
+        let login = Login::new(crate::UserKey::of("ada"));
+        let deadlines = Deadlines::new(at(100), at(200));
+        let next = Record::logged_in(None, &ChangeSet::new(), deadlines, &login, at(10)).unwrap();
+        assert_eq!(next.version, 1);
+        let from_old =
+            Record::logged_in(Some(record()), &ChangeSet::new(), deadlines, &login, at(10));
+        assert_eq!(from_old.unwrap().version, 2);
+    }
+
+    #[test]
     fn updated_bumps_version_and_never_extends_absolute() {
         let at = Timestamp::from_unix_millis;
         let mut changes = ChangeSet::new();

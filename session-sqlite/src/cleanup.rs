@@ -21,11 +21,11 @@ impl Drop for CleanupTask {
 }
 
 impl SqliteStorage {
-    /// Deletes rows expired by the configured clock
-    /// ([`SqliteStorageBuilder::clock`](crate::SqliteStorageBuilder::clock))
-    /// every `period` (at least a millisecond) until the returned handle is
-    /// dropped or the pool is closed. A failure is logged and the next
-    /// period tries again.
+    /// Deletes rows expired by the configured clock (the system clock, or
+    /// the one given to `SqliteStorageBuilder::clock` with feature
+    /// `test-util`) every `period` (at least a millisecond) until the
+    /// returned handle is dropped or the pool is closed. A failure is
+    /// logged and the next period tries again.
     ///
     /// # Panics
     ///

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::conformance::Harness;
-use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, UserKey, async_trait};
 
 use sqlx::Row;
 
 use crate::SqliteStorage;
-use crate::row::{Columns, millis};
+use crate::binding::BindingColumns;
+use crate::row::{Columns, millis, session_key};
 
 /// How long rows planted by [`Harness::write_raw`] stay live.
 const RAW_LIFETIME: Duration = Duration::from_secs(3_600);
@@ -54,8 +55,9 @@ impl Harness for SqliteHarness {
         Ok(found.is_some())
     }
 
-    /// The `data` column followed by the `version` (big-endian): what a
-    /// write changes and a touch does not.
+    /// The `data` column followed by the `version` (big-endian), then for
+    /// a bound row its `user_key` and `device`: what a write changes and a
+    /// touch does not (a touch moves `last_seen`, as it moves deadlines).
     async fn read_raw(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
         let row = sqlx::query(self.storage.sql.read_raw.get())
             .bind(key.as_bytes().as_slice())
@@ -68,6 +70,10 @@ impl Harness for SqliteHarness {
         let mut raw: Vec<u8> = row.try_get("data").map_err(Error::backend)?;
         let version: i64 = row.try_get("version").map_err(Error::backend)?;
         raw.extend_from_slice(&version.to_be_bytes());
+        for column in ["user_key", "device"] {
+            let bytes: Option<Vec<u8>> = row.try_get(column).map_err(Error::backend)?;
+            raw.extend(bytes.into_iter().flatten());
+        }
         Ok(Some(raw))
     }
 
@@ -81,6 +87,7 @@ impl Harness for SqliteHarness {
             absolute: end,
             expires_at: end,
             version: 1,
+            binding: BindingColumns::default(),
         };
         self.replace(key, columns).await
     }
@@ -93,6 +100,17 @@ impl Harness for SqliteHarness {
         _: Timestamp,
     ) -> Result<(), Error> {
         self.replace(key, Columns::of(record, usize::MAX)?).await
+    }
+
+    /// Every row with the user's key in `user_key`, read through its index,
+    /// live or not.
+    async fn index_members(&self, user: &UserKey) -> Result<Vec<SessionKey>, Error> {
+        let keys: Vec<Vec<u8>> = sqlx::query_scalar(self.storage.sql.user_keys.get())
+            .bind(user.as_bytes().as_slice())
+            .fetch_all(&self.storage.pool)
+            .await
+            .map_err(Error::backend)?;
+        keys.into_iter().map(session_key).collect()
     }
 
     fn max_record_bytes(&self) -> usize {

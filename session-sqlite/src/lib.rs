@@ -18,6 +18,21 @@
 //! `create` unless the key is taken (then a transaction replaces an expired
 //! row). Each row holds the hash of the session id, never the id.
 //!
+//! **Accounts** ([`Capabilities::accounts`](session_core::Capabilities)):
+//! a session bound to a user keeps the [`UserKey`](session_core::UserKey)
+//! (a hash of the user id, never the id) in its row's `user_key` column,
+//! with `last_seen` and the `device` facts beside it; a partial index on
+//! `(user_key, expires_at)`, holding bound rows only, finds a user's
+//! sessions without a scan. The binding lives and dies with its row, so
+//! `delete`, `delete_expired` and a `cycle` (which moves the row) keep
+//! the index exact with no work of their own, and every write sets
+//! `last_seen` (a `touch` too). `login` (read the old row, insert the new
+//! one, delete the old one and, with a limit, the user's least recently
+//! seen others) and `revoke` (the user's rows, those selected deleted)
+//! each run in one `BEGIN IMMEDIATE` transaction, so they never interleave
+//! with each other or with a `cycle`, and a dropped future rolls all of it
+//! back; `list` is one read.
+//!
 //! Rows are not trusted to be what this library wrote: data over the size
 //! limit is [`Error::TooLarge`](session_core::Error::TooLarge) on every
 //! read, and data longer than any within the limit can be encoded is
@@ -30,7 +45,9 @@
 //! [`SqliteStorage::from_pool`] takes the pool as it is: open it in WAL mode
 //! with a busy timeout (as [`SqliteStorage::open`] does), or writers will
 //! fail instead of waiting. The storage keeps its schema version in the
-//! database's `PRAGMA user_version`.
+//! database's `PRAGMA user_version`: version 2 added the binding columns
+//! and their index, which opening a version-1 file adds (existing
+//! sessions are bound to no one).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -48,6 +65,8 @@
 //! its own outcome; no writer task batches them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounts;
+mod binding;
 mod builder;
 mod cleanup;
 #[cfg(feature = "conformance")]

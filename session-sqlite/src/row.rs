@@ -4,10 +4,12 @@
 //! Times are Unix milliseconds and versions plain integers, as SQLite
 //! stores them.
 
-use session_core::{Deadlines, Error, Record, SessionData, SessionKey, Timestamp};
+use session_core::{Deadlines, Error, Record, SessionData, SessionKey, Timestamp, UserKey};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{FromRow, Row, Sqlite};
+
+use crate::binding::BindingColumns;
 
 /// A row as read for its record, by the columns `schema` selects.
 pub(crate) struct StoredRow {
@@ -20,6 +22,7 @@ pub(crate) struct StoredRow {
     idle_deadline: i64,
     absolute_deadline: i64,
     version: i64,
+    binding: BindingColumns,
 }
 
 impl FromRow<'_, SqliteRow> for StoredRow {
@@ -31,7 +34,36 @@ impl FromRow<'_, SqliteRow> for StoredRow {
             idle_deadline: row.try_get("idle_deadline")?,
             absolute_deadline: row.try_get("absolute_deadline")?,
             version: row.try_get("version")?,
+            binding: BindingColumns {
+                user_key: row.try_get("user_key")?,
+                last_seen: row.try_get("last_seen")?,
+                device: row.try_get("device")?,
+            },
         })
+    }
+}
+
+/// A row as read for its record, with its key: how a user's sessions are
+/// read.
+pub(crate) struct KeyedRow {
+    key: Vec<u8>,
+    row: StoredRow,
+}
+
+impl FromRow<'_, SqliteRow> for KeyedRow {
+    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            key: row.try_get("key")?,
+            row: StoredRow::from_row(row)?,
+        })
+    }
+}
+
+impl KeyedRow {
+    /// The key and the record in this row, as [`StoredRow::into_record`]
+    /// reads it.
+    pub(crate) fn into_record(self, limit: usize) -> Result<(SessionKey, Record), Error> {
+        Ok((session_key(self.key)?, self.row.into_record(limit)?))
     }
 }
 
@@ -52,7 +84,8 @@ impl StoredRow {
                 timestamp(self.absolute_deadline)?,
             ),
             u64::try_from(self.version).map_err(Error::decode)?,
-        );
+        )
+        .with_account(self.binding.into_account()?);
         record.check_size(limit)?;
         Ok(record)
     }
@@ -60,13 +93,15 @@ impl StoredRow {
 
 /// What identifies the row a record was read from: a write conditioned on
 /// these misses a row another writer changed in between (a touch changes
-/// none of them, and its deadlines are overwritten by the later write's
-/// anyway).
+/// none of them, and its deadlines and last seen time are overwritten by
+/// the later write's anyway). The user is among them so that a caller's
+/// record bound otherwise than the row is never written over it.
 #[derive(Clone, Copy)]
 pub(crate) struct ReadStamp {
     pub(crate) version: i64,
     pub(crate) created_at: i64,
     pub(crate) absolute_deadline: i64,
+    pub(crate) user: Option<UserKey>,
 }
 
 impl ReadStamp {
@@ -76,7 +111,13 @@ impl ReadStamp {
             version: version(record.version),
             created_at: millis(record.created_at),
             absolute_deadline: millis(record.deadlines.absolute()),
+            user: record.account.as_ref().map(|account| account.user),
         }
+    }
+
+    /// The user key as the `user_key` column holds it.
+    pub(crate) fn user_key(&self) -> Option<&[u8]> {
+        self.user.as_ref().map(|user| user.as_bytes().as_slice())
     }
 }
 
@@ -89,6 +130,7 @@ pub(crate) struct Columns {
     pub(crate) absolute: i64,
     pub(crate) expires_at: i64,
     pub(crate) version: i64,
+    pub(crate) binding: BindingColumns,
 }
 
 /// A statement with its arguments, as sqlx builds it.
@@ -105,6 +147,7 @@ impl Columns {
             absolute: millis(record.deadlines.absolute()),
             expires_at: millis(record.deadlines.expires_at()),
             version: version(record.version),
+            binding: BindingColumns::of(record.account.as_ref())?,
         })
     }
 
@@ -122,6 +165,9 @@ impl Columns {
             .bind(self.absolute)
             .bind(self.expires_at)
             .bind(self.version)
+            .bind(self.binding.user_key)
+            .bind(self.binding.last_seen)
+            .bind(self.binding.device)
     }
 }
 
@@ -144,8 +190,15 @@ pub(crate) fn millis(at: Timestamp) -> i64 {
     i64::try_from(at.as_unix_millis()).unwrap_or(i64::MAX)
 }
 
+/// A session key read back from the `key` column.
+pub(crate) fn session_key(bytes: Vec<u8>) -> Result<SessionKey, Error> {
+    <[u8; 32]>::try_from(bytes)
+        .map(SessionKey::from_bytes)
+        .map_err(|_| Error::decode("a session key is 32 bytes"))
+}
+
 /// A timestamp read back from a column.
-fn timestamp(millis: i64) -> Result<Timestamp, Error> {
+pub(crate) fn timestamp(millis: i64) -> Result<Timestamp, Error> {
     u64::try_from(millis)
         .map(Timestamp::from_unix_millis)
         .map_err(Error::decode)

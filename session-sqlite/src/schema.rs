@@ -1,5 +1,5 @@
-//! The table, its index, every statement run against them, and the
-//! migration that creates them.
+//! The table, its indexes, every statement run against them, and the
+//! migration that creates them or brings them up to date.
 //!
 //! A table name is configurable, so statements are built once, from a name
 //! validated to be a plain identifier; that validation is the one place
@@ -8,15 +8,18 @@
 use std::sync::Arc;
 
 use session_core::Error;
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use crate::SqliteStorage;
+use crate::binding::longest_device;
 
 /// Rows `delete_expired` deletes per statement.
 pub(crate) const CLEANUP_BATCH: i64 = 1_000;
 
-/// Version of the schema written to `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Version of the schema written to `PRAGMA user_version`: 1, the session
+/// columns; 2, the binding columns (`user_key`, `last_seen`, `device`) and
+/// the index of each user's sessions.
+const SCHEMA_VERSION: i64 = 2;
 
 /// The table name is not `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,15 +43,23 @@ pub(crate) fn validate(name: &str) -> Result<(), InvalidTableName> {
 
 /// The columns a record is read from, under the names
 /// [`StoredRow`](crate::row::StoredRow) reads: `data` is `NULL` when longer
-/// than `?2`, and `data_length` is its length either way.
+/// than `?2`, and `data_length` is its length either way; `device` is
+/// `NULL` when longer than any device facts encode to.
 const ROW: &str = "CASE WHEN length(data) <= ?2 THEN data END AS data,
-    length(data) AS data_length, created_at, idle_deadline, absolute_deadline, version";
+    length(data) AS data_length, created_at, idle_deadline, absolute_deadline, version,
+    user_key, last_seen,
+    CASE WHEN length(device) <= {longest_device} THEN device END AS device";
 
 /// A whole row's columns and their parameters, in the order
 /// [`Columns::bind_row`](crate::row::Columns::bind_row) binds them.
-const ROW_VALUES: &str =
-    "(key, data, created_at, idle_deadline, absolute_deadline, expires_at, version)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const ROW_VALUES: &str = "(key, data, created_at, idle_deadline, absolute_deadline, expires_at,
+    version, user_key, last_seen, device)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// The binding columns a table at schema version 1 lacks, as
+/// `ALTER TABLE ADD COLUMN` takes them (in the order `CREATE TABLE` has
+/// them): `NULL` in every existing row, which is bound to no one.
+const BINDING_COLUMNS: [&str; 3] = ["user_key BLOB", "last_seen INTEGER", "device BLOB"];
 
 /// A statement ready to hand to sqlx.
 #[derive(Clone)]
@@ -69,14 +80,24 @@ impl Sql {
 ///
 /// Columns: `key` (SHA-256 of the id), `data` (the values, versioned
 /// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
-/// `expires_at` (the earlier deadline, indexed for cleanup) and `version`;
-/// times in Unix milliseconds. The statements that read a record select
-/// [`ROW`]: they take the longest data they will fetch, and return `NULL`
-/// for data longer than that, with its length.
+/// `expires_at` (the earlier deadline, indexed for cleanup), `version`,
+/// and for a session bound to a user, `NULL` otherwise: `user_key` (the
+/// [`UserKey`](session_core::UserKey), indexed with `expires_at` for the
+/// bound rows only), `last_seen` and `device` (the facts, in the data's
+/// encoding); times in Unix milliseconds. The statements that read a
+/// record select [`ROW`]: they take the longest data they will fetch, and
+/// return `NULL` for data longer than that, with its length.
+///
+/// Liveness in SQL is `expires_at > now`: every write keeps `expires_at`
+/// at the earlier deadline. Reads of whole records also check both
+/// deadlines, as [`Record::is_live`](session_core::Record::is_live) does.
 #[derive(Clone)]
 pub(crate) struct Statements {
     pub(crate) create_table: Sql,
     pub(crate) create_index: Sql,
+    pub(crate) create_user_index: Sql,
+    pub(crate) has_binding_columns: Sql,
+    pub(crate) add_binding_columns: Vec<Sql>,
     pub(crate) load: Sql,
     pub(crate) load_for_write: Sql,
     pub(crate) insert: Sql,
@@ -86,12 +107,17 @@ pub(crate) struct Statements {
     pub(crate) touch: Sql,
     pub(crate) delete: Sql,
     pub(crate) delete_expired: Sql,
+    pub(crate) list: Sql,
+    pub(crate) user_sessions: Sql,
+    pub(crate) user_seen: Sql,
     #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) exists: Sql,
     #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) read_raw: Sql,
     #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) replace: Sql,
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+    pub(crate) user_keys: Sql,
 }
 
 impl Statements {
@@ -100,7 +126,8 @@ impl Statements {
         let sql = |text: &str| {
             let text = text
                 .replace("{row}", ROW)
-                .replace("{row_values}", ROW_VALUES);
+                .replace("{row_values}", ROW_VALUES)
+                .replace("{longest_device}", &longest_device().to_string());
             Sql::new(text.replace("{table}", table))
         };
         Self {
@@ -112,12 +139,28 @@ impl Statements {
                     idle_deadline INTEGER NOT NULL,
                     absolute_deadline INTEGER NOT NULL,
                     expires_at INTEGER NOT NULL,
-                    version INTEGER NOT NULL
+                    version INTEGER NOT NULL,
+                    user_key BLOB,
+                    last_seen INTEGER,
+                    device BLOB
                 ) WITHOUT ROWID",
             ),
             create_index: sql(
                 "CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at)",
             ),
+            // Partial: anonymous sessions, usually most, take no room in it;
+            // `user_key = ?` implies the condition, so lookups use it.
+            create_user_index: sql(
+                "CREATE INDEX IF NOT EXISTS {table}_user_key ON {table} (user_key, expires_at)
+                 WHERE user_key IS NOT NULL",
+            ),
+            has_binding_columns: sql(
+                "SELECT count(*) FROM pragma_table_info('{table}') WHERE name = 'user_key'",
+            ),
+            add_binding_columns: BINDING_COLUMNS
+                .iter()
+                .map(|column| sql(&format!("ALTER TABLE {{table}} ADD COLUMN {column}")))
+                .collect(),
             load: sql("SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3"),
             load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1"),
             insert: sql("INSERT INTO {table} {row_values}"),
@@ -125,13 +168,15 @@ impl Statements {
             is_live: sql("SELECT 1 FROM {table} WHERE key = ?1 AND expires_at > ?2"),
             write_if_unchanged: sql(
                 "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
-                 expires_at = ?5, version = ?6
-                 WHERE key = ?1 AND version = ?7 AND created_at = ?8
-                 AND absolute_deadline = ?9 AND expires_at > ?10",
+                 expires_at = ?5, version = ?6, user_key = ?7, last_seen = ?8, device = ?9
+                 WHERE key = ?1 AND version = ?10 AND created_at = ?11
+                 AND absolute_deadline = ?12 AND user_key IS ?13 AND expires_at > ?14",
             ),
+            // `MAX` of a `NULL` is `NULL`: an unbound row stays unbound.
             touch: sql(
                 "UPDATE {table}
-                 SET idle_deadline = MIN(?2, absolute_deadline), expires_at = MIN(?2, absolute_deadline)
+                 SET idle_deadline = MIN(?2, absolute_deadline), expires_at = MIN(?2, absolute_deadline),
+                 last_seen = MAX(last_seen, ?3)
                  WHERE key = ?1 AND expires_at > ?3",
             ),
             delete: sql("DELETE FROM {table} WHERE key = ?1"),
@@ -139,15 +184,27 @@ impl Statements {
                 "DELETE FROM {table} WHERE key IN
                  (SELECT key FROM {table} WHERE expires_at <= ?1 LIMIT ?2)",
             ),
+            list: sql("SELECT key, {row} FROM {table} WHERE user_key = ?1 AND expires_at > ?3"),
+            user_sessions: sql(
+                "SELECT key, expires_at > ?2 AS live FROM {table} WHERE user_key = ?1",
+            ),
+            user_seen: sql(
+                "SELECT key, last_seen FROM {table} WHERE user_key = ?1 AND expires_at > ?2",
+            ),
             exists: sql("SELECT 1 FROM {table} WHERE key = ?1"),
-            read_raw: sql("SELECT data, version FROM {table} WHERE key = ?1"),
+            read_raw: sql("SELECT data, version, user_key, device FROM {table} WHERE key = ?1"),
             replace: sql("INSERT OR REPLACE INTO {table} {row_values}"),
+            user_keys: sql("SELECT key FROM {table} WHERE user_key = ?1"),
         }
     }
 }
 
-/// Creates the table and index if missing, under `BEGIN IMMEDIATE` so that
-/// two processes opening a new file at once take turns.
+/// Creates the table and indexes if missing and adds the binding columns
+/// to a table made at schema version 1, under `BEGIN IMMEDIATE` so that two
+/// processes opening the file at once take turns. Every step is idempotent,
+/// and the columns are looked for rather than assumed from the version:
+/// `PRAGMA user_version` is the file's, and the file may hold another
+/// storage's table, or this one dropped and made anew.
 pub(crate) async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
     let mut tx = storage.begin().await?;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
@@ -159,11 +216,18 @@ pub(crate) async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
             "the session database has schema version {version}; this library knows {SCHEMA_VERSION}"
         )));
     }
-    for statement in [&storage.sql.create_table, &storage.sql.create_index] {
-        sqlx::query(statement.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::backend)?;
+    execute(&mut tx, &storage.sql.create_table).await?;
+    let bound: i64 = sqlx::query_scalar(storage.sql.has_binding_columns.get())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::backend)?;
+    if bound == 0 {
+        for statement in &storage.sql.add_binding_columns {
+            execute(&mut tx, statement).await?;
+        }
+    }
+    for statement in [&storage.sql.create_index, &storage.sql.create_user_index] {
+        execute(&mut tx, statement).await?;
     }
     if version < SCHEMA_VERSION {
         sqlx::query(AssertSqlSafe(format!(
@@ -174,6 +238,15 @@ pub(crate) async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
         .map_err(Error::backend)?;
     }
     tx.commit().await.map_err(Error::backend)
+}
+
+/// Runs one statement of the migration.
+async fn execute(connection: &mut SqliteConnection, statement: &Sql) -> Result<(), Error> {
+    sqlx::query(statement.get())
+        .execute(connection)
+        .await
+        .map(|_| ())
+        .map_err(Error::backend)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 use std::fmt;
 
 use session_core::{
-    Capabilities, ChangeSet, Clock, CreateOutcome, CycleOutcome, Deadlines, Error, Record,
-    SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+    Capabilities, ChangeSet, Clock, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login,
+    LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome,
+    UpdateOutcome, UserKey, async_trait,
 };
 use sqlx::sqlite::SqlitePool;
 
@@ -200,7 +201,30 @@ impl SessionStorage for SqliteStorage {
         }
     }
 
+    async fn login(
+        &self,
+        old: Option<&SessionKey>,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        let _turn = self.writers.turn().await;
+        self.login_in_turn(old, new, changes, deadlines, login, now)
+            .await
+    }
+
+    async fn list(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+        self.list_live(user, now).await
+    }
+
+    async fn revoke(&self, user: &UserKey, which: &Revoke, now: Timestamp) -> Result<u64, Error> {
+        let _turn = self.writers.turn().await;
+        self.revoke_in_turn(user, which, now).await
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        Capabilities::default().with_accounts()
     }
 }

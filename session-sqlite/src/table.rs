@@ -30,7 +30,7 @@ impl SqliteStorage {
 
     /// The longest `data` column a record within the size limit can have:
     /// longer ones are refused without being fetched.
-    fn longest_data(&self) -> i64 {
+    pub(crate) fn longest_data(&self) -> i64 {
         let longest = SessionData::max_encoded_len(self.max_record_bytes);
         i64::try_from(longest).unwrap_or(i64::MAX)
     }

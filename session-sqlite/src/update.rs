@@ -112,9 +112,13 @@ impl SqliteStorage {
             .bind(columns.absolute)
             .bind(columns.expires_at)
             .bind(columns.version)
+            .bind(columns.binding.user_key)
+            .bind(columns.binding.last_seen)
+            .bind(columns.binding.device)
             .bind(read.version)
             .bind(read.created_at)
             .bind(read.absolute_deadline)
+            .bind(read.user_key())
             .bind(millis(now))
             .execute(executor)
             .await

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use session_core::conformance::Harness;
 use session_core::{
-    ChangeSet, Clock, CreateOutcome, Deadlines, Error, Record, SessionData, SessionId, SessionKey,
-    SessionStorage, Timestamp,
+    ChangeSet, Clock, CreateOutcome, Deadlines, Error, Login, LoginOutcome, Record, SessionData,
+    SessionHandle, SessionId, SessionKey, SessionStorage, Timestamp, UserKey,
 };
 use session_http::SessionConfig;
 use session_sqlite::{SqliteHarness, SqliteStorage};
 use session_tests::COOKIE;
 use session_tests::app::{TestApp, get_request, post_request};
 use session_tests::kept::Kept;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 use tempfile::TempDir;
 
 fn url(dir: &TempDir) -> String {
@@ -397,7 +397,7 @@ async fn the_table_name_is_configurable_and_validated() {
         .fetch_one(storage.pool())
         .await
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]
@@ -412,6 +412,192 @@ async fn a_newer_schema_is_refused() {
         SqliteStorage::from_pool(storage.pool().clone())
             .await
             .is_err()
+    );
+}
+
+/// The table as schema version 1 made it, before accounts.
+const VERSION_1_TABLE: &str = "CREATE TABLE sessions (
+    key BLOB PRIMARY KEY NOT NULL,
+    data BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    idle_deadline INTEGER NOT NULL,
+    absolute_deadline INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID";
+
+#[tokio::test]
+async fn a_version_1_file_migrates_and_keeps_its_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::now();
+    let end = now.saturating_add(Duration::from_secs(3_600));
+    let key = SessionId::generate().unwrap().key();
+    let mut data = SessionData::new();
+    data.insert("cart", &3).unwrap();
+    {
+        let mut file = SqliteConnection::connect(&format!("{}?mode=rwc", url(&dir)))
+            .await
+            .unwrap();
+        for statement in [
+            VERSION_1_TABLE,
+            "CREATE INDEX sessions_expires_at ON sessions (expires_at)",
+            "PRAGMA user_version = 1",
+        ] {
+            sqlx::query(statement).execute(&mut file).await.unwrap();
+        }
+        let end = i64::try_from(end.as_unix_millis()).unwrap();
+        sqlx::query("INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?4, ?4, 7)")
+            .bind(key.as_bytes().as_slice())
+            .bind(data.encode().unwrap())
+            .bind(i64::try_from(now.as_unix_millis()).unwrap())
+            .bind(end)
+            .execute(&mut file)
+            .await
+            .unwrap();
+        file.close().await.unwrap();
+    }
+
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(storage.pool())
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+    let kept = storage.load(&key, now).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.data.clone(), kept.version, kept.account),
+        (data, 7, None)
+    );
+
+    // The migrated session logs in, and its user lists it.
+    let user = UserKey::of("ada");
+    let new = SessionId::generate().unwrap().key();
+    let deadlines = Deadlines::new(end, end);
+    let outcome = storage
+        .login(
+            Some(&key),
+            &new,
+            &ChangeSet::new(),
+            deadlines,
+            &Login::new(user),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::LoggedIn { revoked: 0 });
+    let listed = storage.list(&user, now).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].handle, SessionHandle::of(&new));
+    storage.pool().close().await;
+
+    // Opening again finds nothing to do.
+    let reopened = SqliteStorage::open(&url(&dir)).await.unwrap();
+    assert_eq!(reopened.list(&user, now).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_version_1_table_in_a_file_at_version_2_gets_the_binding_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let old_table = VERSION_1_TABLE.replace("TABLE sessions", "TABLE old_sessions");
+    sqlx::query(sqlx::AssertSqlSafe(old_table))
+        .execute(first.pool())
+        .await
+        .unwrap();
+    // The file says version 2, but `old_sessions` is as version 1 made it.
+    let second = SqliteStorage::builder()
+        .table("old_sessions")
+        .unwrap()
+        .from_pool(first.pool().clone())
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let end = now.saturating_add(Duration::from_secs(60));
+    let user = UserKey::of("ada");
+    let key = SessionId::generate().unwrap().key();
+    let outcome = second
+        .login(
+            None,
+            &key,
+            &ChangeSet::new(),
+            Deadlines::new(end, end),
+            &Login::new(user),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, LoginOutcome::LoggedIn { revoked: 0 });
+    assert_eq!(second.list(&user, now).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_binding_is_a_decode_error_when_loaded_or_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let now = Timestamp::now();
+    let end = now.saturating_add(Duration::from_secs(60));
+    let user = UserKey::of("ada");
+    for corruption in [
+        "device = x'01c1ff'",
+        "last_seen = 'yesterday'",
+        "last_seen = NULL",
+        "user_key = x'00'",
+    ] {
+        let key = SessionId::generate().unwrap().key();
+        let outcome = storage
+            .login(
+                None,
+                &key,
+                &ChangeSet::new(),
+                Deadlines::new(end, end),
+                &Login::new(user),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, LoginOutcome::LoggedIn { revoked: 0 });
+        let corrupt = format!("UPDATE sessions SET {corruption} WHERE key = ?1");
+        sqlx::query(sqlx::AssertSqlSafe(corrupt))
+            .bind(key.as_bytes().as_slice())
+            .execute(storage.pool())
+            .await
+            .unwrap();
+        let load = storage.load(&key, now).await;
+        assert!(
+            matches!(load, Err(Error::Decode(_))),
+            "{corruption}: {load:?}"
+        );
+        if !corruption.starts_with("user_key") {
+            let list = storage.list(&user, now).await;
+            assert!(
+                matches!(list, Err(Error::Decode(_))),
+                "{corruption}: {list:?}"
+            );
+        }
+        sqlx::query("DELETE FROM sessions WHERE key = ?1")
+            .bind(key.as_bytes().as_slice())
+            .execute(storage.pool())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_users_sessions_are_found_through_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let plan = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT key FROM sessions WHERE user_key = ?1 AND expires_at > ?2",
+    )
+    .bind(vec![0_u8; 32])
+    .bind(0_i64)
+    .fetch_all(storage.pool())
+    .await
+    .unwrap();
+    let steps: Vec<String> = plan.iter().map(|row| row.get("detail")).collect();
+    assert!(
+        steps.iter().any(|step| step.contains("sessions_user_key")),
+        "{steps:?}"
     );
 }
 
