@@ -15,8 +15,9 @@ use session_core::conformance::{
     RACING_TOUCHES, RACING_WRITERS,
 };
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionData, SessionKey,
-    SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login, LoginOutcome, Record,
+    Revoke, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
+    UserKey, async_trait,
 };
 use session_memory::{MemoryHarness, MemoryStorage};
 use tokio::sync::Barrier;
@@ -99,6 +100,11 @@ enum Flaw {
     /// `update` writes the data and version, yields, then moves the idle
     /// deadline: dropped in between, it is half done.
     UpdateInTwoSteps,
+    /// `login` from a logged-in session reads the old record, awaits, then
+    /// creates the new one and deletes the old one in separate steps.
+    StepwiseRelogin(Race),
+    /// `login` ignores the limit on the user's sessions.
+    UnlimitedLogin,
 }
 
 struct Broken {
@@ -126,7 +132,9 @@ impl Broken {
     /// The race that updates and deletes take part in, if any.
     fn race(&self) -> Option<&Race> {
         match &self.flaw {
-            Flaw::RacyTouch(race) | Flaw::StepwiseCycle(race) => Some(race),
+            Flaw::RacyTouch(race) | Flaw::StepwiseCycle(race) | Flaw::StepwiseRelogin(race) => {
+                Some(race)
+            }
             _ => None,
         }
     }
@@ -175,6 +183,39 @@ impl Broken {
         }
         self.inner.delete(old).await?;
         Ok(CycleOutcome::Cycled)
+    }
+
+    /// A login that reads, waits for the race, then writes in two steps;
+    /// from a session that is not logged in, the real login.
+    async fn stepwise_relogin(
+        &self,
+        race: &Race,
+        (old, new): (Option<&SessionKey>, &SessionKey),
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        let record = match old {
+            Some(old) => self.inner.load(old, now).await?,
+            None => None,
+        };
+        let (Some(old), Some(record)) = (old, record.filter(|r| r.account.is_some())) else {
+            return self
+                .inner
+                .login(old, new, changes, deadlines, login, now)
+                .await;
+        };
+        let next = match Record::logged_in(Some(record), changes, deadlines, login, now) {
+            Ok(next) => next,
+            Err(refused) => return Ok(refused),
+        };
+        race.between().await;
+        if self.inner.create(new, &next, now).await? == CreateOutcome::Collision {
+            return Ok(LoginOutcome::Collision);
+        }
+        self.inner.delete(old).await?;
+        Ok(LoginOutcome::LoggedIn { revoked: 0 })
     }
 
     async fn upserting_update(
@@ -286,9 +327,10 @@ impl SessionStorage for Broken {
                     .await
             }
             Flaw::UpdateInTwoSteps => self.update_in_two_steps(key, changes, deadlines, now).await,
-            Flaw::CheckThenInsert(_) | Flaw::TrustingUpdateFrom => {
-                self.inner.update(key, changes, deadlines, now).await
-            }
+            Flaw::CheckThenInsert(_)
+            | Flaw::TrustingUpdateFrom
+            | Flaw::StepwiseRelogin(_)
+            | Flaw::UnlimitedLogin => self.inner.update(key, changes, deadlines, now).await,
         }
     }
 
@@ -354,6 +396,45 @@ impl SessionStorage for Broken {
         self.inner.delete_expired(now).await
     }
 
+    async fn login(
+        &self,
+        old: Option<&SessionKey>,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        match &self.flaw {
+            Flaw::StepwiseRelogin(race) => {
+                self.stepwise_relogin(race, (old, new), changes, deadlines, login, now)
+                    .await
+            }
+            Flaw::UnlimitedLogin => {
+                let unlimited = Login::new(login.user()).device(login.device_facts().clone());
+                self.inner
+                    .login(old, new, changes, deadlines, &unlimited, now)
+                    .await
+            }
+            _ => {
+                self.inner
+                    .login(old, new, changes, deadlines, login, now)
+                    .await
+            }
+        }
+    }
+
+    async fn list(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+        self.inner.list(user, now).await
+    }
+
+    async fn revoke(&self, user: &UserKey, which: &Revoke, now: Timestamp) -> Result<u64, Error> {
+        match self.race() {
+            Some(race) => race.write(self.inner.revoke(user, which, now)).await,
+            None => self.inner.revoke(user, which, now).await,
+        }
+    }
+
     fn capabilities(&self) -> session_core::Capabilities {
         self.inner.capabilities()
     }
@@ -400,6 +481,10 @@ impl Harness for BrokenHarness {
         now: Timestamp,
     ) -> Result<(), Error> {
         self.probes.write_record_unchecked(key, record, now).await
+    }
+
+    async fn index_members(&self, user: &UserKey) -> Result<Vec<SessionKey>, Error> {
+        self.probes.index_members(user).await
     }
 }
 
@@ -490,6 +575,27 @@ async fn an_update_in_two_steps_is_caught_when_dropped_between_them() {
     let harness = BrokenHarness::new(Flaw::UpdateInTwoSteps);
     let test = conformance::dropped_update_is_all_or_nothing(&harness);
     assert_caught(test, "update dropped after 1 polls left").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cycle_in_separate_steps_brings_a_revoked_session_back_and_is_caught() {
+    let harness = BrokenHarness::new(Flaw::StepwiseCycle(Race::new(1, 1)));
+    let test = conformance::revoke_racing_cycle_is_final(&harness);
+    assert_caught(test, "a revoked session came back under its new key").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relogin_in_separate_steps_survives_revoke_all_and_is_caught() {
+    let harness = BrokenHarness::new(Flaw::StepwiseRelogin(Race::new(1, 1)));
+    let test = conformance::relogin_racing_revoke_all_ends_both(&harness);
+    assert_caught(test, "the new key loads after revoke all").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_ignoring_its_limit_is_caught() {
+    let harness = BrokenHarness::new(Flaw::UnlimitedLogin);
+    let test = conformance::login_limit_revokes_the_least_recently_seen(&harness);
+    assert_caught(test, "login at the limit").await;
 }
 
 /// The concurrency tests fail for want of a multi-thread runtime rather than

@@ -7,8 +7,9 @@ use std::time::Duration;
 use super::fixtures::{MS, create, deadlines, fresh_key, int, ints, load_live, update};
 use super::{Failure, Harness};
 use crate::{
-    ChangeSet, CycleOutcome, Deadlines, Device, Error, Login, LoginOutcome, Revoke, SessionHandle,
-    SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, UserKey,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Device, Error, Login, LoginOutcome, Record,
+    Revoke, SessionHandle, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
+    UserKey,
 };
 
 /// This file's tests, for `conformance_tests!` and `run_all`.
@@ -20,6 +21,7 @@ macro_rules! __conformance_accounts {
             accounts_are_supported_or_refused,
             login_binds_and_lists,
             login_from_no_session_creates_one,
+            create_of_a_bound_record_lists_it,
             login_refusals_write_nothing,
             login_as_another_user_moves_the_binding,
             writes_keep_the_binding_and_see_it,
@@ -215,6 +217,34 @@ pub async fn login_from_no_session_creates_one<H: Harness + ?Sized>(
         handles(&*storage, &user, now).await?,
         handles_of(&[new]),
         "listed after login"
+    );
+    Ok(())
+}
+
+/// `create` of a record that is already bound (restored from elsewhere,
+/// say) puts it in its user's index, as a login would.
+pub async fn create_of_a_bound_record_lists_it<H: Harness + ?Sized>(
+    harness: &H,
+) -> Result<(), Failure> {
+    let storage = harness.storage();
+    if !has_accounts(&*storage).await? {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    let (user, key) = (user()?, fresh_key()?);
+    let record = Record::new(ints(&[("n", 1)])?, now, deadlines(now))
+        .with_account(Some(login_of(user).account(now)));
+    let outcome = storage.create(&key, &record, now).await?;
+    ensure_eq!(outcome, CreateOutcome::Created, "create of a bound record");
+    ensure_eq!(
+        load_live(&*storage, &key, now).await?.account,
+        record.account,
+        "the binding as loaded"
+    );
+    ensure_eq!(
+        handles(&*storage, &user, now).await?,
+        handles_of(&[key]),
+        "listed after create"
     );
     Ok(())
 }

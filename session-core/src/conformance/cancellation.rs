@@ -20,9 +20,13 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::accounts::{has_accounts, log_in_from, login_of, user};
 use super::fixtures::{create_with, deadlines, fresh_key, int, ints};
 use super::{Failure, Harness};
-use crate::{ChangeSet, Deadlines, Error, Record, SessionKey, SessionStorage, Timestamp};
+use crate::{
+    ChangeSet, Deadlines, Error, Login, Record, Revoke, SessionHandle, SessionKey, SessionStorage,
+    Timestamp,
+};
 
 /// This file's tests, for `conformance_tests!` and `run_all`.
 #[doc(hidden)]
@@ -36,6 +40,8 @@ macro_rules! __conformance_cancellation {
             dropped_touch_is_all_or_nothing,
             dropped_cycle_is_all_or_nothing,
             dropped_delete_is_all_or_nothing,
+            dropped_login_is_all_or_nothing,
+            dropped_revoke_is_all_or_nothing,
         ]);
     };
 }
@@ -99,6 +105,29 @@ pub async fn dropped_delete_is_all_or_nothing<H: Harness + ?Sized>(
     check_dropped(harness, Operation::Delete).await
 }
 
+/// `login` dropped after any number of polls leaves either the old
+/// session as it was and nothing under the new key, or the session logged
+/// in under the new key only.
+pub async fn dropped_login_is_all_or_nothing<H: Harness + ?Sized>(
+    harness: &H,
+) -> Result<(), Failure> {
+    if !has_accounts(&*harness.storage()).await? {
+        return Ok(());
+    }
+    check_dropped(harness, Operation::Login).await
+}
+
+/// `revoke` of one session dropped after any number of polls ends it or
+/// leaves it as it was.
+pub async fn dropped_revoke_is_all_or_nothing<H: Harness + ?Sized>(
+    harness: &H,
+) -> Result<(), Failure> {
+    if !has_accounts(&*harness.storage()).await? {
+        return Ok(());
+    }
+    check_dropped(harness, Operation::Revoke).await
+}
+
 /// The operations the checks drop.
 #[derive(Clone, Copy)]
 enum Operation {
@@ -108,6 +137,8 @@ enum Operation {
     Touch,
     Cycle,
     Delete,
+    Login,
+    Revoke,
 }
 
 impl fmt::Display for Operation {
@@ -119,6 +150,8 @@ impl fmt::Display for Operation {
             Self::Touch => "touch",
             Self::Cycle => "cycle",
             Self::Delete => "delete",
+            Self::Login => "login",
+            Self::Revoke => "revoke",
         })
     }
 }
@@ -134,6 +167,9 @@ struct Inputs {
     changes: ChangeSet,
     /// Deadlines a minute later than those of the stored record.
     later: Deadlines,
+    /// The login of `login` and the user whose sessions `revoke` ends: the
+    /// same user in every run, so that every run leaves the same records.
+    login: Login,
 }
 
 impl Inputs {
@@ -147,6 +183,7 @@ impl Inputs {
             record: Record::new(ints(&[("a", 1), ("b", 2)])?, now, deadlines(now)),
             changes,
             later: deadlines(now.saturating_add(Duration::from_secs(60))),
+            login: login_of(user()?),
         })
     }
 }
@@ -159,13 +196,18 @@ impl Operation {
         storage: &dyn SessionStorage,
         inputs: &Inputs,
     ) -> Result<Vec<SessionKey>, Failure> {
-        if matches!(self, Self::Create) {
-            return Ok(vec![fresh_key()?]);
+        match self {
+            Self::Create => return Ok(vec![fresh_key()?]),
+            Self::Revoke => {
+                let key = log_in_from(storage, None, &inputs.login, inputs.now).await?;
+                return Ok(vec![key]);
+            }
+            _ => {}
         }
         let record = &inputs.record;
         let key = create_with(storage, record.data.clone(), record.deadlines, inputs.now).await?;
         Ok(match self {
-            Self::Cycle => vec![key, fresh_key()?],
+            Self::Cycle | Self::Login => vec![key, fresh_key()?],
             _ => vec![key],
         })
     }
@@ -182,6 +224,7 @@ impl Operation {
             record,
             changes,
             later,
+            login,
         } = inputs;
         let (now, later) = (*now, *later);
         Box::pin(async move {
@@ -201,6 +244,14 @@ impl Operation {
                     .await
                     .map(drop),
                 Self::Delete => storage.delete(key).await,
+                Self::Login => storage
+                    .login(Some(key), &keys[1], changes, later, login, now)
+                    .await
+                    .map(drop),
+                Self::Revoke => {
+                    let which = Revoke::One(SessionHandle::of(key));
+                    storage.revoke(&login.user(), &which, now).await.map(drop)
+                }
             }
         })
     }

@@ -1,5 +1,6 @@
 //! Unit tests, and the fixtures they share.
 
+mod accounts;
 mod bounds;
 mod eviction;
 mod floods;
