@@ -12,6 +12,12 @@
 //! to one session keep each other's changes, and a session that was logged
 //! out stays logged out.
 //!
+//! A login binds a session to a user ([`Account`]: the [`UserKey`], a
+//! hash of the application's user id, and [`Device`] facts); a store with
+//! accounts keeps an index of each user's sessions, so they can be listed
+//! ([`Listed`], each named by a [`SessionHandle`] that is never an id) and
+//! revoked ([`Revoke`]) on every backend.
+//!
 //! [`SessionStorage`] is the trait backends implement; its documentation
 //! lists every operation and rule. The `conformance` feature adds
 //! [`conformance`], the suite that checks an implementation against all of

@@ -21,6 +21,14 @@
 //! come back before probation's share of new sessions (20 000 by default)
 //! is created after it, or it is evicted as one-shot.
 //!
+//! Accounts ([`login`](session_core::SessionStorage::login),
+//! [`list`](session_core::SessionStorage::list),
+//! [`revoke`](session_core::SessionStorage::revoke)): an index from each
+//! user to their sessions' keys, changed under the same key locks as the
+//! records; revokes and logins with a limit lock every key for their short
+//! section. Bound sessions the caches expire or evict leave the index at
+//! the next create, login, list or revoke.
+//!
 //! ```
 //! use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};
 //! use session_memory::MemoryStorage;

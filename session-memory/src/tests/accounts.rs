@@ -36,7 +36,9 @@ async fn log_in(
 /// that user again.
 #[tokio::test]
 async fn evicted_sessions_leave_the_index() {
-    let storage = MemoryStorage::builder().max_sessions(CAPACITY as u64).build();
+    let storage = MemoryStorage::builder()
+        .max_sessions(CAPACITY as u64)
+        .build();
     let now = Timestamp::now();
     let user = UserKey::of("evicted");
     let logged_in = log_in(&storage, user, 4, now).await;
