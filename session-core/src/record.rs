@@ -167,7 +167,9 @@ impl Record {
         login: &Login,
         now: Timestamp,
     ) -> Result<Self, LoginOutcome> {
-        let old = old.unwrap_or_else(|| Self::new(SessionData::new(), now, deadlines));
+        // Version 0 before the changes, so a session created here starts at
+        // version 1, as one created by `create` does.
+        let old = old.unwrap_or_else(|| Self::from_parts(SessionData::new(), now, deadlines, 0));
         let mut next = old
             .changed(changes, deadlines, now)
             .map_err(|refused| match refused {
@@ -314,6 +316,18 @@ mod tests {
             Timestamp::from_unix_millis(50),
         );
         assert_eq!(next.unwrap().version, u64::MAX);
+    }
+
+    #[test]
+    fn a_login_from_no_session_is_at_version_one() {
+        let at = Timestamp::from_unix_millis;
+        let login = Login::new(crate::UserKey::of("ada"));
+        let deadlines = Deadlines::new(at(100), at(200));
+        let next = Record::logged_in(None, &ChangeSet::new(), deadlines, &login, at(10)).unwrap();
+        assert_eq!(next.version, 1);
+        let from_old =
+            Record::logged_in(Some(record()), &ChangeSet::new(), deadlines, &login, at(10));
+        assert_eq!(from_old.unwrap().version, 2);
     }
 
     #[test]

@@ -39,6 +39,7 @@
 //! the old session.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounts;
 mod answer;
 mod builder;
 #[cfg(feature = "cluster")]
@@ -46,13 +47,19 @@ mod cluster;
 mod connection;
 #[cfg(feature = "conformance")]
 mod harness;
+#[cfg(feature = "test-util")]
+mod hook;
+mod index;
 mod invocation;
 mod layout;
 mod scripts;
+pub mod steps;
 mod storage;
 mod write_token;
 
 pub use builder::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, InvalidPrefix, RedisStorageBuilder};
 #[cfg(feature = "conformance")]
 pub use harness::RedisHarness;
+#[cfg(feature = "test-util")]
+pub use hook::StepHook;
 pub use storage::RedisStorage;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use session_core::conformance::Harness;
-use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, UserKey, async_trait};
 
 pub struct Kept<K, H> {
     _kept: K,
@@ -49,5 +49,9 @@ impl<K: Send + Sync, H: Harness> Harness for Kept<K, H> {
 
     fn max_record_bytes(&self) -> usize {
         self.harness.max_record_bytes()
+    }
+
+    async fn index_members(&self, user: &UserKey) -> Result<Vec<SessionKey>, Error> {
+        self.harness.index_members(user).await
     }
 }
