@@ -164,15 +164,18 @@ impl RedisStorage {
                 return;
             }
         };
+        if let Err(error) = self.step(steps::OFFER).await {
+            self.roll_back(&step.new, sealed.as_ref()).await;
+            let _ = offers.send(Offer::settled(Err(error)));
+            return;
+        }
         let (accept, accepted) = oneshot::channel();
-        let offered = self.step(steps::OFFER).await.map(|()| {
-            // A caller that is gone drops the offer, and `accept` with it.
-            let _ = offers.send(Offer {
-                outcome: Ok(LoginOutcome::LoggedIn { revoked }),
-                accept: Some(accept),
-            });
+        // A caller that is gone drops the offer, and `accept` with it.
+        let _ = offers.send(Offer {
+            outcome: Ok(LoginOutcome::LoggedIn { revoked }),
+            accept: Some(accept),
         });
-        if offered.is_err() || accepted.await.is_err() {
+        if accepted.await.is_err() {
             self.roll_back(&step.new, sealed.as_ref()).await;
             return;
         }
