@@ -5,7 +5,8 @@
 use std::str::FromStr;
 
 use session_core::{
-    Conflict, CreateOutcome, CycleOutcome, Error, TouchOutcome, UpdateOutcome, Value,
+    Conflict, CreateOutcome, CycleOutcome, Error, LoginOutcome, Timestamp, TouchOutcome,
+    UpdateOutcome, UserKey, Value,
 };
 
 use crate::layout::{self, Fields};
@@ -27,6 +28,27 @@ pub(crate) enum Answer {
     // the cluster's `cycle` reads it back.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     Sealed(Vec<u8>, Fields),
+    /// The record is bound to this user, whose index the write must keep,
+    /// and ends by this absolute deadline: nothing was written.
+    Bound(UserKey, Timestamp),
+    Deleted,
+    /// A create met a tombstone: the login it is a step of was revoked.
+    Revoked,
+    /// The user's index changed since the caller read it: nothing written.
+    Retry,
+    LoggedIn(u64),
+    /// A revoke ended this many live sessions.
+    Ended(u64),
+    Indexed,
+    /// A cluster revoke's step on one member found it sealed by a cycle to
+    /// the session key of this hex, and deleted it.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    InCycle(String),
+    /// A cluster revoke's step found no live record (and left a tombstone
+    /// if the member's score is still ahead).
+    Absent,
+    /// A cluster revoke's step found a record that is not the user's.
+    Other,
 }
 
 /// Reads a script's reply.
@@ -52,6 +74,16 @@ pub(crate) fn parse(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
                 .collect();
             Answer::Sealed(meta, pairs)
         }
+        b"bound" => Answer::Bound(user(rest.next())?, at(rest.next())?),
+        b"deleted" => Answer::Deleted,
+        b"revoked" => Answer::Revoked,
+        b"retry" => Answer::Retry,
+        b"logged_in" => Answer::LoggedIn(number(rest.next())?),
+        b"ended" => Answer::Ended(number(rest.next())?),
+        b"indexed" => Answer::Indexed,
+        b"in_cycle" => Answer::InCycle(number(rest.next())?),
+        b"absent" => Answer::Absent,
+        b"other" => Answer::Other,
         _ => return Err(Error::backend("unexpected answer from a session script")),
     })
 }
@@ -66,6 +98,19 @@ where
         .map_err(Error::backend)?
         .parse()
         .map_err(Error::backend)
+}
+
+/// The time in Unix milliseconds an answer carries.
+fn at(part: Option<Vec<u8>>) -> Result<Timestamp, Error> {
+    number(part).map(Timestamp::from_unix_millis)
+}
+
+/// The user key whose hex an answer carries.
+fn user(part: Option<Vec<u8>>) -> Result<UserKey, Error> {
+    let hex: String = number(part)?;
+    layout::hex_bytes(&hex)
+        .map(UserKey::from_bytes)
+        .ok_or_else(|| Error::backend("a user key that is not 64 hex digits"))
 }
 
 /// `<field> <present> <value>` triples into the current values.
@@ -108,7 +153,8 @@ impl Outcome for CreateOutcome {
     fn from_answer(answer: Answer) -> Result<Self, Answer> {
         match answer {
             Answer::Created => Ok(Self::Created),
-            Answer::Collision => Ok(Self::Collision),
+            // A tombstone holds the key: taken, for a plain create.
+            Answer::Collision | Answer::Revoked => Ok(Self::Collision),
             other => Err(other),
         }
     }
@@ -140,6 +186,18 @@ impl Outcome for CycleOutcome {
         match answer {
             Answer::Cycled => Ok(Self::Cycled),
             Answer::Gone => Ok(Self::Gone),
+            Answer::Collision => Ok(Self::Collision),
+            Answer::Conflict(current) => Ok(Self::Conflict { current }),
+            other => Err(other),
+        }
+    }
+}
+
+impl Outcome for LoginOutcome {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::LoggedIn(revoked) => Ok(Self::LoggedIn { revoked }),
+            Answer::Gone | Answer::Revoked => Ok(Self::Gone),
             Answer::Collision => Ok(Self::Collision),
             Answer::Conflict(current) => Ok(Self::Conflict { current }),
             other => Err(other),

@@ -27,6 +27,8 @@ pub struct RedisStorageBuilder {
     prefix: String,
     timeout: Duration,
     max_record_bytes: usize,
+    #[cfg(feature = "test-util")]
+    hook: Option<std::sync::Arc<crate::StepHook>>,
 }
 
 impl fmt::Debug for RedisStorageBuilder {
@@ -47,7 +49,18 @@ impl RedisStorageBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            #[cfg(feature = "test-util")]
+            hook: None,
         }
+    }
+
+    /// A hook into the steps of the cluster's multi-step operations, to
+    /// fail or pause them there. Feature `test-util`.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn step_hook(mut self, hook: std::sync::Arc<crate::StepHook>) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     /// The prefix of every session key (default [`DEFAULT_PREFIX`]).
@@ -90,6 +103,8 @@ impl RedisStorageBuilder {
             self.prefix,
             self.timeout,
             self.max_record_bytes,
+            #[cfg(feature = "test-util")]
+            self.hook,
         )
     }
 }

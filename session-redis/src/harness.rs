@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use session_core::conformance::Harness;
-use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, async_trait};
+use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, UserKey, async_trait};
 
-use crate::layout::{Fields, META, data_field, encode_meta};
+use crate::layout::{Fields, META, data_field, encode_meta, hex_bytes};
 use crate::storage::RedisStorage;
 
 /// How long bytes planted by [`Harness::write_raw`] live, in milliseconds.
@@ -93,5 +93,29 @@ impl Harness for RedisHarness {
 
     fn max_record_bytes(&self) -> usize {
         self.storage.max_record_bytes()
+    }
+
+    /// Every member of the user's sorted set, unpruned.
+    async fn index_members(&self, user: &UserKey) -> Result<Vec<SessionKey>, Error> {
+        let index = self.storage.index_key(user);
+        let members: Vec<String> = self
+            .storage
+            .call(|mut connection| async move {
+                redis::cmd("ZRANGE")
+                    .arg(index)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        members
+            .iter()
+            .map(|hex| {
+                hex_bytes(hex)
+                    .map(SessionKey::from_bytes)
+                    .ok_or_else(|| Error::decode("an index member that is not a key"))
+            })
+            .collect()
     }
 }

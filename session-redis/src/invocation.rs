@@ -4,20 +4,45 @@
 use std::time::Duration;
 
 use redis::ScriptInvocation;
-use session_core::{ChangeSet, Deadlines, EXPIRY_SLACK, Error, Record, Timestamp};
+use session_core::{ChangeSet, Deadlines, EXPIRY_SLACK, Error, Record, Timestamp, UserKey};
 
 use crate::layout::{data_field, encode_meta};
-use crate::scripts::{CREATE_SCRIPT, CYCLE_SCRIPT, TOUCH_SCRIPT, UPDATE_SCRIPT};
+use crate::scripts::{CREATE_SCRIPT, CYCLE_SCRIPT, DELETE_SCRIPT, TOUCH_SCRIPT, UPDATE_SCRIPT};
 use crate::write_token;
+
+/// How a write of a possibly bound record keeps its user's index (the
+/// scripts' `index_of`).
+#[derive(Clone, Debug)]
+pub(crate) enum Index {
+    /// Nothing arranged: a bound record answers `bound <user>`.
+    Unknown,
+    /// One node: the index, declared as the script's last key.
+    Declared(String),
+    /// Redis Cluster: the caller extended this user's index already.
+    Extended(UserKey),
+}
+
+impl Index {
+    /// Declares the index key, if any, and passes the mode.
+    fn push(&self, invocation: &mut ScriptInvocation<'_>) {
+        match self {
+            Self::Unknown => invocation.arg("-"),
+            Self::Declared(key) => invocation.key(key).arg("="),
+            Self::Extended(user) => invocation.arg(user.to_string()),
+        };
+    }
+}
 
 /// The longest TTL written, in milliseconds (about 31 000 years): `PEXPIRE`
 /// refuses times that overflow once added to the clock.
 const MAX_TTL_MS: u64 = 1_000_000_000_000_000;
 
-/// `create` of `record` under the Redis key `key`.
+/// `create` of `record` under the Redis key `key`; `index` is declared
+/// for a bound record on one node, else `None`.
 pub(crate) fn create(
     key: String,
     record: &Record,
+    index: Option<String>,
     now: Timestamp,
 ) -> Result<ScriptInvocation<'static>, Error> {
     let mut invocation = CREATE_SCRIPT.prepare_invoke();
@@ -27,6 +52,10 @@ pub(crate) fn create(
         .arg(now.as_unix_millis())
         .arg(encode_meta(record))
         .arg(millis(record.deadlines.native_ttl(now)).min(MAX_TTL_MS));
+    match index {
+        Some(index) => invocation.key(index).arg("="),
+        None => invocation.arg("-"),
+    };
     for (name, value) in record.data.iter() {
         invocation.arg(data_field(name)).arg(value.as_bytes());
     }
@@ -37,13 +66,15 @@ pub(crate) fn create(
 pub(crate) fn update(
     key: String,
     changes: &ChangeSet,
-    deadlines: Deadlines,
+    (deadlines, index): (Deadlines, &Index),
     now: Timestamp,
     limit: usize,
 ) -> Result<ScriptInvocation<'static>, Error> {
     let mut invocation = UPDATE_SCRIPT.prepare_invoke();
     invocation.key(key);
-    push_write(&mut invocation, changes, deadlines, now, limit)?;
+    push_write(&mut invocation, deadlines, now, limit)?;
+    index.push(&mut invocation);
+    push_changes(&mut invocation, changes);
     Ok(invocation)
 }
 
@@ -51,6 +82,7 @@ pub(crate) fn update(
 pub(crate) fn touch(
     key: String,
     idle_deadline: Timestamp,
+    index: &Index,
     now: Timestamp,
 ) -> ScriptInvocation<'static> {
     let mut invocation = TOUCH_SCRIPT.prepare_invoke();
@@ -59,6 +91,21 @@ pub(crate) fn touch(
         .arg(now.as_unix_millis())
         .arg(idle_deadline.as_unix_millis())
         .arg(millis(EXPIRY_SLACK));
+    index.push(&mut invocation);
+    invocation
+}
+
+/// `delete` of the Redis key `key`: `steps` deletes a bound record and
+/// names its user for the caller to take it out of the index.
+pub(crate) fn delete(key: String, index: &Index, steps: bool) -> ScriptInvocation<'static> {
+    let mut invocation = DELETE_SCRIPT.prepare_invoke();
+    invocation.key(key);
+    if steps {
+        invocation.arg("steps");
+    } else {
+        index.push(&mut invocation);
+    }
+    invocation.arg(Timestamp::now().as_unix_millis());
     invocation
 }
 
@@ -66,21 +113,22 @@ pub(crate) fn touch(
 pub(crate) fn cycle(
     (old, new): (String, String),
     changes: &ChangeSet,
-    deadlines: Deadlines,
+    (deadlines, index): (Deadlines, &Index),
     now: Timestamp,
     limit: usize,
 ) -> Result<ScriptInvocation<'static>, Error> {
     let mut invocation = CYCLE_SCRIPT.prepare_invoke();
     invocation.key(old).key(new);
-    push_write(&mut invocation, changes, deadlines, now, limit)?;
+    push_write(&mut invocation, deadlines, now, limit)?;
+    index.push(&mut invocation);
+    push_changes(&mut invocation, changes);
     Ok(invocation)
 }
 
-/// The arguments `update` and `cycle` share: a write token, now, the
-/// deadlines, the size limit, the expiry slack, then the change set.
-fn push_write(
+/// The arguments `update`, `cycle` and `login` start with: a write token,
+/// now, the deadlines, the size limit, the expiry slack.
+pub(crate) fn push_write(
     invocation: &mut ScriptInvocation<'_>,
-    changes: &ChangeSet,
     deadlines: Deadlines,
     now: Timestamp,
     limit: usize,
@@ -92,7 +140,6 @@ fn push_write(
         .arg(deadlines.absolute().as_unix_millis())
         .arg(limit)
         .arg(millis(EXPIRY_SLACK));
-    push_changes(invocation, changes);
     Ok(())
 }
 
@@ -121,6 +168,6 @@ pub(crate) fn push_changes(invocation: &mut ScriptInvocation<'_>, changes: &Chan
 }
 
 /// Whole milliseconds, saturating.
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

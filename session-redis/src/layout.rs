@@ -1,6 +1,8 @@
 //! How a record is laid out in its Redis hash (see [`scripts`](crate::scripts)).
 
-use session_core::{Deadlines, Error, Record, SessionData, Timestamp, Value};
+use session_core::{
+    Account, Deadlines, Device, Error, Record, SessionData, Timestamp, UserKey, Value,
+};
 
 /// The metadata field.
 pub(crate) const META: &str = "m";
@@ -8,6 +10,9 @@ pub(crate) const META: &str = "m";
 const DATA: &str = "d:";
 /// The metadata of a record a cluster `cycle` has sealed.
 const SEALED: &[u8] = b"S;";
+/// The metadata of a tombstone: a key a cluster `revoke` ended while a
+/// login to it was in flight, so that its create fails.
+pub(crate) const TOMBSTONE: &str = "R";
 
 /// A hash's fields with their values, as Redis sends them.
 pub(crate) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
@@ -22,15 +27,58 @@ pub(crate) fn value_name(field: &[u8]) -> Option<&[u8]> {
     field.strip_prefix(DATA.as_bytes())
 }
 
-/// The metadata of `record`: `1;<created>;<idle>;<absolute>;<version>`.
+/// The metadata of `record`: `1;<created>;<idle>;<absolute>;<version>`,
+/// then for a bound record `;<user>;<last seen>;<device>` (see
+/// [`account_tail`]).
 pub(crate) fn encode_meta(record: &Record) -> String {
+    let tail = record
+        .account
+        .as_ref()
+        .map(account_tail)
+        .unwrap_or_default();
     format!(
-        "1;{};{};{};{}",
+        "1;{};{};{};{}{tail}",
         record.created_at.as_unix_millis(),
         record.deadlines.idle().as_unix_millis(),
         record.deadlines.absolute().as_unix_millis(),
         record.version
     )
+}
+
+/// The binding's part of the metadata: `;<user hex>;<last seen>;<device>`,
+/// the device as `<name hex>=<value hex>` facts joined by `,`, so the
+/// scripts can match it with a pattern and copy it without reading it.
+pub(crate) fn account_tail(account: &Account) -> String {
+    let device: Vec<String> = account
+        .device
+        .iter()
+        .map(|(name, value)| format!("{}={}", hex(name.as_bytes()), hex(value.as_bytes())))
+        .collect();
+    format!(
+        ";{};{};{}",
+        account.user,
+        account.last_seen.as_unix_millis(),
+        device.join(",")
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Result<Vec<u8>, Error> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return Err(Error::decode("odd hex in session metadata"));
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).map_err(Error::decode))
+        .collect()
+}
+
+/// The 32 bytes of a key's or user's hex, if that is what `text` is.
+pub(crate) fn hex_bytes(text: &str) -> Option<[u8; 32]> {
+    unhex(text).ok()?.try_into().ok()
 }
 
 /// The record in a hash's fields: `None` if there is no hash or its record
@@ -60,13 +108,10 @@ pub(crate) fn decode_record(fields: Fields, limit: usize) -> Result<Option<Recor
         // are one).
     }
     let meta = meta.ok_or_else(|| Error::decode("session hash without metadata"))?;
-    if meta.starts_with(SEALED) {
+    if meta.starts_with(SEALED) || meta == TOMBSTONE.as_bytes() {
         return Ok(None);
     }
-    let (created_at, deadlines, version) = decode_meta(&meta)?;
-    Ok(Some(Record::from_parts(
-        data, created_at, deadlines, version,
-    )))
+    decode_meta(&meta, data).map(Some)
 }
 
 /// What [`SessionData::size`] will say of the data in `fields`: each
@@ -81,30 +126,74 @@ fn data_size(fields: &[(Vec<u8>, Vec<u8>)]) -> usize {
         .fold(0, usize::saturating_add)
 }
 
-fn decode_meta(meta: &[u8]) -> Result<(Timestamp, Deadlines, u64), Error> {
+/// The record whose metadata is `meta` and whose values are `data`.
+pub(crate) fn decode_meta(meta: &[u8], data: SessionData) -> Result<Record, Error> {
     let text = std::str::from_utf8(meta).map_err(Error::decode)?;
     let parts: Vec<&str> = text.split(';').collect();
-    let [format, created, idle, absolute, version] = parts[..] else {
-        return Err(Error::decode("session metadata does not have five parts"));
+    let (record, account) = match parts[..] {
+        [format, created, idle, absolute, version] => {
+            ([format, created, idle, absolute, version], None)
+        }
+        [format, created, idle, absolute, version, user, seen, device] => (
+            [format, created, idle, absolute, version],
+            Some((user, seen, device)),
+        ),
+        _ => {
+            return Err(Error::decode(
+                "session metadata does not have five or eight parts",
+            ));
+        }
     };
+    let [format, created, idle, absolute, version] = record;
     if format != "1" {
         return Err(Error::decode(format!(
             "unknown session metadata format {format:?}"
         )));
     }
-    // Digits only, as the scripts read them (`parse` alone would take `+1`).
-    let number = |part: &str| {
-        if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
-            return Err(Error::decode("session metadata holds a non-decimal number"));
-        }
-        part.parse::<u64>().map_err(Error::decode)
-    };
     let at = |part: &str| number(part).map(Timestamp::from_unix_millis);
-    Ok((
+    let account = account
+        .map(|(user, seen, device)| decode_account(user, at(seen)?, device))
+        .transpose()?;
+    Ok(Record::from_parts(
+        data,
         at(created)?,
         Deadlines::new(at(idle)?, at(absolute)?),
         number(version)?,
-    ))
+    )
+    .with_account(account))
+}
+
+/// Digits only, as the scripts read them (`parse` alone would take `+1`).
+fn number(part: &str) -> Result<u64, Error> {
+    if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(Error::decode("session metadata holds a non-decimal number"));
+    }
+    part.parse::<u64>().map_err(Error::decode)
+}
+
+/// The binding in the metadata's last three parts.
+fn decode_account(user: &str, last_seen: Timestamp, device: &str) -> Result<Account, Error> {
+    let user =
+        hex_bytes(user).ok_or_else(|| Error::decode("a user key that is not 64 hex digits"))?;
+    let text = |hex: &str| String::from_utf8(unhex(hex)?).map_err(Error::decode);
+    let mut facts = Vec::new();
+    for fact in device.split(',').filter(|fact| !fact.is_empty()) {
+        let (name, value) = fact
+            .split_once('=')
+            .ok_or_else(|| Error::decode("a device fact without '='"))?;
+        facts.push((text(name)?, text(value)?));
+    }
+    let device: Device = facts
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    Ok(Account::new(UserKey::from_bytes(user), device, last_seen))
+}
+
+/// The Redis key of `user`'s index: `<prefix>user:<user hex>`. Never a
+/// session's key, whose part after the prefix is 64 hex digits alone.
+pub(crate) fn index_key(prefix: &str, user: &UserKey) -> String {
+    format!("{prefix}user:{user}")
 }
 
 #[cfg(test)]
@@ -118,6 +207,23 @@ mod tests {
             fields.push((field, vec![b'x'; *len]));
         }
         fields
+    }
+
+    #[test]
+    fn a_binding_survives_its_metadata() {
+        let at = Timestamp::from_unix_millis;
+        let device = Device::new().with("user_agent", "curl;8,=x").with("ip", "");
+        let account = Account::new(UserKey::of("ada"), device, at(7));
+        let record = Record::from_parts(SessionData::new(), at(1), Deadlines::new(at(5), at(9)), 3)
+            .with_account(Some(account));
+        let meta = encode_meta(&record);
+        assert_eq!(meta.split(';').count(), 8);
+        assert_eq!(
+            decode_meta(meta.as_bytes(), SessionData::new()).unwrap(),
+            record
+        );
+        let unbound = record.with_account(None);
+        assert_eq!(encode_meta(&unbound), "1;1;5;9;3");
     }
 
     #[test]

@@ -29,6 +29,23 @@
 //! # }
 //! ```
 //!
+//! **Accounts.** A logged-in session's metadata field also carries its
+//! binding (`;<user hex>;<last seen>;<device>`); an anonymous session's is
+//! as it always was, so an anonymous request costs what it did. Each user
+//! has an index, a sorted set under `<prefix>user:<user hex>` (never a
+//! session key: those are 64 hex digits after the prefix), whose members
+//! are the session keys' hex scored by their expiry in Unix milliseconds.
+//! Every index operation prunes the members whose score passed and sets
+//! the index's TTL to the time to its top score, so the index lives as long
+//! as its longest-lived member and no longer; every write that extends a
+//! bound session extends its member (`ZADD XX GT`) and so the index. On one
+//! node `login`, `revoke` and each write of a bound session are one script
+//! over the keys it declares (a write that does not know the session is
+//! bound is told so without writing, and runs again with the index: pass
+//! the loaded record with `update_from`/`touch_from` to save that); `login`
+//! with a limit and `revoke` read the index first and the script checks
+//! that it did not change.
+//!
 //! Give Redis a `volatile-*` eviction policy (`volatile-lru`,
 //! `volatile-ttl`): every session key has a TTL, so under memory pressure
 //! Redis evicts sessions rather than refusing writes. With Redis Cluster
@@ -37,8 +54,33 @@
 //! sealed, the new one created, then the old one deleted, and a failure in
 //! between, or a caller that gave up before hearing the outcome, restores
 //! the old session.
+//!
+//! On a cluster a user's index lives on a node of its own, so every
+//! operation that spans it runs in steps ordered so that a failure at any
+//! step never leaves a session live and unlisted, and a revoked session
+//! never comes back:
+//!
+//! - `login` (and `cycle` of a bound session): seal the old record, naming
+//!   the new key in the seal; add the new key to the index (before it can
+//!   be live); create the new record; offer the outcome; once accepted,
+//!   delete the old record and take it out of its index (a member left
+//!   behind is harmless: `list` checks every member's record, pruning
+//!   drops it by its score);
+//! - `update`/`touch` of a bound session: extend its member first, then
+//!   the session's script;
+//! - `revoke`: read the members with their scores; end each on its node (a
+//!   live record is deleted; a sealed one is deleted and the new key its
+//!   seal names gets a tombstone; a missing one whose score is still ahead
+//!   is a login between its index step and its create, and gets a
+//!   tombstone until that score, which that create refuses: the login ends
+//!   `Gone`); only then take the member out of the index. A revoke of all
+//!   reads the index again for sessions that joined it meanwhile.
+//!
+//! A member is never dropped because its key is missing while its score
+//! is ahead: that is a login in flight.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounts;
 mod answer;
 mod builder;
 #[cfg(feature = "cluster")]
@@ -46,13 +88,19 @@ mod cluster;
 mod connection;
 #[cfg(feature = "conformance")]
 mod harness;
+#[cfg(feature = "test-util")]
+mod hook;
+mod index;
 mod invocation;
 mod layout;
 mod scripts;
+pub mod steps;
 mod storage;
 mod write_token;
 
 pub use builder::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, InvalidPrefix, RedisStorageBuilder};
 #[cfg(feature = "conformance")]
 pub use harness::RedisHarness;
+#[cfg(feature = "test-util")]
+pub use hook::StepHook;
 pub use storage::RedisStorage;

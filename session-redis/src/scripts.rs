@@ -26,11 +26,20 @@
 //! outcome: `created`, `collision`, `updated <version>`, `touched`,
 //! `cycled`, `gone`, `decode`, `too_large <size>`, `conflict` followed by
 //! `<field> <present 0|1> <value>` triples, or `sealed <meta>` followed by
-//! the record's `<field> <value>` pairs.
+//! the record's `<field> <value>` pairs; with accounts also `bound
+//! <user>` (written nothing: run again with the user's index), `deleted`,
+//! `revoked` (a create met a tombstone), `retry` (the user's index changed
+//! since the caller read it), `logged_in <revoked>` and `ended <count>`.
+//!
+//! A bound record's metadata goes on with `;<user>;<last seen>;<device>`
+//! (see `layout::account_tail`); the scripts move the last seen and copy
+//! the rest. A tombstone's metadata is `R`.
 
 use std::sync::LazyLock;
 
 use redis::Script;
+
+use crate::index::INDEX_HELPERS;
 
 /// How many writes a record remembers: a resend is recognised unless this
 /// many other writes to the same session landed between the first send and
@@ -44,15 +53,24 @@ local function is_u64(digits)
   return #digits < 20 or (#digits == 20 and digits <= '18446744073709551615')
 end
 
+-- The metadata as a table: `c`, `i`, `a`, `v`, and for a bound record
+-- `u` (user), `s` (last seen), `dv` (device, copied as it is); 'sealed',
+-- 'revoked' (a tombstone), false if corrupt.
 local function parse_meta(raw)
   if not raw then return nil end
   if string.sub(raw, 1, 2) == 'S;' then return 'sealed' end
-  local f, c, i, a, v = string.match(raw, '^(%d+);(%d+);(%d+);(%d+);(%d+)$')
+  if raw == 'R' then return 'revoked' end
+  local f, c, i, a, v, tail = string.match(raw, '^(%d+);(%d+);(%d+);(%d+);(%d+)(.*)$')
   if f ~= '1' then return false end
+  local u, s, dv
+  if tail ~= '' then
+    u, s, dv = string.match(tail, '^;(%x+);(%d+);([%x=,]*)$')
+    if not u or #u ~= 64 or not is_u64(s) then return false end
+  end
   for _, part in ipairs({c, i, a, v}) do
     if not is_u64(part) then return false end
   end
-  return {c = c, i = i, a = a, v = v}
+  return {c = c, i = i, a = a, v = v, u = u, s = s, dv = dv}
 end
 
 -- The stored record under `key`, read whole in one call: its metadata
@@ -68,6 +86,7 @@ local function stored(key)
   local meta = parse_meta(fields['m'])
   if meta == nil then return false, true end
   if meta == 'sealed' then return nil, true, fields end
+  if meta == 'revoked' then return nil, true, nil, true end
   if meta then meta.fields = fields end
   return meta, true
 end
@@ -103,7 +122,7 @@ local function stored_meta(key)
     return nil
   end
   local meta = parse_meta(raw)
-  if meta == 'sealed' then return nil end
+  if meta == 'sealed' or meta == 'revoked' then return nil end
   return meta
 end
 
@@ -116,8 +135,35 @@ local function earlier(a, b)
   return a
 end
 
-local function encode_meta(c, i, a, v)
-  return '1;' .. c .. ';' .. earlier(i, a) .. ';' .. a .. ';' .. v
+-- `tail` is the binding's part (`seen_tail`), '' for an unbound record.
+local function encode_meta(c, i, a, v, tail)
+  return '1;' .. c .. ';' .. earlier(i, a) .. ';' .. a .. ';' .. v .. tail
+end
+
+-- The binding of `meta`, seen at `now` (a decimal string): every write
+-- of a bound record moves its last seen, never back.
+local function seen_tail(meta, now)
+  if not meta.u then return '' end
+  local s = meta.s
+  if tonumber(now) > tonumber(s) then s = now end
+  return ';' .. meta.u .. ';' .. s .. ';' .. meta.dv
+end
+
+-- The session key's hex, as the user's index names it.
+local function member(key)
+  return string.sub(key, -64)
+end
+
+-- Whether a write of the record `meta` may go ahead, and the index to
+-- keep with it. `mode` says what the caller arranged: '-' nothing (a
+-- bound record answers 'bound' and is written again with its index), '='
+-- the index is `idx`, declared, or a user's hex: the caller (Redis
+-- Cluster, where the index lives on another node) already extended that
+-- user's index.
+local function index_of(meta, mode, idx)
+  if not meta.u then return true, nil end
+  if mode == '=' and idx and member(idx) == meta.u then return true, idx end
+  return mode == meta.u, nil
 end
 
 -- The version plus one, in decimal, saturating at u64::MAX: Lua's
@@ -226,13 +272,16 @@ local function apply_changes(key, fields, changes, meta, memo)
 end
 "#;
 
-/// `create`. KEYS: key. ARGV: token, now, meta, ttl (clamped by the
-/// caller, so `PEXPIRE` cannot fail after the write), then field/value
-/// pairs.
+/// `create`. KEYS: key, and for a bound record on one node its index.
+/// ARGV: token, now, meta, ttl (clamped by the caller, so `PEXPIRE`
+/// cannot fail after the write), index mode (`=`: KEYS[2]; `-`: none),
+/// then field/value pairs. A tombstone answers `revoked`: a cluster
+/// `revoke` ended the login this create is a step of.
 const CREATE: &str = r#"
 local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
-local meta, present = stored(key)
+local meta, present, _, tombstone = stored(key)
 if meta == false then return {'decode'} end
+if tombstone then return {'revoked'} end
 if meta and live(meta, now) then
   if written(meta.fields, token) then return {'created'} end
   return {'collision'}
@@ -240,13 +289,18 @@ end
 if present then redis.call('DEL', key) end
 local version = parse_meta(ARGV[3]).v
 local fields = {'m', ARGV[3], 'w', remembered({}, token, version)}
-for j = 5, #ARGV do table.insert(fields, ARGV[j]) end
+for j = 6, #ARGV do table.insert(fields, ARGV[j]) end
 chunked('HSET', key, fields)
 redis.call('PEXPIRE', key, ARGV[4])
+if ARGV[5] == '=' then
+  local m = parse_meta(ARGV[3])
+  index_add(KEYS[2], member(key), earlier(m.i, m.a), now)
+end
 return {'created'}
 "#;
 
-/// `update`. KEYS: key. ARGV: token, now, idle, absolute, limit, slack,
+/// `update`. KEYS: key, and the index if ARGV[7] is `=`. ARGV: token,
+/// now, idle, absolute, limit, slack, index mode (see `index_of`),
 /// changes.
 const UPDATE: &str = r#"
 local key, token, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
@@ -255,32 +309,40 @@ if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
 local done = written(meta.fields, token)
 if done then return {'updated', done} end
-local changes = read_changes(7)
+local changes = read_changes(8)
 local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
 local size = size_after(meta.fields, changes)
 if size > tonumber(ARGV[5]) then return {'too_large', tostring(size)} end
+local indexed, idx = index_of(meta, ARGV[7], KEYS[2])
+if not indexed then return {'bound', meta.u, meta.a} end
 local absolute = earlier(meta.a, ARGV[4])
 local version = next_version(meta)
-local moved = encode_meta(meta.c, ARGV[3], absolute, version)
+local moved = encode_meta(meta.c, ARGV[3], absolute, version, seen_tail(meta, ARGV[2]))
 apply_changes(key, meta.fields, changes, moved, remembered(meta.fields, token, version))
 expire(key, ARGV[3], absolute, now, ARGV[6])
+if idx then index_extend(idx, member(key), earlier(ARGV[3], absolute), now) end
 return {'updated', version}
 "#;
 
-/// `touch`. KEYS: key. ARGV: now, idle, slack.
+/// `touch`. KEYS: key, and the index if ARGV[4] is `=`. ARGV: now, idle,
+/// slack, index mode.
 const TOUCH: &str = r#"
 local key, now = KEYS[1], tonumber(ARGV[1])
 local meta = stored_meta(key)
 if meta == false then return {'decode'} end
 if not meta or not live(meta, now) then return {'gone'} end
-redis.call('HSET', key, 'm', encode_meta(meta.c, ARGV[2], meta.a, meta.v))
+local indexed, idx = index_of(meta, ARGV[4], KEYS[2])
+if not indexed then return {'bound', meta.u, meta.a} end
+local tail = seen_tail(meta, ARGV[1])
+redis.call('HSET', key, 'm', encode_meta(meta.c, ARGV[2], meta.a, meta.v, tail))
 expire(key, ARGV[2], meta.a, now, ARGV[3])
+if idx then index_extend(idx, member(key), earlier(ARGV[2], meta.a), now) end
 return {'touched'}
 "#;
 
-/// `cycle` on one node. KEYS: old, new. ARGV: token, now, idle, absolute,
-/// limit, slack, changes.
+/// `cycle` on one node. KEYS: old, new, and the index if ARGV[7] is `=`.
+/// ARGV: token, now, idle, absolute, limit, slack, index mode, changes.
 const CYCLE: &str = r#"
 local old, new, token, now = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
 local meta = stored(old)
@@ -290,7 +352,7 @@ if not meta or not live(meta, now) then
   if moved and written(moved.fields, token) then return {'cycled'} end
   return {'gone'}
 end
-local changes = read_changes(7)
+local changes = read_changes(8)
 local conflict = check_conditions(meta.fields, changes.conditions)
 if conflict then return conflict end
 local taken = stored_meta(new)
@@ -298,18 +360,45 @@ if taken == false then return {'decode'} end
 if taken and live(taken, now) then return {'collision'} end
 local size = size_after(meta.fields, changes)
 if size > tonumber(ARGV[5]) then return {'too_large', tostring(size)} end
+local indexed, idx = index_of(meta, ARGV[7], KEYS[3])
+if not indexed then return {'bound', meta.u, meta.a} end
 redis.call('RENAME', old, new)
 local version = next_version(meta)
-local moved = encode_meta(meta.c, ARGV[3], ARGV[4], version)
+local moved = encode_meta(meta.c, ARGV[3], ARGV[4], version, seen_tail(meta, ARGV[2]))
 apply_changes(new, meta.fields, changes, moved, remembered(meta.fields, token, version))
 expire(new, ARGV[3], ARGV[4], now, ARGV[6])
+if idx then
+  redis.call('ZREM', idx, member(old))
+  index_add(idx, member(new), earlier(ARGV[3], ARGV[4]), now)
+end
 return {'cycled'}
 "#;
 
-/// Each script: the shared helpers, then its body.
+/// `delete`. KEYS: key, and the index if ARGV[1] is `=`. ARGV: index
+/// mode: `-` answers `bound <user>` for a bound record without deleting
+/// it; `steps` deletes it and answers the same, for the caller to take it
+/// out of its index (Redis Cluster).
+const DELETE: &str = r#"
+local key, mode = KEYS[1], ARGV[1]
+local raw = redis.pcall('HGET', key, 'm')
+local meta = type(raw) == 'string' and parse_meta(raw)
+if type(meta) == 'table' and meta.u then
+  if mode == '=' and member(KEYS[2]) == meta.u then
+    redis.call('DEL', key)
+    index_remove(KEYS[2], member(key), tonumber(ARGV[2]))
+    return {'deleted'}
+  end
+  if mode == 'steps' then redis.call('DEL', key) end
+  return {'bound', meta.u, meta.a}
+end
+redis.call('DEL', key)
+return {'deleted'}
+"#;
+
+/// Each script: the shared helpers, the index's, then its body.
 pub(crate) fn script(body: &str) -> Script {
     Script::new(&format!(
-        "local TOKENS_KEPT = {TOKENS_KEPT}\n{COMMON}\n{body}"
+        "local TOKENS_KEPT = {TOKENS_KEPT}\n{COMMON}\n{INDEX_HELPERS}\n{body}"
     ))
 }
 
@@ -317,3 +406,4 @@ pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREA
 pub(crate) static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UPDATE));
 pub(crate) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub(crate) static CYCLE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CYCLE));
+pub(crate) static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));

@@ -1,6 +1,7 @@
 //! [`RedisStorage`]: how to make one, and its [`SessionStorage`] operations.
 
 mod call;
+mod write;
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,14 +11,14 @@ use std::time::Duration;
 use redis::Client;
 use redis::aio::ConnectionManager;
 use session_core::{
-    Capabilities, ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionKey,
-    SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+    Capabilities, ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login,
+    LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome,
+    UpdateOutcome, UserKey, async_trait,
 };
 
-use crate::answer::{Answer, outcome};
+use crate::answer::outcome;
 use crate::builder::{DEFAULT_TIMEOUT, RedisStorageBuilder};
 use crate::connection::Target;
-use crate::invocation;
 use crate::layout::{Fields, decode_record};
 
 /// Sessions in Redis. Cloning is cheap and shares the connection.
@@ -32,6 +33,8 @@ struct Inner {
     timeout: Duration,
     max_record_bytes: usize,
     round_trips: AtomicU64,
+    #[cfg(feature = "test-util")]
+    hook: Option<Arc<crate::hook::StepHook>>,
 }
 
 impl fmt::Debug for RedisStorage {
@@ -88,6 +91,7 @@ impl RedisStorage {
         prefix: String,
         timeout: Duration,
         max_record_bytes: usize,
+        #[cfg(feature = "test-util")] hook: Option<Arc<crate::hook::StepHook>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -96,26 +100,31 @@ impl RedisStorage {
                 timeout,
                 max_record_bytes,
                 round_trips: AtomicU64::new(0),
+                #[cfg(feature = "test-util")]
+                hook,
             }),
         }
+    }
+
+    /// The prefix of every key.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Whether keys may live on different nodes.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.inner.target.is_cluster()
+    }
+
+    /// The step hook of a test, if any (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn hook(&self) -> Option<&crate::hook::StepHook> {
+        self.inner.hook.as_deref()
     }
 
     /// The largest session data accepted.
     pub(crate) fn max_record_bytes(&self) -> usize {
         self.inner.max_record_bytes
-    }
-
-    /// Creates `record` under `key` (the create script): the answer, for
-    /// the cluster's `cycle` to tell a refused create from a failed call.
-    pub(crate) async fn create_record(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        now: Timestamp,
-    ) -> Result<Answer, Error> {
-        record.check_size(self.max_record_bytes())?;
-        self.script(invocation::create(self.redis_key(key), record, now)?)
-            .await
     }
 }
 
@@ -146,9 +155,20 @@ impl SessionStorage for RedisStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        let limit = self.max_record_bytes();
-        let invocation = invocation::update(self.redis_key(key), changes, deadlines, now, limit)?;
-        outcome(self.script(invocation).await?, limit)
+        self.update_bound(key, None, changes, deadlines, now).await
+    }
+
+    /// A bound `loaded` names the index to keep: one script on one node.
+    async fn update_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        self.update_bound(key, write::binding(loaded), changes, deadlines, now)
+            .await
     }
 
     async fn touch(
@@ -157,8 +177,19 @@ impl SessionStorage for RedisStorage {
         idle_deadline: Timestamp,
         now: Timestamp,
     ) -> Result<TouchOutcome, Error> {
-        let invocation = invocation::touch(self.redis_key(key), idle_deadline, now);
-        outcome(self.script(invocation).await?, self.max_record_bytes())
+        self.touch_bound(key, None, idle_deadline, now).await
+    }
+
+    /// A bound `loaded` names the index to keep: one script on one node.
+    async fn touch_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        self.touch_bound(key, write::binding(loaded), idle_deadline, now)
+            .await
     }
 
     async fn cycle(
@@ -171,19 +202,17 @@ impl SessionStorage for RedisStorage {
     ) -> Result<CycleOutcome, Error> {
         // The keys may live on different nodes there: no one script.
         #[cfg(feature = "cluster")]
-        if self.inner.target.is_cluster() {
+        if self.is_cluster() {
             return self
                 .cycle_in_steps((*old, *new), changes.clone(), deadlines, now)
                 .await;
         }
-        let limit = self.max_record_bytes();
-        let keys = (self.redis_key(old), self.redis_key(new));
-        let invocation = invocation::cycle(keys, changes, deadlines, now, limit)?;
-        outcome(self.script(invocation).await?, limit)
+        self.cycle_on_node((old, new), changes, deadlines, now)
+            .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.delete_key(key).await
+        self.delete_bound(key).await
     }
 
     /// Keys expire by their TTL: always `0`.
@@ -191,7 +220,39 @@ impl SessionStorage for RedisStorage {
         Ok(0)
     }
 
+    async fn login(
+        &self,
+        old: Option<&SessionKey>,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        #[cfg(feature = "cluster")]
+        if self.is_cluster() {
+            let keys = (old.copied(), *new);
+            return self
+                .login_in_steps(keys, changes.clone(), deadlines, login.clone(), now)
+                .await;
+        }
+        self.login_on_node((old, new), changes, deadlines, login, now)
+            .await
+    }
+
+    async fn list(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+        self.list_sessions(user, now).await
+    }
+
+    async fn revoke(&self, user: &UserKey, which: &Revoke, now: Timestamp) -> Result<u64, Error> {
+        #[cfg(feature = "cluster")]
+        if self.is_cluster() {
+            return self.revoke_in_steps(user, which, now).await;
+        }
+        self.revoke_on_node(user, which, now).await
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default().with_native_expiry()
+        Capabilities::default().with_native_expiry().with_accounts()
     }
 }

@@ -491,3 +491,193 @@ async fn records_planted_unchecked_have_the_real_layout() {
     assert!(matches!(load, Err(Error::TooLarge { .. })), "{load:?}");
     assert_eq!(harness.read_raw(&key).await.unwrap(), before);
 }
+
+/// A user of one test.
+fn user_of_test() -> session_core::UserKey {
+    session_core::UserKey::of(&fresh_key().to_string())
+}
+
+/// Logs a fresh session of `user` in at `now`; its key.
+async fn logged_in(
+    storage: &RedisStorage,
+    user: session_core::UserKey,
+    now: Timestamp,
+) -> session_core::SessionKey {
+    let new = fresh_key();
+    let outcome = storage
+        .login(
+            None,
+            &new,
+            &ChangeSet::new(),
+            deadlines(now),
+            &session_core::Login::new(user),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, session_core::LoginOutcome::LoggedIn { revoked: 0 });
+    new
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_cost_no_round_trip_on_unbound_requests_and_one_script_on_hinted_ones() {
+    let Some(redis) = Redis::start() else { return };
+    let storage = storage(&redis, &unique_prefix("acct-trips"), Duration::from_secs(2));
+    let now = Timestamp::now();
+    let trips = |before: u64| storage.round_trips() - before;
+    let idle = deadlines(now).idle();
+    let changes = increment("n", 1, 2);
+
+    let before = storage.round_trips();
+    let plain = created_with(&storage, &[("n", 1)], now).await;
+    let loaded = storage.load(&plain, now).await.unwrap().unwrap();
+    let _outcome = storage
+        .update(&plain, &changes, deadlines(now), now)
+        .await
+        .unwrap();
+    let _outcome = storage.touch(&plain, idle, now).await.unwrap();
+    storage.delete(&plain).await.unwrap();
+    assert_eq!(
+        trips(before),
+        5,
+        "unbound create, load, update, touch, delete"
+    );
+    assert!(loaded.account.is_none());
+
+    let user = user_of_test();
+    let bound = logged_in(&storage, user, now).await;
+    let loaded = storage.load(&bound, now).await.unwrap().unwrap();
+    let before = storage.round_trips();
+    let _outcome = storage
+        .update_from(&bound, &loaded, &ChangeSet::new(), deadlines(now), now)
+        .await
+        .unwrap();
+    let _outcome = storage
+        .touch_from(&bound, &loaded, idle, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        trips(before),
+        2,
+        "hinted bound update and touch: one script each"
+    );
+    let before = storage.round_trips();
+    let _outcome = storage
+        .update(&bound, &ChangeSet::new(), deadlines(now), now)
+        .await
+        .unwrap();
+    let _outcome = storage.touch(&bound, idle, now).await.unwrap();
+    storage.delete(&bound).await.unwrap();
+    assert_eq!(
+        trips(before),
+        6,
+        "plain bound writes: 'bound', then again with the index"
+    );
+    let before = storage.round_trips();
+    logged_in(&storage, user, now).await;
+    assert_eq!(trips(before), 1, "a login without a limit");
+}
+
+/// The index's PTTL and the longest of its members' PTTLs.
+async fn ttls(
+    connection: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    user: session_core::UserKey,
+    members: &[session_core::SessionKey],
+) -> (i64, i64) {
+    let mut longest = -2;
+    for key in members {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(format!("{prefix}{key}"))
+            .query_async(connection)
+            .await
+            .unwrap();
+        longest = longest.max(ttl);
+    }
+    let index: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}user:{user}"))
+        .query_async(connection)
+        .await
+        .unwrap();
+    (index, longest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_lives_as_long_as_its_longest_member_and_no_longer() {
+    let Some((_redis, storage, mut connection, prefix)) = planted().await else {
+        return;
+    };
+    let harness = RedisHarness::new(storage.clone());
+    let now = Timestamp::now();
+    let user = user_of_test();
+    let short = Deadlines::new(
+        now.saturating_add(Duration::from_secs(60)),
+        now.saturating_add(Duration::from_secs(120)),
+    );
+    let login = session_core::Login::new(user);
+    let brief = fresh_key();
+    let outcome = storage
+        .login(None, &brief, &ChangeSet::new(), short, &login, now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, session_core::LoginOutcome::LoggedIn { revoked: 0 });
+    let long = logged_in(&storage, user, now).await;
+    let keys = [brief, long];
+    let check = |(index, longest): (i64, i64), label: &str| {
+        assert!(index > 0, "{label}: the index has a TTL ({index})");
+        assert!(
+            index <= longest,
+            "{label}: index {index} ms, longest member {longest} ms"
+        );
+        assert!(
+            longest - index < 10_000,
+            "{label}: index {index} ms, longest member {longest} ms"
+        );
+    };
+    check(
+        ttls(&mut connection, &prefix, user, &keys).await,
+        "after logins",
+    );
+
+    // Later writes move both members' expiry, and the index's with them.
+    let later = now.saturating_add(Duration::from_secs(1));
+    let loaded = storage.load(&brief, now).await.unwrap().unwrap();
+    let _outcome = storage
+        .update_from(&brief, &loaded, &ChangeSet::new(), short, later)
+        .await
+        .unwrap();
+    let _outcome = storage
+        .touch(&long, deadlines(later).idle(), later)
+        .await
+        .unwrap();
+    check(
+        ttls(&mut connection, &prefix, user, &keys).await,
+        "after update and touch",
+    );
+
+    storage.delete(&long).await.unwrap();
+    check(
+        ttls(&mut connection, &prefix, user, &keys).await,
+        "after a logout",
+    );
+    let (index, _) = ttls(&mut connection, &prefix, user, &keys).await;
+    assert!(
+        index <= 120_000,
+        "the index follows its remaining member down: {index}"
+    );
+
+    // Past the short one's deadline an index operation prunes it.
+    let past = short.expires_at().saturating_add(Duration::from_secs(1));
+    let another = logged_in(&storage, user, past).await;
+    assert_eq!(harness.index_members(&user).await.unwrap(), vec![another]);
+    storage
+        .revoke(&user, &session_core::Revoke::All, past)
+        .await
+        .unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("{prefix}user:{user}"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!exists, "the index is gone with its last member");
+}

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use http::StatusCode;
 use session_core::conformance::Harness;
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, SessionId, SessionStorage, Timestamp, UpdateOutcome,
+    ChangeSet, CreateOutcome, CycleOutcome, Login, LoginOutcome, Revoke, SessionHandle, SessionId,
+    SessionKey, SessionStorage, Timestamp, UpdateOutcome, UserKey,
 };
-use session_redis::{RedisHarness, RedisStorage};
+use session_redis::{RedisHarness, RedisStorage, StepHook, steps};
 use session_tests::app::{TestApp, get_request, post_request};
 use session_tests::records::{created_with, deadlines, fresh_key, increment, int_at, record_with};
 use session_tests::redis_server::{Cluster, ProxiedCluster, unique_prefix};
@@ -245,4 +246,205 @@ async fn a_cycle_whose_caller_gave_up_leaves_the_old_session_usable() {
         !harness.raw_exists(&new).await.unwrap(),
         "the new record is gone"
     );
+}
+
+/// Storage on `cluster` with a step hook, under a prefix of its own.
+fn hooked(cluster: &Cluster) -> (RedisStorage, Arc<StepHook>) {
+    let hook = StepHook::new();
+    let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+    let storage = RedisStorage::builder_for_cluster(client)
+        .prefix(unique_prefix("hooked").replace(':', "-"))
+        .step_hook(hook.clone())
+        .build()
+        .unwrap();
+    (storage, hook)
+}
+
+/// A login of a fresh user from a fresh anonymous session: the user, old
+/// and new keys.
+async fn anonymous(storage: &RedisStorage, now: Timestamp) -> (UserKey, SessionKey, SessionKey) {
+    let user = UserKey::of(&fresh_key().to_string());
+    let old = created_with(storage, &[("cart", 1)], now).await;
+    (user, old, fresh_key())
+}
+
+async fn log_in(
+    storage: &RedisStorage,
+    old: Option<&SessionKey>,
+    new: &SessionKey,
+    user: UserKey,
+    now: Timestamp,
+) -> Result<LoginOutcome, session_core::Error> {
+    let login = Login::new(user);
+    storage
+        .login(old, new, &ChangeSet::new(), deadlines(now), &login, now)
+        .await
+}
+
+/// Whether `key` loads, and whether `user`'s list shows it.
+async fn live_and_listed(
+    storage: &RedisStorage,
+    key: &SessionKey,
+    user: &UserKey,
+    now: Timestamp,
+) -> (bool, bool) {
+    let live = storage.load(key, now).await.unwrap().is_some();
+    let listed = storage
+        .list(user, now)
+        .await
+        .unwrap()
+        .iter()
+        .any(|listed| listed.handle == SessionHandle::of(key));
+    (live, listed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_failing_at_any_step_never_leaves_a_live_unlisted_session() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (storage, hook) = hooked(&cluster);
+    let now = Timestamp::now();
+    for step in [
+        steps::SEAL,
+        steps::INDEX_ADD,
+        steps::CREATE,
+        steps::OFFER,
+        steps::CLEANUP,
+    ] {
+        let (user, old, new) = anonymous(&storage, now).await;
+        hook.fail_at(step);
+        let before = hook.hits(step);
+        let outcome = log_in(&storage, Some(&old), &new, user, now).await;
+        // The cleanup runs in the move's task after the caller heard.
+        for _ in 0..100 {
+            if hook.hits(step) > before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        hook.clear();
+        assert_eq!(hook.hits(step), before + 1, "{step} was reached");
+        let (live, listed) = live_and_listed(&storage, &new, &user, now).await;
+        assert!(
+            !live || listed,
+            "{step}: the new session is live and unlisted"
+        );
+        let old_loads = storage.load(&old, now).await.unwrap().is_some();
+        if step == steps::CLEANUP {
+            assert!(
+                matches!(outcome, Ok(LoginOutcome::LoggedIn { .. })),
+                "{step}: {outcome:?}"
+            );
+            assert!(live && !old_loads, "{step}: the move is done");
+        } else {
+            assert!(outcome.is_err(), "{step}: {outcome:?}");
+            assert!(old_loads && !live, "{step}: the old session is intact");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_failing_at_any_step_never_brings_a_session_back() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (storage, hook) = hooked(&cluster);
+    let now = Timestamp::now();
+    for step in [
+        steps::REVOKE_READ,
+        steps::REVOKE_MEMBER,
+        steps::REVOKE_UNINDEX,
+    ] {
+        let (user, old, new) = anonymous(&storage, now).await;
+        assert!(matches!(
+            log_in(&storage, Some(&old), &new, user, now).await,
+            Ok(LoginOutcome::LoggedIn { .. })
+        ));
+        hook.fail_at(step);
+        let before = hook.hits(step);
+        let failed = storage.revoke(&user, &Revoke::All, now).await;
+        hook.clear();
+        assert_eq!(hook.hits(step), before + 1, "{step} was reached");
+        assert!(failed.is_err(), "{step}");
+        let (live, listed) = live_and_listed(&storage, &new, &user, now).await;
+        assert!(!live || listed, "{step}: live and unlisted");
+        if step == steps::REVOKE_UNINDEX {
+            assert!(!live, "{step}: the session was ended before the failure");
+        }
+        // Repeating the revoke finishes it.
+        storage.revoke(&user, &Revoke::All, now).await.unwrap();
+        assert!(
+            storage.load(&new, now).await.unwrap().is_none(),
+            "{step}: revoked, still loads"
+        );
+        assert!(storage.list(&user, now).await.unwrap().is_empty(), "{step}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_between_a_logins_index_and_its_create_ends_the_login() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (storage, hook) = hooked(&cluster);
+    let now = Timestamp::now();
+    let (user, old, new) = anonymous(&storage, now).await;
+    hook.pause_at(steps::CREATE);
+    let login = tokio::spawn({
+        let storage = storage.clone();
+        async move { log_in(&storage, Some(&old), &new, user, now).await }
+    });
+    hook.paused().await;
+    assert_eq!(hook.hits(steps::CREATE), 1, "paused at the create");
+    let revoked = storage.revoke(&user, &Revoke::All, now).await.unwrap();
+    assert_eq!(revoked, 0, "nothing was live yet");
+    hook.resume();
+    assert_eq!(login.await.unwrap().unwrap(), LoginOutcome::Gone);
+    assert!(
+        storage.load(&new, now).await.unwrap().is_none(),
+        "the revoked login loads"
+    );
+    assert!(storage.list(&user, now).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_of_a_sealed_session_ends_its_new_key() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (storage, hook) = hooked(&cluster);
+    let now = Timestamp::now();
+    let (user, anonymous_key, old) = anonymous(&storage, now).await;
+    let first = log_in(&storage, Some(&anonymous_key), &old, user, now).await;
+    assert!(matches!(first, Ok(LoginOutcome::LoggedIn { .. })));
+    let new = fresh_key();
+    let before = hook.hits(steps::INDEX_ADD);
+    hook.pause_at(steps::INDEX_ADD);
+    let relogin = tokio::spawn({
+        let storage = storage.clone();
+        async move { log_in(&storage, Some(&old), &new, user, now).await }
+    });
+    hook.paused().await;
+    assert_eq!(
+        hook.hits(steps::INDEX_ADD),
+        before + 1,
+        "paused after the seal"
+    );
+    let which = Revoke::One(SessionHandle::of(&old));
+    assert_eq!(
+        storage.revoke(&user, &which, now).await.unwrap(),
+        1,
+        "the sealed session counts"
+    );
+    hook.resume();
+    let outcome = relogin.await.unwrap().unwrap();
+    assert_eq!(outcome, LoginOutcome::Gone);
+    for key in [old, new] {
+        assert!(
+            storage.load(&key, now).await.unwrap().is_none(),
+            "{key} loads after the revoke"
+        );
+    }
+    assert!(storage.list(&user, now).await.unwrap().is_empty());
 }

@@ -1,36 +1,51 @@
-//! `cycle` on Redis Cluster, where the old and new keys may live on
-//! different nodes, so no one script can move the session.
+//! `cycle` and `login` on Redis Cluster, where the old key, the new key
+//! and the user's index may live on three nodes, so no one script can
+//! move the session.
 //!
-//! The steps run in a spawned task: seal the old record (it no longer
-//! loads or accepts writes), create the new one, then offer the outcome to
-//! the caller. Only a caller that takes the offer makes the move final:
-//! the task then deletes the sealed record, which is cleanup. A caller that
-//! is gone by then (its future dropped, by a request timeout for example)
-//! never hears of the new id, so the task rolls back: it deletes the new
-//! record and unseals the old one. Every failure before the offer rolls
-//! back the same way: the old session stays usable.
+//! The steps run in a spawned task, in this order:
+//!
+//! 1. seal the old record (it no longer loads or accepts writes); the seal
+//!    names the new key, so a revoke that meets it ends the new key too;
+//! 2. add the new key to its user's index, if the record is bound: before
+//!    it can be live, so it is never live and unlisted;
+//! 3. create the new record (a tombstone there, left by a revoke that
+//!    found the member before its record, refuses it: the move is `Gone`);
+//! 4. for a login with a limit, revoke the excess (as `revoke` does);
+//! 5. offer the outcome to the caller;
+//! 6. once accepted, delete the sealed record and take it out of its
+//!    user's index (cleanup: a member left behind is harmless, `list`
+//!    checks every member and pruning drops it by its score).
+//!
+//! A caller that is gone by the offer (its future dropped, by a request
+//! timeout for example) never hears of the new id, so the task rolls
+//! back: it deletes the new record and unseals the old one. Every failure
+//! before the offer rolls back the same way: the old session stays
+//! usable. Rollbacks leave the new key's member in the index: a record
+//! that a late resend creates there after all is still listed.
 
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, SessionKey, Timestamp,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Login, LoginOutcome, Record,
+    SessionKey, Timestamp,
 };
 use tokio::sync::oneshot;
 
 use super::seal;
 use crate::answer::{Answer, outcome};
 use crate::layout::{self, Fields, decode_record};
+use crate::steps;
 use crate::storage::RedisStorage;
-use crate::write_token;
+use crate::{invocation, write_token};
 
 /// What the task tells its caller: the outcome, and for a finished move the
 /// way to accept it.
 struct Offer {
-    outcome: Result<CycleOutcome, Error>,
+    outcome: Result<LoginOutcome, Error>,
     accept: Option<oneshot::Sender<()>>,
 }
 
 impl Offer {
     /// An outcome that needs no acceptance: nothing moved.
-    fn settled(outcome: Result<CycleOutcome, Error>) -> Self {
+    fn settled(outcome: Result<LoginOutcome, Error>) -> Self {
         Self {
             outcome,
             accept: None,
@@ -38,39 +53,89 @@ impl Offer {
     }
 }
 
-/// How the new record came out.
-enum Moved {
-    /// Created: the move is done once the caller accepts it.
-    Done,
-    /// Not created, with the outcome to report.
-    Refused(CycleOutcome),
-    /// Not created, with the error to report.
-    Failed(Error),
+/// One move: a `cycle` (`login` is `None`: the binding, if any, moves with
+/// the record) or a `login` (from no old record if `old` is `None`).
+pub(crate) struct Move {
+    pub(crate) old: Option<SessionKey>,
+    pub(crate) new: SessionKey,
+    pub(crate) changes: ChangeSet,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) login: Option<Login>,
+    pub(crate) now: Timestamp,
 }
 
-/// The sealed old record: the seal's token, and the record's metadata as
-/// it was before the seal.
-struct Sealed {
-    token: String,
+/// A seal: the sealed key, the seal (token and new key), and the
+/// record's metadata as it was before the seal.
+struct Seal {
+    key: SessionKey,
+    seal: String,
     meta: Vec<u8>,
 }
 
+/// The sealed old record: its seal, and the record.
+struct Sealed {
+    seal: Seal,
+    record: Record,
+}
+
+/// How far a move got before it stopped.
+enum Stopped {
+    /// Nothing to undo but the seal: report this.
+    Refused(Result<LoginOutcome, Error>),
+    /// The create may have happened: undo it, then report this error.
+    Unknown(Error),
+}
+
 impl RedisStorage {
-    /// `cycle` in steps, in a task that outlives the caller's future.
+    /// `cycle` in steps: a [`Move`] without a login.
     pub(crate) async fn cycle_in_steps(
         &self,
-        keys: (SessionKey, SessionKey),
+        (old, new): (SessionKey, SessionKey),
         changes: ChangeSet,
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
+        let step = Move {
+            old: Some(old),
+            new,
+            changes,
+            deadlines,
+            login: None,
+            now,
+        };
+        Ok(match self.move_in_steps(step).await? {
+            LoginOutcome::LoggedIn { .. } => CycleOutcome::Cycled,
+            LoginOutcome::Gone => CycleOutcome::Gone,
+            LoginOutcome::Collision => CycleOutcome::Collision,
+            LoginOutcome::Conflict { current } => CycleOutcome::Conflict { current },
+        })
+    }
+
+    /// `login` in steps.
+    pub(crate) async fn login_in_steps(
+        &self,
+        (old, new): (Option<SessionKey>, SessionKey),
+        changes: ChangeSet,
+        deadlines: Deadlines,
+        login: Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        let step = Move {
+            old,
+            new,
+            changes,
+            deadlines,
+            login: Some(login),
+            now,
+        };
+        self.move_in_steps(step).await
+    }
+
+    /// A move in a task that outlives the caller's future.
+    async fn move_in_steps(&self, step: Move) -> Result<LoginOutcome, Error> {
         let (offers, offered) = oneshot::channel();
         let storage = self.clone();
-        tokio::spawn(async move {
-            storage
-                .run_cycle(keys, changes, deadlines, now, offers)
-                .await;
-        });
+        tokio::spawn(async move { storage.run_move(step, offers).await });
         let offer = offered.await.map_err(Error::backend)?;
         if let Some(accept) = offer.accept {
             // Taken in the same poll that returns the outcome, so a caller
@@ -82,18 +147,8 @@ impl RedisStorage {
     }
 
     /// The task's side: the steps, the offer, then cleanup or rollback.
-    async fn run_cycle(
-        self,
-        (old, new): (SessionKey, SessionKey),
-        changes: ChangeSet,
-        deadlines: Deadlines,
-        now: Timestamp,
-        offers: oneshot::Sender<Offer>,
-    ) {
-        let sealed = match self
-            .seal_and_create((&old, &new), &changes, deadlines, now)
-            .await
-        {
+    async fn run_move(self, step: Move, offers: oneshot::Sender<Offer>) {
+        let sealed = match self.seal_step(&step).await {
             Ok(sealed) => sealed,
             Err(outcome) => {
                 // Nothing moved: a caller that is gone loses nothing.
@@ -101,121 +156,237 @@ impl RedisStorage {
                 return;
             }
         };
+        let revoked = match self.index_and_create(&step, sealed.as_ref()).await {
+            Ok(revoked) => revoked,
+            Err(stopped) => {
+                let outcome = self.undo(&step, sealed.as_ref(), stopped).await;
+                let _ = offers.send(Offer::settled(outcome));
+                return;
+            }
+        };
+        if let Err(error) = self.step(steps::OFFER).await {
+            self.roll_back(&step.new, sealed.as_ref()).await;
+            let _ = offers.send(Offer::settled(Err(error)));
+            return;
+        }
         let (accept, accepted) = oneshot::channel();
         // A caller that is gone drops the offer, and `accept` with it.
         let _ = offers.send(Offer {
-            outcome: Ok(CycleOutcome::Cycled),
+            outcome: Ok(LoginOutcome::LoggedIn { revoked }),
             accept: Some(accept),
         });
         if accepted.await.is_err() {
-            self.roll_back(&old, &new, &sealed).await;
+            self.roll_back(&step.new, sealed.as_ref()).await;
             return;
         }
-        // Best effort: the sealed record no longer counts, and its TTL
-        // removes it anyway.
-        if let Err(error) = self.delete_key(&old).await {
-            tracing::warn!(%error, key = %old, "could not delete a cycled session's old record");
+        if let Some(sealed) = sealed {
+            self.clean_up(sealed).await;
         }
     }
 
-    /// Seals the old record and creates the new one. `Ok` once the new
-    /// record exists; otherwise the outcome to report, the old record
-    /// unsealed again.
-    async fn seal_and_create(
-        &self,
-        (old, new): (&SessionKey, &SessionKey),
-        changes: &ChangeSet,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<Sealed, Result<CycleOutcome, Error>> {
-        let (sealed, fields) = self.seal(old, changes, now).await?;
-        let settled = match self
-            .move_sealed(new, &sealed.meta, fields, changes, deadlines, now)
-            .await
-        {
-            Ok(Moved::Done) => return Ok(sealed),
-            Ok(Moved::Refused(outcome)) => Ok(outcome),
-            Ok(Moved::Failed(error)) => Err(error),
-            Err(error) => {
-                // The create may or may not have happened.
-                self.roll_back(old, new, &sealed).await;
-                return Err(Err(error));
-            }
+    /// Step 1: seals the old record, if there is one.
+    async fn seal_step(&self, step: &Move) -> Result<Option<Sealed>, Result<LoginOutcome, Error>> {
+        let Some(old) = step.old else {
+            return Ok(None);
         };
-        self.unseal(old, &sealed).await;
-        Err(settled)
+        self.step(steps::SEAL).await.map_err(Err)?;
+        self.seal(&old, &step.new, &step.changes, step.now)
+            .await
+            .map(Some)
     }
 
-    /// Seals the old record: `Ok` with its metadata and data fields, or the
+    /// Steps 2 to 4: the new record indexed, created, and the limit kept.
+    /// `Ok` with the count the limit revoked once the new record exists.
+    async fn index_and_create(&self, step: &Move, sealed: Option<&Sealed>) -> Result<u64, Stopped> {
+        let next = self.next_record(step, sealed).map_err(Stopped::Refused)?;
+        if let Some(account) = &next.account {
+            let user = account.user;
+            let score = next.deadlines.expires_at();
+            self.step(steps::INDEX_ADD)
+                .await
+                .map_err(|error| Stopped::Refused(Err(error)))?;
+            // A member whose record never comes is harmless: refused.
+            self.index_step(&user, "add", &step.new, score, step.now)
+                .await
+                .map_err(|error| Stopped::Refused(Err(error)))?;
+        }
+        self.step(steps::CREATE).await.map_err(Stopped::Unknown)?;
+        let invocation = invocation::create(self.redis_key(&step.new), &next, None, step.now)
+            .map_err(|error| Stopped::Refused(Err(error)))?;
+        let answer = self.script(invocation).await.map_err(Stopped::Unknown)?;
+        if let Answer::Revoked = answer {
+            // A revoke ended this login before its record came.
+            return Err(Stopped::Refused(Ok(LoginOutcome::Gone)));
+        }
+        match outcome(answer, self.max_record_bytes()) {
+            Ok(CreateOutcome::Created) => {}
+            Ok(CreateOutcome::Collision) => {
+                return Err(Stopped::Refused(Ok(LoginOutcome::Collision)));
+            }
+            Err(error) => return Err(Stopped::Refused(Err(error))),
+        }
+        self.keep_limit(step).await.map_err(Stopped::Unknown)
+    }
+
+    /// The record to create under the new key: the sealed one (or empty
+    /// data) with the changes, as `cycle` or `login` makes it.
+    fn next_record(
+        &self,
+        step: &Move,
+        sealed: Option<&Sealed>,
+    ) -> Result<Record, Result<LoginOutcome, Error>> {
+        let old = sealed.map(|sealed| sealed.record.clone());
+        let next = match (&step.login, old) {
+            (Some(login), old) => {
+                Record::logged_in(old, &step.changes, step.deadlines, login, step.now)
+                    .map_err(Ok)?
+            }
+            (None, Some(old)) => old
+                .cycled(&step.changes, step.deadlines, step.now)
+                .map_err(|refused| Ok(login_of_cycle(refused)))?,
+            (None, None) => return Err(Ok(LoginOutcome::Gone)),
+        };
+        next.check_size(self.max_record_bytes()).map_err(Err)?;
+        Ok(next)
+    }
+
+    /// Step 4: with a limit, revokes the least recently seen others.
+    async fn keep_limit(&self, step: &Move) -> Result<u64, Error> {
+        let Some(login) = &step.login else {
+            return Ok(0);
+        };
+        let (others, victims) = self
+            .limit_choice((step.old.as_ref(), &step.new), login, step.now)
+            .await?;
+        let mut tally = super::revoke::Tally::default();
+        for (member, _) in others
+            .iter()
+            .filter(|(member, _)| victims.contains(&member.key))
+        {
+            self.revoke_member(&login.user(), *member, step.now, &mut tally)
+                .await?;
+        }
+        Ok(tally.count())
+    }
+
+    /// Undoes what a stopped move did, and says what to report.
+    async fn undo(
+        &self,
+        step: &Move,
+        sealed: Option<&Sealed>,
+        stopped: Stopped,
+    ) -> Result<LoginOutcome, Error> {
+        match stopped {
+            Stopped::Refused(outcome) => {
+                if let Some(sealed) = sealed {
+                    self.unseal(&sealed.seal).await;
+                }
+                outcome
+            }
+            Stopped::Unknown(error) => {
+                self.roll_back(&step.new, sealed).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Seals the old record: `Ok` with the seal and the record, or the
     /// outcome to report (nothing sealed).
     async fn seal(
         &self,
         old: &SessionKey,
+        new: &SessionKey,
         changes: &ChangeSet,
         now: Timestamp,
-    ) -> Result<(Sealed, Fields), Result<CycleOutcome, Error>> {
+    ) -> Result<Sealed, Result<LoginOutcome, Error>> {
         let limit = self.max_record_bytes();
         let token = write_token::fresh().map_err(Err)?;
-        let invocation = seal::seal(self.redis_key(old), &token, changes, now, limit);
-        match self.script(invocation).await.map_err(Err)? {
-            Answer::Sealed(meta, fields) => Ok((Sealed { token, meta }, fields)),
-            answer => Err(outcome(answer, limit)),
-        }
-    }
-
-    /// Creates the new record from the sealed old one. `Err` only when it
-    /// is unknown whether the create happened.
-    async fn move_sealed(
-        &self,
-        new: &SessionKey,
-        meta: &[u8],
-        mut fields: Fields,
-        changes: &ChangeSet,
-        deadlines: Deadlines,
-        now: Timestamp,
-    ) -> Result<Moved, Error> {
-        let limit = self.max_record_bytes();
-        fields.push((layout::META.as_bytes().to_vec(), meta.to_vec()));
-        let record = match decode_record(fields, limit) {
-            Ok(Some(record)) => record,
-            Ok(None) => return Ok(Moved::Refused(CycleOutcome::Gone)),
-            Err(error) => return Ok(Moved::Failed(error)),
+        let seal = format!("{token};{new}");
+        let invocation = seal::seal(self.redis_key(old), &seal, changes, now, limit);
+        let (meta, fields) = match self.script(invocation).await.map_err(Err)? {
+            Answer::Sealed(meta, fields) => (meta, fields),
+            answer => return Err(outcome::<CycleOutcome>(answer, limit).map(login_of_cycle)),
         };
-        let next = match record.cycled(changes, deadlines, now) {
-            Ok(next) => next,
-            Err(refused) => return Ok(Moved::Refused(refused)),
+        let record = record_of(&meta, fields, limit);
+        let seal = Seal {
+            key: *old,
+            seal,
+            meta,
         };
-        if let Err(error) = next.check_size(limit) {
-            return Ok(Moved::Failed(error));
+        match record {
+            Ok(Some(record)) => Ok(Sealed { seal, record }),
+            refused => {
+                // Unreadable, or not a record: nothing can move.
+                self.unseal(&seal).await;
+                Err(refused.map(|_| LoginOutcome::Gone))
+            }
         }
-        let answer = self.create_record(new, &next, now).await?;
-        Ok(match outcome(answer, limit) {
-            Ok(CreateOutcome::Created) => Moved::Done,
-            Ok(CreateOutcome::Collision) => Moved::Refused(CycleOutcome::Collision),
-            Err(error) => Moved::Failed(error),
-        })
     }
 
     /// Undoes a move that will not be reported: the new record goes first,
     /// so the two are never both live; if it cannot be deleted the old one
     /// stays sealed.
-    async fn roll_back(&self, old: &SessionKey, new: &SessionKey, sealed: &Sealed) {
+    async fn roll_back(&self, new: &SessionKey, sealed: Option<&Sealed>) {
         match self.delete_key(new).await {
-            Ok(()) => self.unseal(old, sealed).await,
+            Ok(()) => {
+                if let Some(sealed) = sealed {
+                    self.unseal(&sealed.seal).await;
+                }
+            }
             Err(error) => {
                 tracing::error!(%error, key = %new, "could not delete the new record of a cycle that did not happen; its old session stays sealed");
             }
         }
     }
 
-    /// Restores a record sealed by a cycle that did not happen.
-    async fn unseal(&self, old: &SessionKey, sealed: &Sealed) {
-        let command = seal::unseal(self.redis_key(old), &sealed.token, &sealed.meta);
+    /// Step 6: the sealed record goes, and its member with it. Best
+    /// effort: the sealed record no longer counts, and its TTL removes it
+    /// anyway.
+    async fn clean_up(&self, sealed: Sealed) {
+        let old = sealed.seal.key;
+        if self.step(steps::CLEANUP).await.is_err() {
+            return;
+        }
+        if let Err(error) = self.delete_key(&old).await {
+            tracing::warn!(%error, key = %old, "could not delete a cycled session's old record");
+            return;
+        }
+        let Some(account) = &sealed.record.account else {
+            return;
+        };
+        let now = Timestamp::now();
+        if let Err(error) = self
+            .index_step(&account.user, "remove", &old, now, now)
+            .await
+        {
+            tracing::warn!(%error, key = %old, "could not take a cycled session's old key out of its index");
+        }
+    }
+
+    /// Restores a record sealed by a move that did not happen.
+    async fn unseal(&self, seal: &Seal) {
+        let command = seal::unseal(self.redis_key(&seal.key), &seal.seal, &seal.meta);
         let unsealed: Result<Vec<Vec<u8>>, Error> = self
             .call(|mut connection| async move { command.query_async(&mut connection).await })
             .await;
         if let Err(error) = unsealed {
-            tracing::error!(%error, key = %old, "could not unseal a session after a failed cycle");
+            tracing::error!(%error, key = %seal.key, "could not unseal a session after a failed cycle");
         }
+    }
+}
+
+/// The record in a seal's answer: its metadata and data fields.
+fn record_of(meta: &[u8], mut fields: Fields, limit: usize) -> Result<Option<Record>, Error> {
+    fields.push((layout::META.as_bytes().to_vec(), meta.to_vec()));
+    decode_record(fields, limit)
+}
+
+/// The login outcome of the same name.
+fn login_of_cycle(outcome: CycleOutcome) -> LoginOutcome {
+    match outcome {
+        CycleOutcome::Cycled => LoginOutcome::LoggedIn { revoked: 0 },
+        CycleOutcome::Gone => LoginOutcome::Gone,
+        CycleOutcome::Collision => LoginOutcome::Collision,
+        CycleOutcome::Conflict { current } => LoginOutcome::Conflict { current },
     }
 }

@@ -1,10 +1,13 @@
 //! Redis Cluster (feature `cluster`): reaching it, and the `cycle` it needs.
 //!
-//! Every operation but `cycle` touches one key, so it runs as on one node;
-//! `cycle` moves a session between keys that may live on different nodes,
-//! which no one script can do (see [`cycle`]).
+//! Every operation on an unbound session touches one key, so it runs as
+//! on one node. `cycle` and `login` move a session between keys that may
+//! live on different nodes, and a bound session's user index lives on a
+//! node of its own, which no one script can reach together: those run in
+//! ordered steps (see [`cycle`] and [`revoke`]).
 
 mod cycle;
+mod revoke;
 mod seal;
 
 use redis::RedisResult;
@@ -66,5 +69,19 @@ impl Cluster {
             .get_or_try_init(|| self.client.get_async_connection())
             .await?;
         Ok(connection.clone())
+    }
+}
+
+impl RedisStorage {
+    /// Called before each step of a multi-step operation: a test's
+    /// [`StepHook`](crate::StepHook) may fail or pause it there (feature
+    /// `test-util`; otherwise nothing).
+    pub(crate) async fn step(&self, name: &'static str) -> Result<(), Error> {
+        #[cfg(feature = "test-util")]
+        if let Some(hook) = self.hook() {
+            return hook.at(name).await;
+        }
+        let _ = name;
+        Ok(())
     }
 }

@@ -12,8 +12,9 @@ use crate::scripts::script;
 
 /// First step of `cycle` on a cluster, where old and new may live on
 /// different nodes: checks and seals the old record so that nothing else
-/// writes to it, and returns its metadata and data. KEYS: old. ARGV: token,
-/// now, limit, changes (from index 4).
+/// writes to it, and returns its metadata and data. KEYS: old. ARGV: the
+/// seal (`<token>;<new key hex>`: a revoke that meets the sealed record
+/// ends the new key too), now, limit, changes (from index 4).
 const SEAL: &str = r#"
 -- The answer of a seal: the metadata it sealed, then the data.
 local function sealed(raw, fields)

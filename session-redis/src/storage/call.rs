@@ -53,7 +53,8 @@ impl RedisStorage {
         .await
     }
 
-    /// Deletes a key.
+    /// Deletes a key (the cluster's steps; `delete` keeps the index too).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) async fn delete_key(&self, key: &SessionKey) -> Result<(), Error> {
         self.key_command("DEL", key).await
     }
