@@ -119,7 +119,11 @@ impl MemoryStorage {
 
     /// [`SessionStorage::list`](session_core::SessionStorage::list); keys
     /// that no longer hold a live session of the user leave the index.
-    pub(crate) fn list_sessions(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+    pub(crate) fn list_sessions(
+        &self,
+        user: &UserKey,
+        now: Timestamp,
+    ) -> Result<Vec<Listed>, Error> {
         self.settle_evictions();
         let mut listed = Vec::new();
         for key in self.index.members(user) {

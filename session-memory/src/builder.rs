@@ -4,8 +4,8 @@ use moka::policy::EvictionPolicy;
 
 use crate::MemoryStorage;
 use crate::bounds::Bounds;
-use crate::locks::KeyLocks;
 use crate::index::Index;
+use crate::locks::KeyLocks;
 use crate::segments::Segments;
 
 /// Default bound on the number of sessions kept.
