@@ -136,6 +136,17 @@ async fn log_in(browser: &CookieClient, user: &str) {
     assert_eq!(reply.body, format!("Welcome, {user}\n"));
 }
 
+/// Two devices logged in as the same user.
+async fn two_devices(server: &TestServer) -> (CookieClient, CookieClient) {
+    let devices = (
+        CookieClient::new(server.addr),
+        CookieClient::new(server.addr),
+    );
+    log_in(&devices.0, "ada").await;
+    log_in(&devices.1, "ada").await;
+    devices
+}
+
 /// `GET /sessions`, parsed.
 async fn sessions(browser: &CookieClient) -> Vec<serde_json::Value> {
     let reply = browser.get("/sessions").await;
@@ -153,12 +164,7 @@ async fn other_handle(browser: &CookieClient) -> String {
 #[tokio::test]
 async fn sessions_lists_both_devices_with_one_current() {
     let server = demo().await;
-    let (a, b) = (
-        CookieClient::new(server.addr),
-        CookieClient::new(server.addr),
-    );
-    log_in(&a, "ada").await;
-    log_in(&b, "ada").await;
+    let (a, _b) = two_devices(&server).await;
     let listed = sessions(&a).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
     let current: Vec<_> = listed.iter().filter(|s| s["current"] == true).collect();
@@ -180,12 +186,7 @@ async fn sessions_lists_both_devices_with_one_current() {
 #[tokio::test]
 async fn a_device_is_revoked_by_its_handle_and_unknown_handles_are_404() {
     let server = demo().await;
-    let (a, b) = (
-        CookieClient::new(server.addr),
-        CookieClient::new(server.addr),
-    );
-    log_in(&a, "ada").await;
-    log_in(&b, "ada").await;
+    let (a, b) = two_devices(&server).await;
     let handle = other_handle(&a).await;
     for unknown in ["AAAAAAAAAAAAAAAAAAAAAA", "not-a-handle"] {
         let reply = a.post(&format!("/sessions/{unknown}/revoke")).await;
@@ -223,12 +224,7 @@ async fn revoke_others_logs_out_the_other_devices() {
 #[tokio::test]
 async fn logout_everywhere_removes_this_cookie_too() {
     let server = demo().await;
-    let (a, b) = (
-        CookieClient::new(server.addr),
-        CookieClient::new(server.addr),
-    );
-    log_in(&a, "ada").await;
-    log_in(&b, "ada").await;
+    let (a, b) = two_devices(&server).await;
     let reply = a.post("/logout-everywhere").await;
     assert_eq!(reply.body, r#"{"revoked":2}"#);
     assert_eq!(a.cookie(COOKIE), None, "the removal cookie emptied the jar");
