@@ -39,6 +39,14 @@ pub enum SessionError {
     /// No random session id could be drawn.
     #[error("no random session id could be drawn")]
     Randomness(#[from] RandomnessError),
+    /// The storage does not do what was asked: the account calls
+    /// ([`Session::login`](crate::Session::login), [`sessions`](crate::Session::sessions),
+    /// the revokes) need a store whose
+    /// [`capabilities`](session_core::SessionStorage::capabilities) have
+    /// `accounts`. A wiring mistake, found before any storage call: the
+    /// session is not poisoned, and the handler may go on without accounts.
+    #[error("this session storage does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// The request carries no [`Session`](crate::Session): the route is not

@@ -29,7 +29,8 @@ impl IntoResponse for MissingSessionLayer {
 /// Lets a handler return `Result<_, SessionError>`: storage trouble and
 /// contention are the default store-failure response (503, `Retry-After`;
 /// the layer answers with its configured one anyway after a storage
-/// failure), a session that ended is a 409, the rest a 500.
+/// failure), a session that ended is a 409, the rest (a value that does
+/// not decode, a closed session, a store without accounts) a 500.
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
         let response = self.response();
@@ -54,7 +55,9 @@ impl SessionError {
                 ServiceUnavailable.response()
             }
             Self::Gone => StatusCode::CONFLICT.into_response(),
-            Self::Value(_) | Self::Closed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            Self::Value(_) | Self::Closed | Self::Unsupported(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
         }
     }
 }

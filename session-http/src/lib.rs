@@ -97,9 +97,14 @@ pub use error::{MissingSessionLayer, SessionError};
 pub use failure::{ServiceUnavailable, StoreFailureResponse};
 pub use layer::SessionLayer;
 pub use service::{ResponseFuture, SessionService};
-pub use session::Session;
+pub use session::{Session, SessionInfo};
 /// The storage contract, whole: for writing a custom store.
 pub use session_core;
+/// What the account calls take and return: the user a [`Login`] binds
+/// (a [`UserKey`], the hash of the application's user id), the [`Device`]
+/// facts it records, a session's [`Account`], and the [`SessionHandle`],
+/// [`Timestamp`]s and [`Deadlines`] of a [`SessionInfo`].
+pub use session_core::{Account, Deadlines, Device, Login, SessionHandle, Timestamp, UserKey};
 /// What an application using this crate names: the storage it hands the
 /// layer, the id [`Session::id`] returns, and the storage failure inside
 /// [`SessionError::Storage`].

@@ -41,6 +41,7 @@ pub fn routes() -> Router {
         .route("/fail", post(fail))
         .route("/cached", get(cached))
         .route("/public", get(public))
+        .merge(crate::app_accounts::routes())
 }
 
 /// A test application: the routes over probed storage and a fake clock.

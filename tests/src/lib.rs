@@ -15,9 +15,11 @@
 pub const COOKIE: &str = session_http::DEFAULT_COOKIE_NAME;
 
 pub mod app;
+pub mod app_accounts;
 pub mod clock;
 pub mod kept;
 pub mod net;
+pub mod no_accounts;
 pub mod probe;
 pub mod records;
 pub mod redis_server;

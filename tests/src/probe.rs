@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Record, SessionKey, SessionStorage,
-    Timestamp, TouchOutcome, UpdateOutcome, async_trait,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login, LoginOutcome, Record,
+    Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, UserKey,
+    async_trait,
 };
 
 /// One storage operation, for counting and for faults.
@@ -19,15 +20,21 @@ pub enum Op {
     Touch,
     Cycle,
     Delete,
+    Login,
+    List,
+    Revoke,
 }
 
-const OPS: [Op; 6] = [
+const OPS: [Op; 9] = [
     Op::Load,
     Op::Create,
     Op::Update,
     Op::Touch,
     Op::Cycle,
     Op::Delete,
+    Op::Login,
+    Op::List,
+    Op::Revoke,
 ];
 
 /// What a faulty operation does instead of its work.
@@ -45,10 +52,10 @@ pub enum Fault {
 /// Counts every call and can make chosen operations fail or hang.
 pub struct ProbeStorage {
     inner: Arc<dyn SessionStorage>,
-    calls: [AtomicUsize; 6],
+    calls: [AtomicUsize; 9],
     conflicts: AtomicUsize,
-    faults: [AtomicUsize; 6],
-    collisions: [AtomicUsize; 6],
+    faults: [AtomicUsize; 9],
+    collisions: [AtomicUsize; 9],
 }
 
 impl ProbeStorage {
@@ -89,10 +96,18 @@ impl ProbeStorage {
 
     /// Calls of the writing operations so far.
     pub fn writes(&self) -> usize {
-        [Op::Create, Op::Update, Op::Touch, Op::Cycle, Op::Delete]
-            .iter()
-            .map(|op| self.calls(*op))
-            .sum()
+        [
+            Op::Create,
+            Op::Update,
+            Op::Touch,
+            Op::Cycle,
+            Op::Delete,
+            Op::Login,
+            Op::Revoke,
+        ]
+        .iter()
+        .map(|op| self.calls(*op))
+        .sum()
     }
 
     /// `Conflict` outcomes returned by `update` so far.
@@ -126,7 +141,7 @@ impl ProbeStorage {
         }
     }
 
-    /// Makes the next `count` calls of `op` (`Create` or `Cycle`) answer
+    /// Makes the next `count` calls of `op` (`Create`, `Cycle` or `Login`) answer
     /// `Collision`, as if the fresh id were taken, without reaching the
     /// inner storage. The calls are counted.
     pub fn collide_next(&self, op: Op, count: usize) {
@@ -215,6 +230,18 @@ impl SessionStorage for ProbeStorage {
             .await
     }
 
+    /// Counted as a touch: it is one, with a hint.
+    async fn touch_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        idle_deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, Error> {
+        let touch = self.inner.touch_from(key, loaded, idle_deadline, now);
+        self.run(Op::Touch, touch).await
+    }
+
     async fn cycle(
         &self,
         old: &SessionKey,
@@ -233,6 +260,33 @@ impl SessionStorage for ProbeStorage {
             self.inner.cycle(old, new, changes, deadlines, now),
         )
         .await
+    }
+
+    async fn login(
+        &self,
+        old: Option<&SessionKey>,
+        new: &SessionKey,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        login: &Login,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, Error> {
+        if self.take_collision(Op::Login) {
+            return self
+                .run(Op::Login, async { Ok(LoginOutcome::Collision) })
+                .await;
+        }
+        let call = self.inner.login(old, new, changes, deadlines, login, now);
+        self.run(Op::Login, call).await
+    }
+
+    async fn list(&self, user: &UserKey, now: Timestamp) -> Result<Vec<Listed>, Error> {
+        self.run(Op::List, self.inner.list(user, now)).await
+    }
+
+    async fn revoke(&self, user: &UserKey, which: &Revoke, now: Timestamp) -> Result<u64, Error> {
+        self.run(Op::Revoke, self.inner.revoke(user, which, now))
+            .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 
+#[path = "../../session-http/examples/demo/accounts.rs"]
+mod accounts;
 #[path = "../../session-http/examples/demo/app.rs"]
 mod app;
 
@@ -126,4 +128,110 @@ async fn on_sqlite_a_session_survives_a_restart() {
     let browser = CookieClient::new(server.addr);
     browser.set_cookie(COOKIE, &cookie);
     assert_eq!(browser.get("/whoami").await.body, "ada\n");
+}
+
+/// Logs `browser` in as `user`.
+async fn log_in(browser: &CookieClient, user: &str) {
+    let reply = browser.post_form("/login", &format!("user={user}")).await;
+    assert_eq!(reply.body, format!("Welcome, {user}\n"));
+}
+
+/// Two devices logged in as the same user.
+async fn two_devices(server: &TestServer) -> (CookieClient, CookieClient) {
+    let devices = (
+        CookieClient::new(server.addr),
+        CookieClient::new(server.addr),
+    );
+    log_in(&devices.0, "ada").await;
+    log_in(&devices.1, "ada").await;
+    devices
+}
+
+/// `GET /sessions`, parsed.
+async fn sessions(browser: &CookieClient) -> Vec<serde_json::Value> {
+    let reply = browser.get("/sessions").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+/// The handle of the first listed session that is not `browser`'s own.
+async fn other_handle(browser: &CookieClient) -> String {
+    let listed = sessions(browser).await;
+    let other = listed.iter().find(|session| session["current"] == false);
+    other.unwrap()["handle"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sessions_lists_both_devices_with_one_current() {
+    let server = demo().await;
+    let (a, _b) = two_devices(&server).await;
+    let listed = sessions(&a).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let current: Vec<_> = listed.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    for session in &listed {
+        for field in ["handle", "created_at", "last_seen", "expires_at"] {
+            assert!(session[field].is_string(), "{field}: {session}");
+        }
+        assert!(session["created_at"].as_str().unwrap().ends_with('Z'));
+        // The test client sends no User-Agent.
+        assert_eq!(session["user_agent"], "unknown");
+    }
+    let stranger = CookieClient::new(server.addr);
+    let refused = stranger.get("/sessions").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.body, r#"{"error":"not logged in"}"#);
+}
+
+#[tokio::test]
+async fn a_device_is_revoked_by_its_handle_and_unknown_handles_are_404() {
+    let server = demo().await;
+    let (a, b) = two_devices(&server).await;
+    let handle = other_handle(&a).await;
+    for unknown in ["AAAAAAAAAAAAAAAAAAAAAA", "not-a-handle"] {
+        let reply = a.post(&format!("/sessions/{unknown}/revoke")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{unknown}");
+        assert_eq!(reply.body, r#"{"error":"no such session"}"#);
+    }
+    assert_eq!(sessions(&a).await.len(), 2, "nothing changed");
+    let revoked = a.post(&format!("/sessions/{handle}/revoke")).await;
+    assert_eq!(
+        (revoked.status, revoked.body.as_str()),
+        (StatusCode::OK, r#"{"revoked":1}"#)
+    );
+    assert_eq!(b.get("/whoami").await.body, "anonymous\n");
+    assert_eq!(a.get("/whoami").await.body, "ada\n");
+    let again = a.post(&format!("/sessions/{handle}/revoke")).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn revoke_others_logs_out_the_other_devices() {
+    let server = demo().await;
+    let devices: Vec<CookieClient> = (0..3).map(|_| CookieClient::new(server.addr)).collect();
+    for device in &devices {
+        log_in(device, "ada").await;
+    }
+    let reply = devices[0].post("/sessions/revoke-others").await;
+    assert_eq!(reply.body, r#"{"revoked":2}"#);
+    assert_eq!(devices[0].get("/whoami").await.body, "ada\n");
+    for other in &devices[1..] {
+        assert_eq!(other.get("/whoami").await.body, "anonymous\n");
+    }
+    assert_eq!(sessions(&devices[0]).await.len(), 1);
+}
+
+#[tokio::test]
+async fn logout_everywhere_removes_this_cookie_too() {
+    let server = demo().await;
+    let (a, b) = two_devices(&server).await;
+    let reply = a.post("/logout-everywhere").await;
+    assert_eq!(reply.body, r#"{"revoked":2}"#);
+    assert_eq!(a.cookie(COOKIE), None, "the removal cookie emptied the jar");
+    assert_eq!(a.get("/whoami").await.body, "anonymous\n");
+    assert_eq!(b.get("/whoami").await.body, "anonymous\n");
+    assert_eq!(
+        a.post("/logout-everywhere").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

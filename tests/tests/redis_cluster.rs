@@ -92,6 +92,33 @@ async fn logins_on_a_cluster_never_write_under_the_old_id() {
     suite::a_login_can_start_from_a_clean_record(&harness).await;
 }
 
+/// The HTTP accounts suite on a cluster, where a user's sessions sit on
+/// several masters: one cluster for all of it (the whole HTTP suite would
+/// start one per test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accounts_on_a_cluster_spanning_masters() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let harness = || {
+        let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+        let storage = RedisStorage::builder_for_cluster(client)
+            .prefix(unique_prefix("cluster-accounts").replace(':', "-"))
+            .build()
+            .unwrap();
+        RedisHarness::new(storage)
+    };
+    suite::a_login_binds_the_session_to_the_user(&harness()).await;
+    suite::the_list_shows_every_device_and_one_current(&harness()).await;
+    suite::a_session_is_revoked_by_its_handle(&harness()).await;
+    suite::revoke_others_keeps_only_this_session(&harness()).await;
+    suite::revoke_all_ends_this_session_too(&harness()).await;
+    suite::a_request_in_flight_on_a_revoked_session_writes_nothing(&harness()).await;
+    suite::a_login_with_a_limit_revokes_the_least_recently_seen(&harness()).await;
+    suite::a_store_without_accounts_gives_a_clear_error(&harness()).await;
+    suite::a_failed_revoke_poisons_the_session(&harness()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conditioned_update_whose_reply_was_dropped_applies_once() {
     let Some(cluster) = ProxiedCluster::start() else {

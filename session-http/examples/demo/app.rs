@@ -6,14 +6,17 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Query;
+use axum::http::{HeaderMap, header};
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use session_http::{Session, SessionError, SessionLayer};
+use session_http::{Device, Login, Session, SessionError, SessionLayer, UserKey};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// `/` redirects to `/session`; `/session` shows the time of the previous
-/// visit; `/counter` counts; `/login`, `/whoami` and `/logout` manage a user.
+/// visit; `/counter` counts; `/login`, `/whoami` and `/logout` manage a
+/// user; `/sessions` and the revokes manage the user's devices
+/// (`accounts.rs`).
 pub(crate) fn router(layer: SessionLayer) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/session") }))
@@ -22,6 +25,7 @@ pub(crate) fn router(layer: SessionLayer) -> Router {
         .route("/login", post(login))
         .route("/whoami", get(whoami))
         .route("/logout", post(logout))
+        .merge(super::accounts::routes())
         .layer(layer)
 }
 
@@ -50,10 +54,11 @@ async fn counter(session: Session) -> Result<String, SessionError> {
 }
 
 /// Logs in the user named by the form field or query parameter `user`,
-/// under a new session id.
+/// under a new session id bound to the user, recording the user agent.
 async fn login(
     session: Session,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<String, SessionError> {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
@@ -66,7 +71,12 @@ async fn login(
         .to_owned();
     // A clean record: values planted before login (cookie tossing) do not
     // survive it; the visit time and the counter do.
-    session.cycle_id_keeping(&["now", "counter"]).await?;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok())
+        .unwrap_or("unknown");
+    let login = Login::new(UserKey::of(&user)).device(Device::new().with("user_agent", agent));
+    session.login_keeping(&login, &["now", "counter"]).await?;
     session.insert("user", &user).await?;
     Ok(format!("Welcome, {user}\n"))
 }

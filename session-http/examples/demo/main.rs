@@ -7,8 +7,12 @@
 //! curl -c jar -b jar http://localhost:3000/counter
 //! curl -c jar -b jar -d user=ada http://localhost:3000/login
 //! curl -c jar -b jar http://localhost:3000/whoami
+//! curl -c jar -b jar http://localhost:3000/sessions
 //! curl -c jar -b jar -X POST http://localhost:3000/logout
 //! ```
+//!
+//! The README walks through two devices of one user: listing their
+//! sessions, revoking one, logging out everywhere.
 //!
 //! Options: `--listen ADDR` (default `127.0.0.1:3000`), `--store URL`
 //! (`memory`, `redis://127.0.0.1:6379` with `--features redis`, or
@@ -16,6 +20,7 @@
 //! `--insecure` (cookies without `Secure`, for serving plain HTTP beyond
 //! localhost).
 
+mod accounts;
 mod app;
 
 use std::any::Any;

@@ -205,10 +205,7 @@ impl Session {
             }
             tracing::debug!(%key, "session destroyed");
         }
-        state.forget();
-        // Whatever the cookie named (a live, expired or unknown session),
-        // the browser should drop it on logout.
-        state.removal = self.inner.had_cookie;
+        state.logged_out(self.inner.had_cookie);
         Ok(())
     }
 }

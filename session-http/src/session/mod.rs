@@ -1,9 +1,11 @@
 //! The [`Session`] handle a handler gets, and what happens to it at the end
 //! of the request. One job a file: the handle's API (`handle`), the
-//! conditioned update and its retries (`update`), lazy loading (`load`),
+//! conditioned update and its retries (`update`), logins, lists and
+//! revokes of a user's sessions (`account`), lazy loading (`load`),
 //! the request's state (`state`), the end-of-request write (`settle`), and
 //! what a layer's requests share (`shared`).
 
+mod account;
 mod handle;
 mod load;
 mod settle;
@@ -18,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use session_core::SessionId;
 use tokio::sync::Mutex;
 
+pub use account::SessionInfo;
 pub(crate) use settle::Finish;
 pub(crate) use shared::Shared;
 use state::State;
@@ -38,6 +41,14 @@ use crate::cookie::parse::Candidates;
 /// | [`update`](Self::update) | reads and writes now, conditioned on what it read |
 /// | [`cycle_id`](Self::cycle_id), [`cycle_id_keeping`](Self::cycle_id_keeping) | now |
 /// | [`destroy`](Self::destroy) | now |
+/// | [`login`](Self::login), [`login_keeping`](Self::login_keeping) | now |
+/// | [`user`](Self::user), [`account`](Self::account) | the first call of the request loads |
+/// | [`sessions`](Self::sessions) | load if not yet loaded, then one `list` |
+/// | [`revoke`](Self::revoke), [`revoke_others`](Self::revoke_others), [`revoke_all`](Self::revoke_all) | now |
+///
+/// The account calls (login, sessions, revokes) need a store with
+/// [`Capabilities::accounts`](session_core::Capabilities::accounts); on
+/// any other they fail with [`SessionError::Unsupported`].
 ///
 /// Once the response has been sent every call fails with
 /// [`SessionError::Closed`], so a change made from a spawned task is never
@@ -132,6 +143,17 @@ mod tests {
         send(session.cycle_id());
         send(session.cycle_id_keeping(&["k"]));
         send(session.destroy());
+        let login = session_core::Login::new(session_core::UserKey::of("ada"));
+        send(session.login(&login));
+        send(session.login_keeping(&login, &["k"]));
+        send(session.user());
+        send(session.account());
+        send(session.sessions());
+        let handle =
+            session_core::SessionHandle::of(&session_core::SessionId::generate().unwrap().key());
+        send(session.revoke(handle));
+        send(session.revoke_others());
+        send(session.revoke_all());
     }
 
     #[test]

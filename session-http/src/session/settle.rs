@@ -153,9 +153,17 @@ impl Session {
             });
         };
         let key = live.key;
-        let outcome = shared
-            .timed(shared.storage.touch(&key, extended.idle(), now))
-            .await;
+        let storage = &shared.storage;
+        // The record as loaded is a hint a store may use (Redis extends
+        // the user's index in the same round trip); only an exact one.
+        let outcome = if live.exact {
+            let touch = storage.touch_from(&key, &live.record, extended.idle(), now);
+            shared.timed(touch).await
+        } else {
+            shared
+                .timed(storage.touch(&key, extended.idle(), now))
+                .await
+        };
         Ok(match outcome.map_err(SessionError::Storage)? {
             TouchOutcome::Touched => {
                 tracing::trace!(%key, "session touched");

@@ -1,11 +1,12 @@
 //! What every request of one layer shares: the storage, the configuration
-//! and its policies, and the storage calls that draw fresh ids.
+//! and its policies, and the storage calls that draw fresh ids (create,
+//! cycle, login).
 
 use std::sync::Arc;
 
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Error, Record, SessionData, SessionId, SessionKey,
-    SessionStorage, Timestamp,
+    ChangeSet, CreateOutcome, CycleOutcome, Error, Login, LoginOutcome, Record, SessionData,
+    SessionId, SessionKey, SessionStorage, Timestamp,
 };
 
 use super::state::Live;
@@ -139,13 +140,63 @@ impl Shared {
         }
         tracing::debug!(%old, new = %key, "session id cycled");
         let version = live.record.version.saturating_add(1);
-        let record = Record::from_parts(view.clone(), live.record.created_at, deadlines, version);
+        let record = Record::from_parts(view.clone(), live.record.created_at, deadlines, version)
+            // The binding moves with the record.
+            .with_account(live.record.account.clone());
         Ok(Some(Live {
             id,
             key,
             record,
             // Concurrent writes to the old record moved with it, unseen.
             exact: false,
+            from_cookie: false,
+        }))
+    }
+
+    /// Logs `login`'s user in under a fresh id now: `old` moves there with
+    /// `changes` applied, or, with no stored session, a session holding
+    /// `changes` is created there (the handler sees `view` either way).
+    /// `None` if `old` ended meanwhile.
+    pub(super) async fn login(
+        &self,
+        old: Option<&Live>,
+        changes: &ChangeSet,
+        view: &SessionData,
+        login: &Login,
+    ) -> Result<Option<Live>, SessionError> {
+        let now = self.now();
+        let deadlines = old.map_or_else(
+            || self.lifetime.fresh(now),
+            |live| self.lifetime.at_login(live.record.deadlines, now),
+        );
+        let from = old.map(|live| live.key);
+        let ((id, key), revoked) = self
+            .under_fresh_id(|new| async move {
+                let call =
+                    (self.storage).login(from.as_ref(), &new, changes, deadlines, login, now);
+                Ok(match self.timed(call).await? {
+                    LoginOutcome::LoggedIn { revoked } => Fresh::Written(Some(revoked)),
+                    LoginOutcome::Collision => Fresh::Collision,
+                    // As for a cycle: a record this request cannot log in.
+                    LoginOutcome::Gone | LoginOutcome::Conflict { .. } => Fresh::Written(None),
+                })
+            })
+            .await?;
+        let Some(revoked) = revoked else {
+            tracing::debug!("session ended during the request; not logged in");
+            return Ok(None);
+        };
+        tracing::debug!(new = %key, revoked, "session logged in");
+        // What `Record::logged_in` stores; exact when no concurrent write
+        // to an old record could have moved with it.
+        let version = old.map_or(1, |live| live.record.version.saturating_add(1));
+        let record = Record::from_parts(view.clone(), now, deadlines, version)
+            .with_account(Some(login.account(now)));
+        Ok(Some(Live {
+            id,
+            key,
+            record,
+            exact: old.is_none(),
             from_cookie: false,
         }))
     }

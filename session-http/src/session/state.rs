@@ -1,7 +1,7 @@
 //! Where a request stands with its session: the state a handle's calls
 //! move through, from unloaded to live, ended or failed.
 
-use session_core::{ChangeSet, Record, SessionData, SessionId, SessionKey, Value};
+use session_core::{ChangeSet, Record, SessionData, SessionId, SessionKey, UserKey, Value};
 
 use crate::SessionError;
 
@@ -93,6 +93,23 @@ impl State {
         self.refresh_cookie = false;
         self.view = SessionData::new();
         self.changes = ChangeSet::new();
+    }
+
+    /// The session was ended here (a logout, a revoke of it): start over,
+    /// and have the browser drop the cookie if it sent one.
+    pub(super) fn logged_out(&mut self, had_cookie: bool) {
+        self.forget();
+        // Whatever the cookie named (a live, expired or unknown session),
+        // the browser should drop it on logout.
+        self.removal = had_cookie;
+    }
+
+    /// The user the live session is logged in as, and the session's key.
+    pub(super) fn bound(&self) -> Option<(UserKey, SessionKey)> {
+        match &self.origin {
+            Origin::Live(live) => Some((live.record.account.as_ref()?.user, live.key)),
+            _ => None,
+        }
     }
 }
 

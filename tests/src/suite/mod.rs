@@ -32,6 +32,7 @@ use session_http::{SessionConfig, SessionLayer};
 use crate::app::{Reply, TestApp};
 use crate::probe::ProbeStorage;
 
+mod accounts;
 mod bad_cookies;
 mod expiry;
 mod failures;
@@ -42,6 +43,7 @@ mod responses;
 mod traces;
 mod visits;
 
+pub use accounts::*;
 pub use bad_cookies::*;
 pub use expiry::*;
 pub use failures::*;
@@ -81,6 +83,7 @@ macro_rules! __http_suite_topics {
         $crate::__http_suite_failures!($mode $factory);
         $crate::__http_suite_bad_cookies!($mode $factory);
         $crate::__http_suite_races!($mode $factory);
+        $crate::__http_suite_accounts!($mode $factory);
     };
 }
 

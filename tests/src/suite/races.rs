@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -149,7 +150,7 @@ impl Pause {
 pub(super) struct Race {
     pub(super) slow: Reply,
     pub(super) interlude: Reply,
-    probe: Arc<ProbeStorage>,
+    pub(super) probe: Arc<ProbeStorage>,
     pub(super) pair: String,
 }
 
@@ -177,6 +178,29 @@ where
     F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = String> + Send + 'static,
 {
+    let interlude = interlude.to_owned();
+    let send = move |router: Router, pair: String| async move {
+        call(&router, post_request(&interlude, Some(&pair))).await
+    };
+    requests_during(harness, setup, slow, send).await
+}
+
+/// Makes a session with `setup`, starts `slow` on it, runs `interlude`
+/// (given the router and the slow request's cookie, so it can send
+/// requests of its own, from other devices too) when `slow` pauses, then
+/// lets `slow` finish.
+pub(super) async fn requests_during<F, Fut, I, IFut>(
+    harness: &dyn Harness,
+    setup: &str,
+    slow: F,
+    interlude: I,
+) -> Race
+where
+    F: Fn(Session, Pause) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+    I: FnOnce(Router, String) -> IFut,
+    IFut: Future<Output = Reply>,
+{
     let (loaded, loaded_rx) = oneshot::channel();
     let (release_tx, release) = oneshot::channel();
     let slot = Arc::new(Mutex::new(Some(Pause { loaded, release })));
@@ -202,7 +226,7 @@ where
         tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
     };
     loaded_rx.await.unwrap();
-    let interlude = call(&router, post_request(interlude, Some(&pair))).await;
+    let interlude = interlude(router.clone(), pair.clone()).await;
     release_tx.send(()).unwrap();
     let slow = slow_request.await.unwrap();
     Race {
