@@ -58,7 +58,12 @@ impl MemoryStorage {
             return Ok(LoginOutcome::Collision);
         }
         let stored = self.stored(&next, now)?;
-        let victims = login.excess(self.others_seen(&login.user(), old, now)?);
+        // Only a limit needs the others: without one, a login costs the
+        // same whatever the user's number of sessions.
+        let victims = match login.session_limit() {
+            Some(_) => login.excess(self.others_seen(&login.user(), old, now)?),
+            None => Vec::new(),
+        };
         let taken = self.segments.get(new).map(|found| found.segment);
         // A login is a session in real use: it starts protected.
         self.segments.put(new, stored, Segment::Protected, taken);
