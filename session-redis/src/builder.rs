@@ -27,7 +27,7 @@ pub struct RedisStorageBuilder {
     prefix: String,
     timeout: Duration,
     max_record_bytes: usize,
-    #[cfg(feature = "test-util")]
+    #[cfg(all(feature = "test-util", feature = "cluster"))]
     hook: Option<std::sync::Arc<crate::StepHook>>,
 }
 
@@ -49,15 +49,15 @@ impl RedisStorageBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            #[cfg(feature = "test-util")]
+            #[cfg(all(feature = "test-util", feature = "cluster"))]
             hook: None,
         }
     }
 
     /// A hook into the steps of the cluster's multi-step operations, to
     /// fail or pause them there. Feature `test-util`.
-    #[cfg(feature = "test-util")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    #[cfg(all(feature = "test-util", feature = "cluster"))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "test-util", feature = "cluster"))))]
     pub fn step_hook(mut self, hook: std::sync::Arc<crate::StepHook>) -> Self {
         self.hook = Some(hook);
         self
@@ -103,7 +103,7 @@ impl RedisStorageBuilder {
             self.prefix,
             self.timeout,
             self.max_record_bytes,
-            #[cfg(feature = "test-util")]
+            #[cfg(all(feature = "test-util", feature = "cluster"))]
             self.hook,
         )
     }

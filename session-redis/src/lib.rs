@@ -88,7 +88,7 @@ mod cluster;
 mod connection;
 #[cfg(feature = "conformance")]
 mod harness;
-#[cfg(feature = "test-util")]
+#[cfg(all(feature = "test-util", feature = "cluster"))]
 mod hook;
 mod index;
 mod invocation;
@@ -101,6 +101,6 @@ mod write_token;
 pub use builder::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, InvalidPrefix, RedisStorageBuilder};
 #[cfg(feature = "conformance")]
 pub use harness::RedisHarness;
-#[cfg(feature = "test-util")]
+#[cfg(all(feature = "test-util", feature = "cluster"))]
 pub use hook::StepHook;
 pub use storage::RedisStorage;

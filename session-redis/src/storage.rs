@@ -33,7 +33,7 @@ struct Inner {
     timeout: Duration,
     max_record_bytes: usize,
     round_trips: AtomicU64,
-    #[cfg(feature = "test-util")]
+    #[cfg(all(feature = "test-util", feature = "cluster"))]
     hook: Option<Arc<crate::hook::StepHook>>,
 }
 
@@ -91,7 +91,9 @@ impl RedisStorage {
         prefix: String,
         timeout: Duration,
         max_record_bytes: usize,
-        #[cfg(feature = "test-util")] hook: Option<Arc<crate::hook::StepHook>>,
+        #[cfg(all(feature = "test-util", feature = "cluster"))] hook: Option<
+            Arc<crate::hook::StepHook>,
+        >,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -100,7 +102,7 @@ impl RedisStorage {
                 timeout,
                 max_record_bytes,
                 round_trips: AtomicU64::new(0),
-                #[cfg(feature = "test-util")]
+                #[cfg(all(feature = "test-util", feature = "cluster"))]
                 hook,
             }),
         }
@@ -117,7 +119,7 @@ impl RedisStorage {
     }
 
     /// The step hook of a test, if any (feature `test-util`).
-    #[cfg(feature = "test-util")]
+    #[cfg(all(feature = "test-util", feature = "cluster"))]
     pub(crate) fn hook(&self) -> Option<&crate::hook::StepHook> {
         self.inner.hook.as_deref()
     }

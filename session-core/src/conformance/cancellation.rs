@@ -338,7 +338,7 @@ async fn check_dropped<H: Harness + ?Sized>(
         let run = operation.run(storage, &keys, &inputs);
         if let Some(completed) = poll_at_most(run, polls).await {
             completed?;
-            let left = state(harness, storage, &keys, now).await;
+            let left = settled(harness, storage, &keys, now).await;
             ensure_eq!(
                 left,
                 allowed.after,
@@ -369,12 +369,39 @@ async fn completed_run<H: Harness + ?Sized>(
     let keys = operation.prepare(storage, inputs).await?;
     let before = state(harness, storage, &keys, inputs.now).await;
     operation.run(storage, &keys, inputs).await?;
-    let after = state(harness, storage, &keys, inputs.now).await;
+    let after = settled(harness, storage, &keys, inputs.now).await;
     ensure!(
         after != before,
         "{operation} run to completion changed nothing: {after:?}"
     );
     Ok(Allowed { before, after })
+}
+
+/// Reads of the same state in a row that make it settled.
+const SETTLED_READS: usize = 20;
+
+/// The state under `keys` once it stops changing: a store may finish an
+/// operation's cleanup (deleting a record that no longer loads) in a task
+/// after the call returned, which changes what is stored but not what
+/// loads.
+async fn settled<H: Harness + ?Sized>(
+    harness: &H,
+    storage: &dyn SessionStorage,
+    keys: &[SessionKey],
+    now: Timestamp,
+) -> State {
+    let mut current = state(harness, storage, keys, now).await;
+    let mut same = 0;
+    for _ in 0..SETTLE_CHECKS {
+        tokio::time::sleep(SETTLE_PAUSE).await;
+        let next = state(harness, storage, keys, now).await;
+        same = if next == current { same + 1 } else { 0 };
+        current = next;
+        if same == SETTLED_READS {
+            break;
+        }
+    }
+    current
 }
 
 /// Polls `future` at most `polls` times: its output if it completed, or
