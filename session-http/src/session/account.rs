@@ -8,7 +8,7 @@ use session_core::{
 };
 
 use super::Session;
-use super::state::{Origin, poison};
+use super::state::{Origin, moved, poison};
 use crate::SessionError;
 
 /// One live session of the current user, as [`Session::sessions`] lists
@@ -141,21 +141,10 @@ impl Session {
         let created = old.is_none().then(|| inserts(&state.view));
         let changes = created.as_ref().unwrap_or(&state.changes);
         let shared = &self.inner.shared;
-        match shared
+        let outcome = shared
             .login(old.as_ref(), changes, &state.view, login)
-            .await
-        {
-            Ok(Some(live)) => {
-                state.origin = Origin::Live(live);
-                state.changes = ChangeSet::new();
-                Ok(())
-            }
-            Ok(None) => {
-                state.end();
-                Err(SessionError::Gone)
-            }
-            Err(error) => Err(poison(&mut state, error)),
-        }
+            .await;
+        moved(&mut state, outcome)
     }
 
     /// The user the session is logged in as, if any: from the session as

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use session_core::{ChangeSet, SessionId, Value};
+use session_core::{SessionId, Value};
 
 use super::Session;
-use super::state::{Origin, State, poison};
+use super::state::{Origin, State, moved, poison};
 use crate::SessionError;
 
 impl Session {
@@ -170,18 +170,8 @@ impl Session {
             }
         };
         let shared = &self.inner.shared;
-        match shared.cycle(&live, &state.changes, &state.view).await {
-            Ok(Some(moved)) => {
-                state.origin = Origin::Live(moved);
-                state.changes = ChangeSet::new();
-                Ok(())
-            }
-            Ok(None) => {
-                state.end();
-                Err(SessionError::Gone)
-            }
-            Err(error) => Err(poison(state, error)),
-        }
+        let outcome = shared.cycle(&live, &state.changes, &state.view).await;
+        moved(state, outcome)
     }
 
     /// Deletes the session now (logout), and removes the cookie with the

@@ -113,6 +113,27 @@ impl State {
     }
 }
 
+/// What a move to a fresh id (a cycle, a login) leaves: the session live
+/// under the new id with nothing left to write, ended if it was gone, or
+/// poisoned if storage failed.
+pub(super) fn moved(
+    state: &mut State,
+    outcome: Result<Option<Live>, SessionError>,
+) -> Result<(), SessionError> {
+    match outcome {
+        Ok(Some(live)) => {
+            state.origin = Origin::Live(live);
+            state.changes = ChangeSet::new();
+            Ok(())
+        }
+        Ok(None) => {
+            state.end();
+            Err(SessionError::Gone)
+        }
+        Err(error) => Err(poison(state, error)),
+    }
+}
+
 /// Marks the session unusable after a storage failure: the response
 /// becomes the store-failure response and nothing more is written.
 pub(super) fn poison(state: &mut State, error: SessionError) -> SessionError {
