@@ -26,7 +26,7 @@ impl Listed {
     pub fn of(key: &SessionKey, record: &Record) -> Option<Self> {
         let Account {
             device, last_seen, ..
-        } = record.account.as_ref()?;
+        } = record.account.as_deref()?;
         Some(Self {
             handle: SessionHandle::of(key),
             created_at: record.created_at,

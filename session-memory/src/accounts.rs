@@ -24,13 +24,14 @@ impl MemoryStorage {
         login: &Login,
         now: Timestamp,
     ) -> Result<LoginOutcome, Error> {
-        self.settle_evictions();
         let log_in = || self.log_in_locked((old, new), changes, deadlines, login, now);
-        match (login.session_limit(), old) {
+        let outcome = match (login.session_limit(), old) {
             (Some(_), _) => self.locks.locked_all(log_in),
             (None, Some(old)) => self.locks.locked_pair((old, new), log_in),
             (None, None) => self.locks.locked(new, log_in),
-        }
+        };
+        self.sweep_if_due(now);
+        outcome
     }
 
     /// The login, with its keys (or every key) locked.
@@ -105,7 +106,7 @@ impl MemoryStorage {
 
     /// The record under `key` if it is live at `now` and bound to `user`,
     /// with when it was last seen.
-    fn bound_live(
+    pub(crate) fn bound_live(
         &self,
         key: &SessionKey,
         user: &UserKey,
@@ -129,7 +130,6 @@ impl MemoryStorage {
         user: &UserKey,
         now: Timestamp,
     ) -> Result<Vec<Listed>, Error> {
-        self.settle_evictions();
         let mut listed = Vec::new();
         for key in self.index.members(user) {
             match self.bound_live(&key, user, now)? {
@@ -148,7 +148,6 @@ impl MemoryStorage {
         which: &Revoke,
         now: Timestamp,
     ) -> Result<u64, Error> {
-        self.settle_evictions();
         self.locks.locked_all(|| {
             let mut revoked = 0;
             for key in self.index.members(user) {
@@ -163,22 +162,5 @@ impl MemoryStorage {
             }
             Ok(revoked)
         })
-    }
-
-    /// Takes the sessions the caches evicted by themselves out of their
-    /// users' indexes, each with its key locked, unless its key holds a
-    /// session of that user again (an update racing the eviction).
-    pub(crate) fn settle_evictions(&self) {
-        for (user, key) in self.index.take_evicted() {
-            self.locks.locked(&key, || {
-                let bound = self.segments.get(&key).is_some_and(|found| {
-                    let record = found.stored.record(self.max_record_bytes);
-                    record.is_ok_and(|record| record.account.is_some_and(|a| a.user == user))
-                });
-                if !bound {
-                    self.index.remove(&user, &key);
-                }
-            });
-        }
     }
 }

@@ -56,10 +56,9 @@ impl MemoryStorageBuilder {
     /// The storage.
     pub fn build(self) -> MemoryStorage {
         let bounds = Bounds::new(self.max_sessions, self.max_bytes);
-        let index = Index::default();
         MemoryStorage {
-            segments: Segments::new(bounds, &self.eviction, &index),
-            index,
+            segments: Segments::new(bounds, &self.eviction),
+            index: Index::default(),
             bounds,
             locks: KeyLocks::new(),
             max_sessions: self.max_sessions,

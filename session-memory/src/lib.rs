@@ -66,6 +66,7 @@ mod locks;
 mod segments;
 mod storage;
 mod stored;
+mod sweep;
 
 pub use bounds::DEFAULT_MAX_BYTES;
 pub use builder::{DEFAULT_MAX_SESSIONS, MemoryStorageBuilder};

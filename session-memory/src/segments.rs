@@ -11,15 +11,11 @@
 //! lock, and a move writes the new segment before it clears the old one, so
 //! a load looking in both never misses a key that is there.
 
-use std::sync::Arc;
-
-use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
-use session_core::{Record, SessionKey};
+use session_core::SessionKey;
 
 use crate::bounds::Bounds;
-use crate::index::Index;
 use crate::stored::{KeyHasher, Stored, StoredExpiry};
 
 /// One of the two segments.
@@ -48,17 +44,14 @@ pub(crate) struct Segments {
 }
 
 impl Segments {
-    /// Empty segments within `bounds`, each evicting by `eviction`, and
-    /// telling `index` of the bound sessions they evict.
-    pub(crate) fn new(bounds: Bounds, eviction: &EvictionPolicy, index: &Index) -> Self {
+    /// Empty segments within `bounds`, each evicting by `eviction`.
+    pub(crate) fn new(bounds: Bounds, eviction: &EvictionPolicy) -> Self {
         let cache = |capacity| {
-            let index = index.clone();
             Cache::builder()
                 .max_capacity(capacity)
                 .weigher(move |_, stored| bounds.weight(stored))
                 .eviction_policy(eviction.clone())
                 .expire_after(StoredExpiry)
-                .eviction_listener(move |key, stored, cause| evicted(&index, &key, &stored, cause))
                 .build_with_hasher(KeyHasher)
         };
         Self {
@@ -132,22 +125,5 @@ impl Segments {
     #[cfg(test)]
     pub(crate) fn segment(&self, segment: Segment) -> &SegmentCache {
         self.cache(segment)
-    }
-}
-
-/// Queues a bound session the cache dropped by itself (expired, or evicted
-/// for room) for removal from its user's index. Removals the store makes
-/// (`Explicit`, `Replaced`) already keep the index.
-fn evicted(index: &Index, key: &Arc<SessionKey>, stored: &Stored, cause: RemovalCause) {
-    if !matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
-        return;
-    }
-    // Bytes that do not decode were never indexed.
-    if let Ok(Record {
-        account: Some(account),
-        ..
-    }) = Record::decode(stored.bytes())
-    {
-        index.evicted(account.user, **key);
     }
 }

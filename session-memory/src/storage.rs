@@ -42,8 +42,10 @@ use crate::stored::Stored;
 /// Accounts: an index from each user to their sessions' keys, changed with
 /// the session's key locked, in the same locked section as the record. A
 /// bound session the caches drop by themselves (expiry, eviction) leaves
-/// the index at the next login, list, revoke or create; `list` also drops
-/// keys whose session is no longer live.
+/// the index when `list` looks for it, at cleanup
+/// ([`delete_expired`](SessionStorage::delete_expired)), or when the index
+/// has grown to twice its size after its last sweep, whichever comes first;
+/// anonymous sessions never touch the index.
 ///
 /// Cloning is cheap and shares the sessions.
 #[derive(Clone)]
@@ -184,8 +186,7 @@ impl SessionStorage for MemoryStorage {
         now: Timestamp,
     ) -> Result<CreateOutcome, Error> {
         let stored = self.stored(record, now)?;
-        self.settle_evictions();
-        self.locks.locked(key, || {
+        let outcome = self.locks.locked(key, || {
             let current = self.current(key)?;
             if is_live(current.as_ref(), now) {
                 return Ok(CreateOutcome::Collision);
@@ -196,7 +197,11 @@ impl SessionStorage for MemoryStorage {
                 self.index.add(account.user, *key);
             }
             Ok(CreateOutcome::Created)
-        })
+        });
+        if record.account.is_some() {
+            self.sweep_if_due(now);
+        }
+        outcome
     }
 
     async fn update(
@@ -253,7 +258,7 @@ impl SessionStorage for MemoryStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<CycleOutcome, Error> {
-        self.locks.locked_pair((old, new), || {
+        let outcome = self.locks.locked_pair((old, new), || {
             let Some(current) = self.current(old)? else {
                 return Ok(CycleOutcome::Gone);
             };
@@ -277,7 +282,9 @@ impl SessionStorage for MemoryStorage {
                 self.index.remove(&account.user, old);
             }
             Ok(CycleOutcome::Cycled)
-        })
+        });
+        self.sweep_if_due(now);
+        outcome
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
@@ -312,8 +319,10 @@ impl SessionStorage for MemoryStorage {
         self.revoke_sessions(user, which, now)
     }
 
-    /// Records expire by themselves: always `0`.
-    async fn delete_expired(&self, _now: Timestamp) -> Result<u64, Error> {
+    /// Records expire by themselves: always `0`. Sweeps the index of the
+    /// sessions the caches dropped.
+    async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {
+        self.sweep(now);
         Ok(0)
     }
 

@@ -33,7 +33,7 @@ pub(crate) fn value_name(field: &[u8]) -> Option<&[u8]> {
 pub(crate) fn encode_meta(record: &Record) -> String {
     let tail = record
         .account
-        .as_ref()
+        .as_deref()
         .map(account_tail)
         .unwrap_or_default();
     format!(

@@ -147,7 +147,7 @@ impl Columns {
             absolute: millis(record.deadlines.absolute()),
             expires_at: millis(record.deadlines.expires_at()),
             version: version(record.version),
-            binding: BindingColumns::of(record.account.as_ref())?,
+            binding: BindingColumns::of(record.account.as_deref())?,
         })
     }
 

@@ -166,7 +166,7 @@ impl Session {
     /// A storage error if the session cannot be loaded.
     pub async fn account(&self) -> Result<Option<Account>, SessionError> {
         Ok(match &self.state().await?.origin {
-            Origin::Live(live) => live.record.account.clone(),
+            Origin::Live(live) => live.record.account.as_deref().cloned(),
             _ => None,
         })
     }

@@ -140,9 +140,10 @@ impl Shared {
         }
         tracing::debug!(%old, new = %key, "session id cycled");
         let version = live.record.version.saturating_add(1);
-        let record = Record::from_parts(view.clone(), live.record.created_at, deadlines, version)
-            // The binding moves with the record.
-            .with_account(live.record.account.clone());
+        let mut record =
+            Record::from_parts(view.clone(), live.record.created_at, deadlines, version);
+        // The binding moves with the record.
+        record.account = live.record.account.clone();
         Ok(Some(Live {
             id,
             key,
