@@ -2,6 +2,7 @@
 """Instructions per request of each in-process variant, counted by callgrind.
 
     python3 bench/instructions.py [--variants ours-memory,ts-memory] [--routes /counter,/read,/new]
+    python3 bench/instructions.py --variants ours-memory --baseline ../old/bench/target/release/requests
 
 Runs `requests` under `valgrind --tool=callgrind` with 200 and 2200
 requests and divides the difference by 2000, so start-up is not counted.
@@ -20,10 +21,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BINARY = os.path.join(HERE, "target", "release", "requests")
 
 
-def instructions(variant, route, count, extra):
+def instructions(binary, variant, route, count, extra):
     with tempfile.TemporaryDirectory() as directory:
         out = os.path.join(directory, "callgrind.out")
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", BINARY,
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
                    "--variant", variant, "--route", route, "--count", str(count),
                    "--sqlite", os.path.join(directory, "sessions.db")] + extra
         result = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -35,21 +36,27 @@ def main():
     parser.add_argument("--variants", default="bare,ours-memory,ts-memory,ts-moka")
     parser.add_argument("--routes", default="/counter,/read,/new")
     parser.add_argument("--redis", help="Redis URL for the redis variants")
+    parser.add_argument("--baseline", help="another build's `requests`: each variant is counted with it too")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "requests"], cwd=HERE, check=True)
     extra = ["--redis", args.redis] if args.redis else []
     routes = args.routes.split(",")
     print("| variant | " + " | ".join(routes) + " |")
     print("|---|" + "---|" * len(routes))
+    binaries = [("{}@baseline", args.baseline)] if args.baseline else []
+    binaries.append(("{}", BINARY))
     for variant in args.variants.split(","):
-        cells = []
-        for route in routes:
-            if route == "/counter-atomic" and not variant.startswith("ours"):
-                cells.append("")
-                continue
-            per_request = (instructions(variant, route, 2200, extra) - instructions(variant, route, 200, extra)) / 2000
-            cells.append(f"{per_request:,.0f}")
-        print(f"| {variant} | " + " | ".join(cells) + " |", flush=True)
+        for name, binary in binaries:
+            cells = [count(binary, variant, route, extra) for route in routes]
+            print(f"| {name.format(variant)} | " + " | ".join(cells) + " |", flush=True)
+
+
+def count(binary, variant, route, extra):
+    """The instructions per request of one cell, as text."""
+    if route == "/counter-atomic" and not variant.startswith("ours"):
+        return ""
+    per_request = (instructions(binary, variant, route, 2200, extra) - instructions(binary, variant, route, 200, extra)) / 2000
+    return f"{per_request:,.0f}"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@
     python3 bench/run.py            # 3 runs, medians (about 15 minutes)
     python3 bench/run.py --quick    # 1 short run (about a minute)
     python3 bench/run.py --variants bare,ours-redis,ts-redis   # a subset
+    python3 bench/run.py --variants ours-memory --baseline ../old/bench/target/release
+                                    # each variant also as built elsewhere
+
+With --baseline, every variant runs twice in each run, first from the
+baseline's `server` (named `<variant>@baseline`), then from this one, so a
+change is measured side by side under the same conditions.
 
 Each variant of `server` serves the same app; `load` drives it with 64
 users (one keep-alive connection and cookie each, closed loop) and reports
@@ -54,8 +60,8 @@ def start_redis():
     sys.exit("redis-server did not start")
 
 
-def start_server(variant, redis_port, sqlite_file):
-    command = [os.path.join(RELEASE, "server"), "--variant", variant, "--sqlite", sqlite_file]
+def start_server(variant, release, redis_port, sqlite_file):
+    command = [os.path.join(release, "server"), "--variant", variant, "--sqlite", sqlite_file]
     if redis_port:
         command += ["--redis", f"redis://127.0.0.1:{redis_port}/"]
     process = subprocess.Popen(pinned(0, command), stdout=subprocess.PIPE, text=True)
@@ -78,20 +84,21 @@ def load(address, route, server, redis_port, users, inflight, warmup, duration):
     return dict(zip(FIELDS, line.split("\t")))
 
 
-def run_variant(variant, args, results):
+def run_variant(variant, args, results, release=RELEASE, name=None):
     redis, redis_port = start_redis() if "redis" in variant else (None, None)
+    name = name or variant
     with tempfile.TemporaryDirectory() as directory:
-        server, address = start_server(variant, redis_port, os.path.join(directory, "sessions.db"))
+        server, address = start_server(variant, release, redis_port, os.path.join(directory, "sessions.db"))
         try:
             for route in routes(variant):
                 row = load(address, route, server, redis_port, 64, 1, args.warmup, args.duration)
-                results.append({"variant": variant, **row})
-                print(f"  {variant:12} {route:16} {float(row['rps']):>9.0f} req/s  cpu {row['cpu_us']:>6} us/req", flush=True)
+                results.append({"variant": name, **row})
+                print(f"  {name:12} {route:16} {float(row['rps']):>9.0f} req/s  cpu {row['cpu_us']:>6} us/req", flush=True)
             if variant != "bare":
                 for route in [r for r in routes(variant) if r.startswith("/counter")]:
                     row = load(address, route, server, redis_port, 16, 4, args.warmup / 2, args.duration / 2)
-                    results.append({"variant": variant, **row})
-                    print(f"  {variant:12} {route:16} 4 in flight: lost {row['lost']} of {row['acked']}", flush=True)
+                    results.append({"variant": name, **row})
+                    print(f"  {name:12} {route:16} 4 in flight: lost {row['lost']} of {row['acked']}", flush=True)
         finally:
             server.kill()
             server.wait()
@@ -150,6 +157,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "results.tsv"))
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated subset to run, e.g. bare,ours-redis,ts-redis")
+    parser.add_argument("--baseline", help="a release directory holding another build's `server`")
     args = parser.parse_args()
     args.warmup, args.duration = (0.5, 1.5) if args.quick else (2.0, 5.0)
     runs = 1 if args.quick else args.runs
@@ -158,6 +166,8 @@ def main():
     for run in range(runs):
         print(f"run {run + 1} of {runs}", flush=True)
         for variant in args.variants.split(","):
+            if args.baseline:
+                run_variant(variant, args, results, args.baseline, f"{variant}@baseline")
             run_variant(variant, args, results)
     rows = median_rows(results)
     with open(args.out, "w") as out:
