@@ -13,51 +13,47 @@ use session_core::{
 
 use crate::row::{millis, timestamp};
 
-/// The binding columns of a row, as read or as written.
-#[derive(Clone, Default)]
-pub(crate) struct BindingColumns {
+/// The binding columns of a bound row, as written; an unbound row leaves
+/// them `NULL`.
+#[derive(Clone)]
+pub(crate) struct BoundColumns {
     /// The bound user's key (32 bytes), indexed: how a user's sessions are
     /// found.
-    pub(crate) user_key: Option<Vec<u8>>,
-    pub(crate) last_seen: Option<i64>,
-    /// The device facts; `None` in a row read with a `device` longer than
-    /// any [`Device`] encodes to (refused unread).
-    pub(crate) device: Option<Vec<u8>>,
+    pub(crate) user_key: Vec<u8>,
+    pub(crate) last_seen: i64,
+    pub(crate) device: Vec<u8>,
 }
 
-impl BindingColumns {
-    /// The columns of `account`; all `NULL` for none.
-    pub(crate) fn of(account: Option<&Account>) -> Result<Self, Error> {
-        let Some(account) = account else {
-            return Ok(Self::default());
-        };
+impl BoundColumns {
+    /// The columns of `account`.
+    pub(crate) fn of(account: &Account) -> Result<Self, Error> {
         Ok(Self {
-            user_key: Some(account.user.as_bytes().to_vec()),
-            last_seen: Some(millis(account.last_seen)),
-            device: Some(encode_device(&account.device)?),
+            user_key: account.user.as_bytes().to_vec(),
+            last_seen: millis(account.last_seen),
+            device: encode_device(&account.device)?,
         })
     }
+}
 
-    /// The binding these columns hold: none without a user key; a user
-    /// key without the rest, or anything malformed, is [`Error::Decode`].
-    pub(crate) fn into_account(self) -> Result<Option<Account>, Error> {
-        let Some(user_key) = self.user_key else {
-            return Ok(None);
-        };
-        let user = <[u8; 32]>::try_from(user_key.as_slice())
-            .map_err(|_| Error::decode("a user key is 32 bytes"))?;
-        let (Some(last_seen), Some(device)) = (self.last_seen, self.device) else {
-            return Err(Error::decode(
-                "a bound session's row lacks its last seen time or device facts, \
-                 or holds longer device facts than any",
-            ));
-        };
-        Ok(Some(Account::new(
-            UserKey::from_bytes(user),
-            decode_device(&device)?,
-            timestamp(last_seen)?,
-        )))
-    }
+/// The binding in the column `schema` composes from the three when it
+/// reads a record: none for `NULL`; a user key, a last seen time and the
+/// device facts, or [`Error::Decode`] for anything malformed.
+pub(crate) fn read(composed: Option<&[u8]>) -> Result<Option<Account>, Error> {
+    let Some(composed) = composed else {
+        return Ok(None);
+    };
+    let malformed = || {
+        Error::decode(
+            "a bound session's row has a malformed user key, last seen time or device facts",
+        )
+    };
+    let (user, rest) = composed.split_first_chunk::<32>().ok_or_else(malformed)?;
+    let (last_seen, device) = rest.split_first_chunk::<8>().ok_or_else(malformed)?;
+    Ok(Some(Account::new(
+        UserKey::from_bytes(*user),
+        decode_device(device)?,
+        timestamp(i64::from_be_bytes(*last_seen))?,
+    )))
 }
 
 /// The longest `device` column a [`Device`] encodes to: longer ones are
@@ -97,21 +93,26 @@ mod tests {
     use super::*;
     use session_core::Timestamp;
 
-    #[test]
-    fn a_binding_round_trips_through_its_columns() {
+    /// The binding column as `schema` composes it from `columns`.
+    fn composed(columns: &BoundColumns) -> Vec<u8> {
+        let mut bytes = columns.user_key.clone();
+        bytes.extend_from_slice(&columns.last_seen.to_be_bytes());
+        bytes.extend_from_slice(&columns.device);
+        bytes
+    }
+
+    fn account() -> Account {
         let device = Device::new()
             .with("user_agent", &"é".repeat(MAX_DEVICE_VALUE_BYTES))
             .with("ip", "192.0.2.1");
-        let account = Account::new(UserKey::of("ada"), device, Timestamp::from_unix_millis(42));
-        let columns = BindingColumns::of(Some(&account)).unwrap();
-        assert_eq!(columns.into_account().unwrap(), Some(account));
-        assert!(
-            BindingColumns::of(None)
-                .unwrap()
-                .into_account()
-                .unwrap()
-                .is_none()
-        );
+        Account::new(UserKey::of("ada"), device, Timestamp::from_unix_millis(42))
+    }
+
+    #[test]
+    fn a_binding_round_trips_through_its_columns() {
+        let columns = BoundColumns::of(&account()).unwrap();
+        assert_eq!(read(Some(&composed(&columns))).unwrap(), Some(account()));
+        assert!(read(None).unwrap().is_none());
     }
 
     #[test]
@@ -125,36 +126,19 @@ mod tests {
 
     #[test]
     fn malformed_bindings_are_decode_errors() {
-        let good = BindingColumns::of(Some(&Account::new(
-            UserKey::of("ada"),
-            Device::new(),
-            Timestamp::from_unix_millis(1),
-        )))
-        .unwrap();
-        let bad = [
-            BindingColumns {
-                user_key: Some(vec![1; 31]),
-                ..good.clone()
-            },
-            BindingColumns {
-                last_seen: None,
-                ..good.clone()
-            },
-            BindingColumns {
-                device: None,
-                ..good.clone()
-            },
-            BindingColumns {
-                device: Some(b"\x01garbage".to_vec()),
-                ..good.clone()
-            },
-            BindingColumns {
-                last_seen: Some(-1),
-                ..good
-            },
-        ];
-        for columns in bad {
-            assert!(matches!(columns.into_account(), Err(Error::Decode(_))));
+        let good = composed(&BoundColumns::of(&account()).unwrap());
+        let mut negative = good.clone();
+        negative[32..40].copy_from_slice(&(-1_i64).to_be_bytes());
+        let mut garbage = good[..40].to_vec();
+        garbage.extend_from_slice(b"\x01garbage");
+        for bad in [
+            Vec::new(),
+            good[..31].to_vec(),
+            good[..39].to_vec(),
+            negative,
+            garbage,
+        ] {
+            assert!(matches!(read(Some(&bad)), Err(Error::Decode(_))));
         }
     }
 }

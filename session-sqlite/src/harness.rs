@@ -10,7 +10,6 @@ use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, UserKey
 use sqlx::Row;
 
 use crate::SqliteStorage;
-use crate::binding::BindingColumns;
 use crate::row::{Columns, millis, session_key};
 
 /// How long rows planted by [`Harness::write_raw`] stay live.
@@ -31,8 +30,9 @@ impl SqliteHarness {
 
     /// Stores `columns` under `key`, replacing any row there.
     async fn replace(&self, key: &SessionKey, columns: Columns) -> Result<(), Error> {
+        let sql = &self.storage.sql;
         columns
-            .bind_row(sqlx::query(self.storage.sql.replace.get()), key)
+            .into_row_query((&sql.replace, &sql.replace_bound), key)
             .execute(&self.storage.pool)
             .await
             .map(|_| ())
@@ -87,7 +87,7 @@ impl Harness for SqliteHarness {
             absolute: end,
             expires_at: end,
             version: 1,
-            binding: BindingColumns::default(),
+            binding: None,
         };
         self.replace(key, columns).await
     }

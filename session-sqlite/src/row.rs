@@ -9,7 +9,8 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{FromRow, Row, Sqlite};
 
-use crate::binding::BindingColumns;
+use crate::binding::{self, BoundColumns};
+use crate::schema::Sql;
 
 /// A row as read for its record, by the columns `schema` selects.
 pub(crate) struct StoredRow {
@@ -22,23 +23,29 @@ pub(crate) struct StoredRow {
     idle_deadline: i64,
     absolute_deadline: i64,
     version: i64,
-    binding: BindingColumns,
+    /// The binding columns as `schema` composes them into one.
+    binding: Option<Vec<u8>>,
 }
 
 impl FromRow<'_, SqliteRow> for StoredRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Self::from_columns(row, 0)
+    }
+}
+
+impl StoredRow {
+    /// The row's columns from position `first` on, in the order `ROW` in
+    /// `schema` selects them: by position, since a lookup by name costs
+    /// more than decoding the column.
+    fn from_columns(row: &SqliteRow, first: usize) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            data: row.try_get("data")?,
-            data_length: row.try_get("data_length")?,
-            created_at: row.try_get("created_at")?,
-            idle_deadline: row.try_get("idle_deadline")?,
-            absolute_deadline: row.try_get("absolute_deadline")?,
-            version: row.try_get("version")?,
-            binding: BindingColumns {
-                user_key: row.try_get("user_key")?,
-                last_seen: row.try_get("last_seen")?,
-                device: row.try_get("device")?,
-            },
+            data: row.try_get(first)?,
+            data_length: row.try_get(first + 1)?,
+            created_at: row.try_get(first + 2)?,
+            idle_deadline: row.try_get(first + 3)?,
+            absolute_deadline: row.try_get(first + 4)?,
+            version: row.try_get(first + 5)?,
+            binding: row.try_get(first + 6)?,
         })
     }
 }
@@ -53,8 +60,8 @@ pub(crate) struct KeyedRow {
 impl FromRow<'_, SqliteRow> for KeyedRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            key: row.try_get("key")?,
-            row: StoredRow::from_row(row)?,
+            key: row.try_get(0)?,
+            row: StoredRow::from_columns(row, 1)?,
         })
     }
 }
@@ -85,7 +92,7 @@ impl StoredRow {
             ),
             u64::try_from(self.version).map_err(Error::decode)?,
         )
-        .with_account(self.binding.into_account()?);
+        .with_account(binding::read(self.binding.as_deref())?);
         record.check_size(limit)?;
         Ok(record)
     }
@@ -130,7 +137,7 @@ pub(crate) struct Columns {
     pub(crate) absolute: i64,
     pub(crate) expires_at: i64,
     pub(crate) version: i64,
-    pub(crate) binding: BindingColumns,
+    pub(crate) binding: Option<BoundColumns>,
 }
 
 /// A statement with its arguments, as sqlx builds it.
@@ -147,27 +154,43 @@ impl Columns {
             absolute: millis(record.deadlines.absolute()),
             expires_at: millis(record.deadlines.expires_at()),
             version: version(record.version),
-            binding: BindingColumns::of(record.account.as_deref())?,
+            binding: record
+                .account
+                .as_deref()
+                .map(BoundColumns::of)
+                .transpose()?,
         })
     }
 
-    /// Binds a whole row, key first, in the column order of the table.
-    pub(crate) fn bind_row<'q>(
+    /// A whole row's statement with its values bound, key first, in the
+    /// column order of the table: `unbound` (the session columns only)
+    /// for a row bound to no one, `bound` (the binding columns too)
+    /// otherwise, so an anonymous session's write carries no `NULL`s.
+    pub(crate) fn into_row_query<'q>(
         self,
-        query: SqliteQuery<'q>,
+        (unbound, bound): (&Sql, &Sql),
         key: &'q SessionKey,
     ) -> SqliteQuery<'q> {
-        query
+        let statement = if self.binding.is_some() {
+            bound
+        } else {
+            unbound
+        };
+        let query = sqlx::query(statement.get())
             .bind(key.as_bytes().as_slice())
             .bind(self.data)
             .bind(self.created_at)
             .bind(self.idle)
             .bind(self.absolute)
             .bind(self.expires_at)
-            .bind(self.version)
-            .bind(self.binding.user_key)
-            .bind(self.binding.last_seen)
-            .bind(self.binding.device)
+            .bind(self.version);
+        match self.binding {
+            None => query,
+            Some(binding) => query
+                .bind(binding.user_key)
+                .bind(binding.last_seen)
+                .bind(binding.device),
+        }
     }
 }
 

@@ -99,7 +99,7 @@ impl SqliteStorage {
         columns: Columns,
     ) -> Result<bool, Error> {
         let inserted = columns
-            .bind_row(sqlx::query(self.sql.insert.get()), key)
+            .into_row_query((&self.sql.insert, &self.sql.insert_bound), key)
             .execute(connection)
             .await;
         match inserted {

@@ -105,20 +105,33 @@ impl SqliteStorage {
         now: Timestamp,
     ) -> Result<Option<UpdateOutcome>, Error> {
         let columns = Columns::of(next, self.max_record_bytes)?;
-        let written = sqlx::query(self.sql.write_if_unchanged.get())
+        let query = match (&columns.binding, read.user_key()) {
+            (None, None) => sqlx::query(self.sql.write_if_unchanged.get()),
+            (Some(binding), Some(user_key)) if binding.user_key == user_key => {
+                sqlx::query(self.sql.write_if_unchanged_bound.get())
+            }
+            _ => return Err(Error::backend("a write may not change a session's binding")),
+        };
+        let query = query
             .bind(key.as_bytes().as_slice())
             .bind(columns.data)
             .bind(columns.idle)
             .bind(columns.absolute)
             .bind(columns.expires_at)
-            .bind(columns.version)
-            .bind(columns.binding.user_key)
-            .bind(columns.binding.last_seen)
-            .bind(columns.binding.device)
+            .bind(columns.version);
+        let query = match columns.binding {
+            Some(binding) => query.bind(binding.last_seen),
+            None => query,
+        };
+        let query = query
             .bind(read.version)
             .bind(read.created_at)
-            .bind(read.absolute_deadline)
-            .bind(read.user_key())
+            .bind(read.absolute_deadline);
+        let query = match read.user_key() {
+            Some(user_key) => query.bind(user_key),
+            None => query,
+        };
+        let written = query
             .bind(millis(now))
             .execute(executor)
             .await

@@ -541,7 +541,12 @@ async fn a_corrupt_binding_is_a_decode_error_when_loaded_or_listed() {
         "device = x'01c1ff'",
         "last_seen = 'yesterday'",
         "last_seen = NULL",
+        "last_seen = -1",
+        "device = NULL",
+        "device = 'text'",
+        "device = zeroblob(100000)",
         "user_key = x'00'",
+        "user_key = printf('%32d', 1)",
     ] {
         let key = SessionId::generate().unwrap().key();
         let outcome = storage
