@@ -26,8 +26,12 @@
 //! [`revoke`](session_core::SessionStorage::revoke)): an index from each
 //! user to their sessions' keys, changed under the same key locks as the
 //! records; revokes and logins with a limit lock every key for their short
-//! section. Bound sessions the caches expire or evict leave the index at
-//! the next create, login, list or revoke.
+//! section. Bound sessions the caches expire or evict leave the index when
+//! `list` looks for them, at cleanup
+//! ([`delete_expired`](session_core::SessionStorage::delete_expired)), or
+//! when a write doubles the index since its last sweep, so it never holds
+//! more than about twice the bound sessions the caches do. No eviction
+//! listener: anonymous sessions cost what they did before accounts.
 //!
 //! ```
 //! use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};
