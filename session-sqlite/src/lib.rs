@@ -22,7 +22,7 @@
 //! a session bound to a user keeps the [`UserKey`](session_core::UserKey)
 //! (a hash of the user id, never the id) in its row's `user_key` column,
 //! with `last_seen` and the `device` facts beside it; a partial index on
-//! `(user_key, expires_at)`, holding bound rows only, finds a user's
+//! `user_key`, holding bound rows only, finds a user's
 //! sessions without a scan. The binding lives and dies with its row, so
 //! `delete`, `delete_expired` and a `cycle` (which moves the row) keep
 //! the index exact with no work of their own, and every write sets

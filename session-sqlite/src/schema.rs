@@ -103,7 +103,7 @@ impl Sql {
 /// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
 /// `expires_at` (the earlier deadline, indexed for cleanup), `version`,
 /// and for a session bound to a user, `NULL` otherwise: `user_key` (the
-/// [`UserKey`](session_core::UserKey), indexed with `expires_at` for the
+/// [`UserKey`](session_core::UserKey), indexed for the
 /// bound rows only), `last_seen` and `device` (the facts, in the data's
 /// encoding); times in Unix milliseconds. The statements that read a
 /// record select [`ROW`]: they take the longest data they will fetch, and
@@ -117,6 +117,7 @@ pub(crate) struct Statements {
     pub(crate) create_table: Sql,
     pub(crate) create_index: Sql,
     pub(crate) create_user_index: Sql,
+    pub(crate) drop_old_user_index: Sql,
     pub(crate) has_binding_columns: Sql,
     pub(crate) add_binding_columns: Vec<Sql>,
     pub(crate) load: Sql,
@@ -176,11 +177,17 @@ impl Statements {
                 "CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at)",
             ),
             // Partial: anonymous sessions, usually most, take no room in it;
-            // `user_key = ?` implies the condition, so lookups use it.
+            // `user_key = ?` implies the condition, so lookups use it. The
+            // user key only, no deadline: every write moves `expires_at`,
+            // and SQLite maintains an index for each write that changes a
+            // column it holds, even a partial one the row is not in (a
+            // user's few rows are filtered by deadline from the table).
             create_user_index: sql(
-                "CREATE INDEX IF NOT EXISTS {table}_user_key ON {table} (user_key, expires_at)
+                "CREATE INDEX IF NOT EXISTS {table}_user ON {table} (user_key)
                  WHERE user_key IS NOT NULL",
             ),
+            // The first index of version 2, on `(user_key, expires_at)`.
+            drop_old_user_index: sql("DROP INDEX IF EXISTS {table}_user_key"),
             has_binding_columns: sql(
                 "SELECT count(*) FROM pragma_table_info('{table}') WHERE name = 'user_key'",
             ),
@@ -264,7 +271,12 @@ pub(crate) async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
             execute(&mut tx, statement).await?;
         }
     }
-    for statement in [&storage.sql.create_index, &storage.sql.create_user_index] {
+    let indexes = [
+        &storage.sql.create_index,
+        &storage.sql.drop_old_user_index,
+        &storage.sql.create_user_index,
+    ];
+    for statement in indexes {
         execute(&mut tx, statement).await?;
     }
     if version < SCHEMA_VERSION {

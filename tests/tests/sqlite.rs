@@ -601,9 +601,37 @@ async fn a_users_sessions_are_found_through_the_index() {
     .unwrap();
     let steps: Vec<String> = plan.iter().map(|row| row.get("detail")).collect();
     assert!(
-        steps.iter().any(|step| step.contains("sessions_user_key")),
+        steps
+            .iter()
+            .any(|step| step.contains("USING INDEX sessions_user (user_key=?)")),
         "{steps:?}"
     );
+}
+
+/// The user index of the first version 2, on `(user_key, expires_at)`,
+/// made SQLite maintain it on every write (each moves `expires_at`):
+/// opening such a file replaces it with the index on `user_key` alone.
+#[tokio::test]
+async fn the_first_user_index_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStorage::open(&url(&dir)).await.unwrap();
+    for statement in [
+        "DROP INDEX sessions_user",
+        "CREATE INDEX sessions_user_key ON sessions (user_key, expires_at) \
+         WHERE user_key IS NOT NULL",
+    ] {
+        sqlx::query(statement).execute(first.pool()).await.unwrap();
+    }
+    first.pool().close().await;
+    let reopened = SqliteStorage::open(&url(&dir)).await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' \
+         AND name LIKE 'sessions_user%' ORDER BY name",
+    )
+    .fetch_all(reopened.pool())
+    .await
+    .unwrap();
+    assert_eq!(indexes, ["sessions_user"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
