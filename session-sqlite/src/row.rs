@@ -7,24 +7,43 @@
 use session_core::{Deadlines, Error, Record, SessionData, SessionKey, Timestamp, UserKey};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{FromRow, Row, Sqlite};
+use sqlx::{FromRow, Row, Sqlite, TypeInfo, ValueRef};
 
 use crate::binding::{self, BoundColumns};
 use crate::schema::Sql;
 
 /// A row as read for its record, by the columns `schema` selects.
 pub(crate) struct StoredRow {
-    /// The encoded values; `None` when longer than the reader fetches (the
-    /// longest a record within the size limit can have).
-    data: Option<Vec<u8>>,
-    /// The length of the stored data, fetched or not.
-    data_length: i64,
+    data: StoredData,
     created_at: i64,
     idle_deadline: i64,
     absolute_deadline: i64,
     version: i64,
     /// The binding columns as `schema` composes them into one.
     binding: Option<Vec<u8>>,
+}
+
+/// The `data` column as `schema` reads it.
+enum StoredData {
+    /// The encoded values.
+    Fetched(Vec<u8>),
+    /// The length of values longer than the reader fetches (the longest a
+    /// record within the size limit can have), left unread.
+    TooLong(i64),
+}
+
+impl StoredData {
+    /// Column `index`: the data is a blob, the length of data too long to
+    /// fetch an integer (one column, not two: every column a statement
+    /// returns costs sqlx a copy).
+    fn from_column(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error> {
+        let too_long = row.try_get_raw(index)?.type_info().name() == "INTEGER";
+        Ok(if too_long {
+            Self::TooLong(row.try_get(index)?)
+        } else {
+            Self::Fetched(row.try_get(index)?)
+        })
+    }
 }
 
 impl FromRow<'_, SqliteRow> for StoredRow {
@@ -39,13 +58,12 @@ impl StoredRow {
     /// more than decoding the column.
     fn from_columns(row: &SqliteRow, first: usize) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            data: row.try_get(first)?,
-            data_length: row.try_get(first + 1)?,
-            created_at: row.try_get(first + 2)?,
-            idle_deadline: row.try_get(first + 3)?,
-            absolute_deadline: row.try_get(first + 4)?,
-            version: row.try_get(first + 5)?,
-            binding: row.try_get(first + 6)?,
+            data: StoredData::from_column(row, first)?,
+            created_at: row.try_get(first + 1)?,
+            idle_deadline: row.try_get(first + 2)?,
+            absolute_deadline: row.try_get(first + 3)?,
+            version: row.try_get(first + 4)?,
+            binding: row.try_get(first + 5)?,
         })
     }
 }
@@ -79,9 +97,12 @@ impl StoredRow {
     /// store someone else can write to may hold anything), anything that is
     /// not a record [`Error::Decode`].
     pub(crate) fn into_record(self, limit: usize) -> Result<Record, Error> {
-        let Some(data) = self.data else {
-            let size = usize::try_from(self.data_length).unwrap_or(usize::MAX);
-            return Err(Error::TooLarge { size, limit });
+        let data = match self.data {
+            StoredData::Fetched(data) => data,
+            StoredData::TooLong(length) => {
+                let size = usize::try_from(length).unwrap_or(usize::MAX);
+                return Err(Error::TooLarge { size, limit });
+            }
         };
         let record = Record::from_parts(
             SessionData::decode(&data)?,

@@ -42,12 +42,10 @@ pub(crate) fn validate(name: &str) -> Result<(), InvalidTableName> {
 }
 
 /// The columns a record is read from, in the order
-/// [`StoredRow`](crate::row::StoredRow) reads them: `data` is `NULL` when
-/// longer than `?2`, and `data_length` is its length either way; then
-/// [`BINDING`].
-const ROW: &str = "CASE WHEN length(data) <= ?2 THEN data END AS data,
-    length(data) AS data_length, created_at, idle_deadline, absolute_deadline, version,
-    {binding}";
+/// [`StoredRow`](crate::row::StoredRow) reads them: `data`, or its length
+/// (an integer) when longer than `?2`; then [`BINDING`].
+const ROW: &str = "CASE WHEN length(data) <= ?2 THEN data ELSE length(data) END AS data,
+    created_at, idle_deadline, absolute_deadline, version, {binding}";
 
 /// The binding columns, read as one: `NULL` for a row bound to no one, the
 /// 32-byte `user_key`, `last_seen` as 8 bytes big-endian and the `device`
@@ -107,7 +105,7 @@ impl Sql {
 /// bound rows only), `last_seen` and `device` (the facts, in the data's
 /// encoding); times in Unix milliseconds. The statements that read a
 /// record select [`ROW`]: they take the longest data they will fetch, and
-/// return `NULL` for data longer than that, with its length.
+/// return the length of data longer than that instead.
 ///
 /// Liveness in SQL is `expires_at > now`: every write keeps `expires_at`
 /// at the earlier deadline. Reads of whole records also check both
