@@ -105,8 +105,8 @@ impl Session {
             if let Some(value) = self.attempt(state, name, next, attempt).await? {
                 return Ok(value);
             }
-            // The first attempt wrote against the value as loaded, maybe
-            // before the requests ahead in the queue wrote theirs; the
+            // The first attempt wrote against the value as loaded, which
+            // the requests ahead in the queue may have changed since; its
             // conflict told the value as it is now: retry that at once.
             if attempt > 1 && attempt < attempts {
                 backoff(attempt - 1).await;
@@ -137,7 +137,9 @@ impl Session {
             ..
         } = state
         else {
-            return Ok(None);
+            // Not reached: `update_live` starts live, and only `Gone`
+            // (which ends the loop) leaves it.
+            return Err(SessionError::Contended { attempts: attempt });
         };
         let value = next(view.get(name).map_err(SessionError::Value)?);
         let encoded = Value::encode(&value).map_err(SessionError::Value)?;
