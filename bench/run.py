@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Runs the benchmark matrix and prints it as a markdown table.
 
-    python3 bench/run.py            # 3 runs, medians (about 15 minutes)
+    python3 bench/run.py            # 3 runs, medians (about 20 minutes)
     python3 bench/run.py --quick    # 1 short run (about a minute)
     python3 bench/run.py --variants bare,ours-redis,ts-redis   # a subset
     python3 bench/run.py --variants ours-memory --baseline ../old/bench/target/release
                                     # each variant also as built elsewhere
+    python3 bench/run.py --contention-only --variants ours-memory,ours-redis,ours-sqlite
+                                    # only the requests in flight per session
 
 With --baseline, every variant runs twice in each run, first from the
 baseline's `server` (named `<variant>@baseline`), then from this one, so a
@@ -15,9 +17,14 @@ Each variant of `server` serves the same app; `load` drives it with 64
 users (one keep-alive connection and cookie each, closed loop) and reports
 requests/s, latency, server CPU per request and Redis commands per request.
 The server and redis-server are pinned to core 0, the load to core 1 (where
-`taskset` exists). Then 16 users with 4 requests in flight per session
-count lost increments on /counter and /counter-atomic. `redis-benchmark`
-gives the Redis server's own limit. Results go to bench/results.tsv.
+`taskset` exists). Then contention: 64 connections in all, 4, 16 or 64 of
+them per session (16, 4 or 1 users; `ts-*` variants only 4), count errors
+(503s apart: `Contended` on /counter-atomic) and lost increments on
+/counter and /counter-atomic. For ours-redis and ours-sqlite the same
+again with two `server` processes on one Redis or one SQLite file, each
+session's connections split across both (variant `<name> x2`).
+`redis-benchmark` gives the Redis server's own limit. Results go to
+bench/results.tsv.
 """
 
 import argparse
@@ -33,7 +40,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELEASE = os.path.join(HERE, "target", "release")
 VARIANTS = ["bare", "ours-memory", "ts-memory", "ts-moka", "ours-redis", "ts-redis", "ours-sqlite", "ts-sqlite"]
-FIELDS = ["route", "users", "inflight", "rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "redis_cpu_us", "acked", "lost"]
+FIELDS = ["route", "users", "inflight", "rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "redis_cpu_us", "acked", "lost", "unavailable"]
+# Requests in flight per session in the contention workloads, of 64 in all.
+CONTENTION = [4, 16, 64]
+TOTAL_IN_FLIGHT = 64
+# The variants also run as two server processes on one store.
+TWO_PROCESSES = ["ours-redis", "ours-sqlite"]
 
 
 def pinned(core, command):
@@ -74,10 +86,10 @@ def routes(variant):
     return ["/counter", "/read", "/new"] + (["/counter-atomic"] if variant.startswith("ours") else [])
 
 
-def load(address, route, server, redis_port, users, inflight, warmup, duration):
-    command = [os.path.join(RELEASE, "load"), "--addr", address, "--route", route, "--users", str(users),
+def load(addresses, route, servers, redis_port, users, inflight, warmup, duration):
+    command = [os.path.join(RELEASE, "load"), "--addr", ",".join(addresses), "--route", route, "--users", str(users),
                "--inflight", str(inflight), "--warmup", str(warmup), "--duration", str(duration),
-               "--server-pid", str(server.pid)]
+               "--server-pid", ",".join(str(server.pid) for server in servers)]
     if redis_port:
         command += ["--redis-port", str(redis_port)]
     line = subprocess.run(pinned(1, command), capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
@@ -85,26 +97,45 @@ def load(address, route, server, redis_port, users, inflight, warmup, duration):
 
 
 def run_variant(variant, args, results, release=RELEASE, name=None):
+    run_servers(variant, 1, args, results, release, name or variant)
+    if variant in TWO_PROCESSES:
+        run_servers(variant, 2, args, results, release, f"{name or variant} x2")
+
+
+def run_servers(variant, processes, args, results, release, name):
+    """Runs the workloads on `processes` servers of `variant` sharing one store."""
     redis, redis_port = start_redis() if "redis" in variant else (None, None)
-    name = name or variant
     with tempfile.TemporaryDirectory() as directory:
-        server, address = start_server(variant, release, redis_port, os.path.join(directory, "sessions.db"))
+        # One after the other: each prints its address once its store is open.
+        started = [start_server(variant, release, redis_port, os.path.join(directory, "sessions.db"))
+                   for _ in range(processes)]
+        servers, addresses = [server for server, _ in started], [address for _, address in started]
         try:
-            for route in routes(variant):
-                row = load(address, route, server, redis_port, 64, 1, args.warmup, args.duration)
-                results.append({"variant": name, **row})
-                print(f"  {name:12} {route:16} {float(row['rps']):>9.0f} req/s  cpu {row['cpu_us']:>6} us/req", flush=True)
-            if variant != "bare":
-                for route in [r for r in routes(variant) if r.startswith("/counter")]:
-                    row = load(address, route, server, redis_port, 16, 4, args.warmup / 2, args.duration / 2)
+            if processes == 1 and not args.contention_only:
+                for route in routes(variant):
+                    row = load(addresses, route, servers, redis_port, 64, 1, args.warmup, args.duration)
                     results.append({"variant": name, **row})
-                    print(f"  {name:12} {route:16} 4 in flight: lost {row['lost']} of {row['acked']}", flush=True)
+                    print(f"  {name:12} {route:16} {float(row['rps']):>9.0f} req/s  cpu {row['cpu_us']:>6} us/req", flush=True)
+            if variant != "bare":
+                contention(variant, name, addresses, servers, redis_port if processes == 1 else None, args, results)
         finally:
-            server.kill()
-            server.wait()
+            for server in servers:
+                server.kill()
+                server.wait()
             if redis:
                 redis.kill()
                 redis.wait()
+
+
+def contention(variant, name, addresses, servers, redis_port, args, results):
+    """Several requests in flight per session on the counter routes."""
+    for route in [r for r in routes(variant) if r.startswith("/counter")]:
+        for inflight in CONTENTION if variant.startswith("ours") else CONTENTION[:1]:
+            users = TOTAL_IN_FLIGHT // inflight
+            row = load(addresses, route, servers, redis_port, users, inflight, args.warmup / 2, args.duration / 2)
+            results.append({"variant": name, **row})
+            print(f"  {name:12} {route:16} {inflight:>2} in flight: lost {row['lost']} of {row['acked']}, "
+                  f"{row['errors']} errors ({row['unavailable']} 503s)", flush=True)
 
 
 def redis_limit():
@@ -127,7 +158,7 @@ def median_rows(results):
     merged = []
     for (variant, route, inflight), rows in groups.items():
         row = dict(rows[0])
-        for field in ["rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "redis_cpu_us", "acked", "lost"]:
+        for field in ["rps", "p50_us", "p99_us", "errors", "wrong", "cpu_us", "redis_cmds", "redis_cpu_us", "acked", "lost", "unavailable"]:
             values = [float(r[field]) for r in rows if r[field] != "NaN"]
             row[field] = statistics.median(values) if values else float("nan")
         merged.append(row)
@@ -150,6 +181,18 @@ def table(rows):
     return "\n".join(lines)
 
 
+def contention_table(rows):
+    """The contention rows: errors and 503s per request measured, lost increments."""
+    lines = ["| variant | route | in flight per session | sessions | req/s | p99 µs | errors | 503s | 503 rate | lost / acked |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in [r for r in rows if r["inflight"] != "1"]:
+        measured = r["rps"] * r["duration"]
+        rate = r["unavailable"] / measured if measured else float("nan")
+        lines.append(f"| {r['variant']} | {r['route']} | {r['inflight']} | {r['users']} | {r['rps']:.0f} | {r['p99_us']:.0f} | "
+                     f"{r['errors']:.0f} | {r['unavailable']:.0f} | {rate:.2%} | {r['lost']:.0f} / {r['acked']:.0f} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one short run")
@@ -158,6 +201,8 @@ def main():
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated subset to run, e.g. bare,ours-redis,ts-redis")
     parser.add_argument("--baseline", help="a release directory holding another build's `server`")
+    parser.add_argument("--contention-only", action="store_true",
+                        help="only the workloads with several requests in flight per session")
     args = parser.parse_args()
     args.warmup, args.duration = (0.5, 1.5) if args.quick else (2.0, 5.0)
     runs = 1 if args.quick else args.runs
@@ -178,6 +223,10 @@ def main():
     print(f"Median of {runs} run(s); machine: {os.cpu_count()} cores, {platform()}")
     print(table(rows))
     print()
+    print(contention_table([{**r, "duration": args.duration / 2} for r in rows]))
+    print()
+    if args.contention_only:
+        return
     print("Redis limit (redis-benchmark, 64 clients):", redis_limit())
 
 

@@ -3,15 +3,20 @@
 //! measured window.
 //!
 //! ```text
-//! load --addr 127.0.0.1:PORT --route /counter [--users 64] [--inflight 1]
-//!      [--warmup 2] [--duration 5] [--server-pid PID] [--redis-port PORT]
+//! load --addr 127.0.0.1:PORT[,127.0.0.1:PORT2] --route /counter [--users 64]
+//!      [--inflight 1] [--warmup 2] [--duration 5] [--server-pid PID[,PID2]]
+//!      [--redis-port PORT]
 //! ```
 //!
 //! Prints one TSV line: route, users, inflight, requests/s, p50 µs, p99 µs,
 //! errors, wrong answers, server CPU µs per request, Redis round trips per
-//! request, acknowledged increments, lost increments. With `--inflight K`
-//! above 1, K connections share each session: the final counter is checked
-//! against the increments the server acknowledged.
+//! request, acknowledged increments, lost increments, 503 answers (of the
+//! errors). With `--inflight K` above 1, K connections share each session:
+//! the final counter is checked against the increments the server
+//! acknowledged. With several addresses (server processes on one store),
+//! each session's connections take turns at the addresses, so every
+//! session is written by every process; the server CPU is the sum over the
+//! given pids.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,25 +32,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 struct Options {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     route: String,
     users: usize,
     inflight: usize,
     warmup: Duration,
     duration: Duration,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     redis_port: Option<u16>,
 }
 
 fn options() -> Options {
     let mut options = Options {
-        addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 3000))],
         route: "/counter".to_owned(),
         users: 64,
         inflight: 1,
         warmup: Duration::from_secs(2),
         duration: Duration::from_secs(5),
-        server_pid: None,
+        server_pids: Vec::new(),
         redis_port: None,
     };
     let mut args = std::env::args().skip(1);
@@ -53,18 +58,31 @@ fn options() -> Options {
         let value = args.next().unwrap_or_default();
         let seconds = |value: &str| Duration::from_secs_f64(value.parse().expect("seconds"));
         match arg.as_str() {
-            "--addr" => options.addr = value.parse().expect("--addr"),
+            "--addr" => options.addrs = list(&value, "--addr"),
             "--route" => options.route = value,
             "--users" => options.users = value.parse().expect("--users"),
             "--inflight" => options.inflight = value.parse().expect("--inflight"),
             "--warmup" => options.warmup = seconds(&value),
             "--duration" => options.duration = seconds(&value),
-            "--server-pid" => options.server_pid = Some(value.parse().expect("--server-pid")),
+            "--server-pid" => options.server_pids = list(&value, "--server-pid"),
             "--redis-port" => options.redis_port = Some(value.parse().expect("--redis-port")),
             other => panic!("unknown argument {other}"),
         }
     }
     options
+}
+
+/// A comma-separated list of `what`'s values.
+fn list<T: std::str::FromStr>(value: &str, what: &str) -> Vec<T> {
+    value
+        .split(',')
+        .map(|item| item.parse().unwrap_or_else(|_| panic!("{what}: {item}")))
+        .collect()
+}
+
+/// The servers' CPU time so far, summed.
+fn cpu_times(pids: &[u32]) -> Option<Duration> {
+    (!pids.is_empty()).then(|| pids.iter().copied().map(cpu_time).sum())
 }
 
 async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
@@ -188,6 +206,9 @@ fn complete_bulk(reply: &[u8]) -> bool {
 struct Counts {
     requests: AtomicU64,
     errors: AtomicU64,
+    /// Errors that were 503s (for `/counter-atomic`: `Contended`, or a
+    /// failed store).
+    unavailable: AtomicU64,
     wrong: AtomicU64,
 }
 
@@ -195,11 +216,12 @@ struct Counts {
 async fn main() {
     let options = Arc::new(options());
     let creates_sessions = options.route == "/new";
+    let first = options.addrs[0];
     // Each user's session, created before the clock starts.
     let mut cookies = Vec::new();
     if !creates_sessions {
         for _ in 0..options.users {
-            let mut sender = connect(options.addr).await;
+            let mut sender = connect(first).await;
             let (status, cookie, _) = get(&mut sender, "/new", None).await;
             assert_eq!(status, StatusCode::OK, "creating a session");
             // `bare` sets none: its users send no cookie.
@@ -213,7 +235,8 @@ async fn main() {
         Arc::new((0..options.users).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
     for user in 0..options.users {
-        for _ in 0..options.inflight {
+        for connection in 0..options.inflight {
+            let addr = options.addrs[(user + connection) % options.addrs.len()];
             let (options, counts, acknowledged) =
                 (options.clone(), counts.clone(), acknowledged.clone());
             let cookie = cookies
@@ -221,7 +244,7 @@ async fn main() {
                 .cloned()
                 .filter(|cookie| !cookie.is_empty());
             tasks.push(tokio::spawn(async move {
-                let mut sender = connect(options.addr).await;
+                let mut sender = connect(addr).await;
                 let mut latencies = Vec::new();
                 let mut expected = 2_i64;
                 loop {
@@ -245,6 +268,9 @@ async fn main() {
                         }
                     } else if measured {
                         counts.errors.fetch_add(1, Ordering::Relaxed);
+                        if status == StatusCode::SERVICE_UNAVAILABLE {
+                            counts.unavailable.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     if measured {
                         counts.requests.fetch_add(1, Ordering::Relaxed);
@@ -259,19 +285,19 @@ async fn main() {
         }
     }
     tokio::time::sleep_until(start.into()).await;
-    let cpu_before = options.server_pid.map(cpu_time);
+    let cpu_before = cpu_times(&options.server_pids);
     let redis_before = match options.redis_port {
         Some(port) => Some((
-            redis_round_trips(options.addr, port).await,
+            redis_round_trips(first, port).await,
             redis_cpu(port).await,
         )),
         None => None,
     };
     tokio::time::sleep_until(end.into()).await;
-    let cpu_after = options.server_pid.map(cpu_time);
+    let cpu_after = cpu_times(&options.server_pids);
     let redis_after = match options.redis_port {
         Some(port) => Some((
-            redis_round_trips(options.addr, port).await,
+            redis_round_trips(first, port).await,
             redis_cpu(port).await,
         )),
         None => None,
@@ -303,7 +329,7 @@ async fn main() {
     // Lost increments: the final counter against 1 + acknowledged ones.
     let (mut acked, mut lost) = (0_u64, 0_i64);
     if options.route.starts_with("/counter") && cookies.iter().all(|cookie| !cookie.is_empty()) {
-        let mut sender = connect(options.addr).await;
+        let mut sender = connect(first).await;
         for (user, cookie) in cookies.iter().enumerate() {
             let (_, _, body) = get(&mut sender, "/read", Some(cookie)).await;
             let final_value: i64 = body.trim().parse().unwrap_or(0);
@@ -313,7 +339,7 @@ async fn main() {
         }
     }
     println!(
-        "{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}\t{}",
+        "{}\t{}\t{}\t{:.0}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{:.2}\t{}\t{}\t{}",
         options.route,
         options.users,
         options.inflight,
@@ -326,6 +352,7 @@ async fn main() {
         commands_per_request,
         redis_cpu_per_request,
         acked,
-        lost
+        lost,
+        counts.unavailable.load(Ordering::Relaxed)
     );
 }

@@ -2,8 +2,9 @@
 //! of the request. One job a file: the handle's API (`handle`), the
 //! conditioned update and its retries (`update`), logins, lists and
 //! revokes of a user's sessions (`account`), lazy loading (`load`),
-//! the request's state (`state`), the end-of-request write (`settle`), and
-//! what a layer's requests share (`shared`).
+//! the request's state (`state`), the end-of-request write (`settle`),
+//! what a layer's requests share (`shared`), and the queue in which they
+//! take turns at updating a session (`turns`).
 
 mod account;
 mod handle;
@@ -11,6 +12,7 @@ mod load;
 mod settle;
 mod shared;
 mod state;
+mod turns;
 mod update;
 
 use std::fmt;

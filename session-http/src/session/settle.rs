@@ -107,16 +107,7 @@ impl Session {
         let shared = &self.inner.shared;
         let key = live.key;
         let deadlines = shared.lifetime.extended(live.record.deadlines, now);
-        let storage = &shared.storage;
-        let outcome = if live.exact {
-            let loaded = &live.record;
-            let write = storage.update_from(&key, loaded, &state.changes, deadlines, now);
-            shared.timed(write).await
-        } else {
-            shared
-                .timed(storage.update(&key, &state.changes, deadlines, now))
-                .await
-        };
+        let outcome = shared.update(&live, &state.changes, deadlines, now).await;
         Ok(match outcome.map_err(SessionError::Storage)? {
             UpdateOutcome::Updated { .. } => {
                 tracing::debug!(%key, "session updated");

@@ -1,15 +1,16 @@
 //! What every request of one layer shares: the storage, the configuration
-//! and its policies, and the storage calls that draw fresh ids (create,
-//! cycle, login).
+//! and its policies, the sessions' turns at updating, and the storage calls
+//! that draw fresh ids (create, cycle, login).
 
 use std::sync::Arc;
 
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Error, Login, LoginOutcome, Record, SessionData,
-    SessionId, SessionKey, SessionStorage, Timestamp,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Login, LoginOutcome, Record,
+    SessionData, SessionId, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
 };
 
 use super::state::Live;
+use super::turns::Turns;
 use crate::SessionError;
 use crate::config::SessionConfig;
 use crate::cookie::parse::Candidates;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub(super) lifetime: Lifetime,
     pub(super) cookies: CookieRules,
     pub(super) throttles: Throttles,
+    /// `update`s of one session wait for each other here.
+    pub(super) turns: Turns,
 }
 
 impl Shared {
@@ -39,6 +42,7 @@ impl Shared {
             cookies: CookieRules::new(&config),
             config,
             throttles: Throttles::default(),
+            turns: Turns::default(),
         }
     }
 
@@ -55,6 +59,26 @@ impl Shared {
         tokio::time::timeout(limit, call)
             .await
             .unwrap_or(Err(Error::Timeout(limit)))
+    }
+
+    /// Writes `changes` to `live`'s record, under the timeout; from the
+    /// record as loaded when it is exact (a store may skip its read), else
+    /// plainly. The outcome is the same either way.
+    pub(super) async fn update(
+        &self,
+        live: &Live,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        let (storage, key) = (&self.storage, &live.key);
+        if live.exact {
+            let write = storage.update_from(key, &live.record, changes, deadlines, now);
+            self.timed(write).await
+        } else {
+            self.timed(storage.update(key, changes, deadlines, now))
+                .await
+        }
     }
 
     /// Logs, at a rate nobody can flood, the session cookies a request

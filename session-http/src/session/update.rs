@@ -23,6 +23,14 @@ impl Session {
     /// yet, this creates one. Unlike [`insert`](Self::insert), the write has
     /// happened when this returns, whatever the response.
     ///
+    /// Requests of one layer take turns per session: an `update` waits
+    /// until those of the same session that other requests of the layer
+    /// started before it are done, in the order they came. Within one
+    /// process they never race each other, so retries (and
+    /// [`SessionError::Contended`]) are left to writers in other processes
+    /// sharing the storage, or to another request's deferred write of the
+    /// same name at its end, which takes no turn.
+    ///
     /// # Errors
     ///
     /// [`SessionError::Contended`] if every attempt met a conflicting write;
@@ -72,7 +80,8 @@ impl Session {
     }
 
     /// `update` of a live session: the request's changes so far and the new
-    /// value, conditioned on the stored value, retried on conflict.
+    /// value, conditioned on the stored value, retried on conflict, during
+    /// the session's turn.
     async fn update_live<T, F>(
         &self,
         state: &mut State,
@@ -85,71 +94,102 @@ impl Session {
     {
         let shared = &self.inner.shared;
         let attempts = shared.config.update_attempts;
+        let Origin::Live(live) = &state.origin else {
+            return Err(SessionError::Contended { attempts });
+        };
+        // Held across every attempt and backoff: no other request of this
+        // layer writes the value meanwhile, so a conflict after the first
+        // attempt comes from another process.
+        let _turn = shared.turns.take(live.key).await;
         for attempt in 1..=attempts {
-            let State {
-                origin: Origin::Live(live),
-                view,
-                changes,
-                refresh_cookie,
-                ..
-            } = state
-            else {
-                break;
-            };
-            let value = next(view.get(name).map_err(SessionError::Value)?);
-            let encoded = Value::encode(&value).map_err(SessionError::Value)?;
-            let mut write = changes.clone();
-            write.require(name, live.record.data.get_value(name).cloned());
-            write.insert(name, encoded);
-            let now = shared.now();
-            let deadlines = shared.lifetime.extended(live.record.deadlines, now);
-            let key = live.key;
-            let outcome = shared
-                .timed(shared.storage.update(&key, &write, deadlines, now))
-                .await;
-            match outcome.map_err(SessionError::Storage)? {
-                UpdateOutcome::Updated { version } => {
-                    write.apply(&mut live.record.data);
-                    live.record.version = version;
-                    live.exact = false;
-                    live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
-                    *view = live.record.data.clone();
-                    *changes = ChangeSet::new();
-                    *refresh_cookie = true;
-                    return Ok(value);
-                }
-                UpdateOutcome::Conflict { current } => {
-                    tracing::debug!(%key, attempt, "session update conflicted");
-                    match current.value(name) {
-                        Some(value) => live
-                            .record
-                            .data
-                            .insert_value(name.to_owned(), value.clone()),
-                        None => live.record.data.remove(name),
-                    };
-                    live.exact = false;
-                    *view = live.record.data.clone();
-                    changes.apply(view);
-                    if attempt < attempts {
-                        backoff(attempt).await;
-                    }
-                }
-                UpdateOutcome::Gone => {
-                    tracing::debug!(%key, "session ended during the request");
-                    state.end();
-                    return Err(SessionError::Gone);
-                }
+            if let Some(value) = self.attempt(state, name, next, attempt).await? {
+                return Ok(value);
+            }
+            // The first attempt wrote against the value as loaded, which
+            // the requests ahead in the queue may have changed since; its
+            // conflict told the value as it is now: retry that at once.
+            if attempt > 1 && attempt < attempts {
+                backoff(attempt - 1).await;
             }
         }
         Err(SessionError::Contended { attempts })
     }
+
+    /// One conditioned write of `update_live`: the value it wrote, or
+    /// `None` on a conflict, the view then holding the stored value.
+    async fn attempt<T, F>(
+        &self,
+        state: &mut State,
+        name: &str,
+        next: &mut F,
+        attempt: u32,
+    ) -> Result<Option<T>, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let shared = &self.inner.shared;
+        let State {
+            origin: Origin::Live(live),
+            view,
+            changes,
+            refresh_cookie,
+            ..
+        } = state
+        else {
+            // Not reached: `update_live` starts live, and only `Gone`
+            // (which ends the loop) leaves it.
+            return Err(SessionError::Contended { attempts: attempt });
+        };
+        let value = next(view.get(name).map_err(SessionError::Value)?);
+        let encoded = Value::encode(&value).map_err(SessionError::Value)?;
+        let mut write = changes.clone();
+        write.require(name, live.record.data.get_value(name).cloned());
+        write.insert(name, encoded);
+        let now = shared.now();
+        let deadlines = shared.lifetime.extended(live.record.deadlines, now);
+        let key = live.key;
+        let outcome = shared.update(live, &write, deadlines, now).await;
+        match outcome.map_err(SessionError::Storage)? {
+            UpdateOutcome::Updated { version } => {
+                write.apply(&mut live.record.data);
+                live.record.version = version;
+                live.exact = false;
+                live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
+                *view = live.record.data.clone();
+                *changes = ChangeSet::new();
+                *refresh_cookie = true;
+                Ok(Some(value))
+            }
+            UpdateOutcome::Conflict { current } => {
+                tracing::debug!(%key, attempt, "session update conflicted");
+                match current.value(name) {
+                    Some(value) => live
+                        .record
+                        .data
+                        .insert_value(name.to_owned(), value.clone()),
+                    None => live.record.data.remove(name),
+                };
+                live.exact = false;
+                *view = live.record.data.clone();
+                changes.apply(view);
+                Ok(None)
+            }
+            UpdateOutcome::Gone => {
+                tracing::debug!(%key, "session ended during the request");
+                state.end();
+                Err(SessionError::Gone)
+            }
+        }
+    }
 }
 
-/// Waits before retry number `attempt` (from 1): a random time between
-/// 2^attempt and 2^(attempt+1) milliseconds, at most 512 to 1024, so
-/// writers that collided spread out instead of colliding again. With the
-/// default 12 attempts, a request under heavy contention waits a few
-/// seconds at worst before giving up with `Contended`.
+/// Waits before backed-off retry number `attempt` (from 1): a random time
+/// between 2^attempt and 2^(attempt+1) milliseconds, at most 512 to 1024,
+/// so writers of different processes that collided spread out instead of
+/// colliding again. With the default 12 attempts, a request under heavy
+/// contention waits a few seconds at worst before giving up with
+/// `Contended`.
 async fn backoff(attempt: u32) {
     let floor = 1_u64 << attempt.min(9);
     // `RandomState` is seeded randomly per instance: plenty for jitter.
