@@ -44,7 +44,7 @@ use crate::index::INDEX_HELPERS;
 /// How many writes a record remembers: a resend is recognised unless this
 /// many other writes to the same session landed between the first send and
 /// the resend (which follows a reconnect, milliseconds later).
-const TOKENS_KEPT: usize = 8;
+pub(crate) const TOKENS_KEPT: usize = 8;
 
 /// Shared helpers, prepended to every script.
 const COMMON: &str = r#"
