@@ -147,6 +147,54 @@ async fn a_conditioned_update_whose_reply_was_dropped_applies_once() {
     assert_eq!((record.version, int_at(&record.data, "n")), (2, Some(2)));
 }
 
+/// The short scripts (a create onto a free key, an `update_from` of the
+/// record as loaded) resent after a dropped reply: the resend finds the
+/// key written and answers `stale`, and the full script, sent with the
+/// same write token, recognises the write and answers what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_create_or_update_whose_reply_was_dropped_applies_once() {
+    let Some(cluster) = ProxiedCluster::start() else {
+        return;
+    };
+    let (storage, prefix) = proxied_storage(&cluster);
+    let now = Timestamp::now();
+    let key = fresh_key();
+    let target = format!("{prefix}{key}");
+    let drop_next_script = || {
+        let target = target.clone();
+        cluster
+            .faults
+            .drop_reply(move |command| is_script_on(command, &target));
+    };
+
+    drop_next_script();
+    let created = storage
+        .create(&key, &record_with(&[("n", 1)], now), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.faults.dropped(),
+        1,
+        "the create's reply was dropped"
+    );
+    assert_eq!(created, CreateOutcome::Created);
+
+    let loaded = storage.load(&key, now).await.unwrap().unwrap();
+    drop_next_script();
+    let outcome = storage
+        .update_from(&key, &loaded, &increment("n", 1, 2), deadlines(now), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.faults.dropped(),
+        2,
+        "the update's reply was dropped"
+    );
+    assert_eq!(outcome, UpdateOutcome::Updated { version: 2 });
+    let record = storage.load(&key, now).await.unwrap().unwrap();
+    assert_eq!((record.version, int_at(&record.data, "n")), (2, Some(2)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_increment_whose_reply_was_dropped_counts_once() {
     let Some(cluster) = ProxiedCluster::start() else {

@@ -1,0 +1,314 @@
+//! The short scripts of the plain paths, on a Redis server of the test's
+//! own (its command counts are the evidence): a `create` onto a free key
+//! and an `update_from` of a record still as loaded run one short script
+//! that reads no whole hash; a record that changed, went or became a
+//! tombstone since it was loaded goes the full way, with the outcome
+//! `update` gives.
+
+#![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use session_core::{
+    ChangeSet, CreateOutcome, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
+};
+use session_redis::RedisStorage;
+use session_tests::records::{created_with, deadlines, increment, int, int_at, record_with};
+use session_tests::redis_server::{Redis, RedisServer, unique_prefix};
+
+/// A server of the test's own, its storage, a raw connection and the
+/// prefix; `None` (skipped) with a shared `REDIS_URL` server, whose counts
+/// other tests move.
+async fn own_server() -> Option<(
+    RedisServer,
+    RedisStorage,
+    redis::aio::MultiplexedConnection,
+    String,
+)> {
+    let Some(Redis::Spawned(server)) = Redis::start() else {
+        eprintln!("skipped: needs a redis-server of its own to count its commands");
+        return None;
+    };
+    let prefix = unique_prefix("floor");
+    let storage =
+        session_tests::redis_server::storage(&server.url(), &prefix, Duration::from_secs(2));
+    let client = redis::Client::open(server.url()).unwrap();
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    Some((server, storage, connection, prefix))
+}
+
+/// Calls per command so far (`INFO commandstats`, which counts the
+/// commands scripts run too), lower case.
+async fn calls(connection: &mut redis::aio::MultiplexedConnection) -> BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let count = stats.strip_prefix("calls=")?.split(',').next()?;
+            Some((name.to_owned(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What ran on the server while `work` did: each command's added calls.
+async fn ran<F: Future>(
+    connection: &mut redis::aio::MultiplexedConnection,
+    work: F,
+) -> (F::Output, BTreeMap<String, u64>) {
+    let before = calls(connection).await;
+    let output = work.await;
+    let after = calls(connection).await;
+    let added = after
+        .into_iter()
+        .filter_map(|(name, count)| {
+            let added = count - before.get(&name).copied().unwrap_or(0);
+            (added > 0 && name != "info").then_some((name, added))
+        })
+        .collect();
+    (output, added)
+}
+
+fn count(ran: &BTreeMap<String, u64>, command: &str) -> u64 {
+    ran.get(command).copied().unwrap_or(0)
+}
+
+/// The scripts run (an `EVALSHA` refused with `NOSCRIPT` counts as a
+/// call too, then the client loads the script and sends it again), and
+/// whether any read a whole hash (only the full scripts do).
+fn scripts_and_whole_reads(ran: &BTreeMap<String, u64>) -> (u64, bool) {
+    (
+        count(ran, "evalsha") - count(ran, "script|load"),
+        count(ran, "hgetall") > 0,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_onto_a_free_key_and_a_current_update_from_are_one_short_script_each() {
+    let Some((_server, storage, mut connection, prefix)) = own_server().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let (key, create) = ran(&mut connection, created_with(&storage, &[("n", 1)], now)).await;
+    assert_eq!(scripts_and_whole_reads(&create), (1, false), "{create:?}");
+    assert_eq!(count(&create, "exists"), 1, "{create:?}");
+
+    let loaded = storage.load(&key, now).await.unwrap().unwrap();
+    let mut changes = increment("n", 1, 2);
+    changes.insert("m", int(7));
+    let (outcome, update) = ran(
+        &mut connection,
+        storage.update_from(&key, &loaded, &changes, deadlines(now), now),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), UpdateOutcome::Updated { version: 2 });
+    assert_eq!(scripts_and_whole_reads(&update), (1, false), "{update:?}");
+    assert_eq!(count(&update, "hmget"), 1, "{update:?}");
+
+    // What it stored is what `update` stores from the same record.
+    let twin = created_with(&storage, &[("n", 1)], now).await;
+    let _outcome = storage
+        .update(&twin, &changes, deadlines(now), now)
+        .await
+        .unwrap();
+    let short = storage.load(&key, now).await.unwrap().unwrap();
+    let full = storage.load(&twin, now).await.unwrap().unwrap();
+    assert_eq!(short, full);
+    let fields = |key: SessionKey| redis::cmd("HKEYS").arg(format!("{prefix}{key}")).clone();
+    let short_fields: Vec<String> = fields(key).query_async(&mut connection).await.unwrap();
+    let full_fields: Vec<String> = fields(twin).query_async(&mut connection).await.unwrap();
+    assert_eq!(sorted(short_fields), sorted(full_fields));
+    let ttl = |key: SessionKey| redis::cmd("PTTL").arg(format!("{prefix}{key}")).clone();
+    let short_ttl: i64 = ttl(key).query_async(&mut connection).await.unwrap();
+    let full_ttl: i64 = ttl(twin).query_async(&mut connection).await.unwrap();
+    assert!(
+        (short_ttl - full_ttl).abs() < 5_000,
+        "{short_ttl} {full_ttl}"
+    );
+}
+
+fn sorted(mut fields: Vec<String>) -> Vec<String> {
+    fields.sort();
+    fields
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_short_update_remembers_as_many_writes_as_the_full_one() {
+    let Some((_server, storage, mut connection, prefix)) = own_server().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let key = created_with(&storage, &[("n", 0)], now).await;
+    for n in 0..12 {
+        let loaded = storage.load(&key, now).await.unwrap().unwrap();
+        let outcome = storage
+            .update_from(
+                &key,
+                &loaded,
+                &increment("n", n, n + 1),
+                deadlines(now),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            UpdateOutcome::Updated {
+                version: 2 + n.unsigned_abs()
+            }
+        );
+    }
+    let memo: String = redis::cmd("HGET")
+        .arg(format!("{prefix}{key}"))
+        .arg("w")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let versions: Vec<&str> = memo
+        .split(';')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| entry.split_once('=').unwrap().1)
+        .collect();
+    assert_eq!(versions, ["13", "12", "11", "10", "9", "8", "7", "6"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_from_a_stale_record_goes_the_full_way_and_loses_nothing() {
+    let Some((_server, storage, mut connection, _prefix)) = own_server().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let key = created_with(&storage, &[("n", 1)], now).await;
+    let loaded = storage.load(&key, now).await.unwrap().unwrap();
+    let mut other = ChangeSet::new();
+    other.insert("m", int(7));
+    let moved = storage
+        .update(&key, &other, deadlines(now), now)
+        .await
+        .unwrap();
+    assert_eq!(moved, UpdateOutcome::Updated { version: 2 });
+
+    // Unconditioned: the full script applies it to what is stored.
+    let mut changes = ChangeSet::new();
+    changes.insert("k", int(1));
+    let before = storage.round_trips();
+    let (outcome, update) = ran(
+        &mut connection,
+        storage.update_from(&key, &loaded, &changes, deadlines(now), now),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), UpdateOutcome::Updated { version: 3 });
+    assert_eq!(storage.round_trips() - before, 2, "short, then full");
+    assert_eq!(scripts_and_whole_reads(&update), (2, true), "{update:?}");
+    let record = storage.load(&key, now).await.unwrap().unwrap();
+    assert_eq!(
+        ["n", "m", "k"].map(|name| int_at(&record.data, name)),
+        [Some(1), Some(7), Some(1)]
+    );
+
+    // Conditioned on what was loaded (no `m`), which holds there but no
+    // longer in storage: the conflict names what is stored.
+    let mut conditioned = ChangeSet::new();
+    conditioned.require("m", None);
+    conditioned.insert("m", int(6));
+    let outcome = storage
+        .update_from(&key, &loaded, &conditioned, deadlines(now), now)
+        .await
+        .unwrap();
+    let UpdateOutcome::Conflict { current } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(current.value("m"), Some(&int(7)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_from_a_deleted_or_tombstoned_session_is_gone_and_recreates_nothing() {
+    let Some((_server, storage, mut connection, prefix)) = own_server().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    let changes = increment("n", 1, 2);
+
+    let deleted = created_with(&storage, &[("n", 1)], now).await;
+    let loaded = storage.load(&deleted, now).await.unwrap().unwrap();
+    storage.delete(&deleted).await.unwrap();
+    let before = storage.round_trips();
+    let (outcome, update) = ran(
+        &mut connection,
+        storage.update_from(&deleted, &loaded, &changes, deadlines(now), now),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), UpdateOutcome::Gone);
+    assert_eq!(storage.round_trips() - before, 2, "short, then full");
+    assert_eq!(scripts_and_whole_reads(&update), (2, true), "{update:?}");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("{prefix}{deleted}"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!exists, "logout wins: nothing re-created");
+
+    // A tombstone (a cluster revoke's) under a key a request had loaded.
+    let revoked = created_with(&storage, &[("n", 1)], now).await;
+    let loaded = storage.load(&revoked, now).await.unwrap().unwrap();
+    let redis_key = format!("{prefix}{revoked}");
+    let _: () = redis::pipe()
+        .atomic()
+        .del(&redis_key)
+        .hset(&redis_key, "m", "R")
+        .pexpire(&redis_key, 60_000)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let before = storage.round_trips();
+    let outcome = storage
+        .update_from(&revoked, &loaded, &changes, deadlines(now), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpdateOutcome::Gone);
+    assert_eq!(storage.round_trips() - before, 2, "short, then full");
+    let created = storage
+        .create(&revoked, &record_with(&[("n", 1)], now), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        created,
+        CreateOutcome::Collision,
+        "a tombstone holds its key"
+    );
+    let hash: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(&redis_key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(hash, BTreeMap::from([("m".to_owned(), "R".to_owned())]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_onto_an_expired_record_goes_the_full_way() {
+    let Some((_server, storage, mut connection, _prefix)) = own_server().await else {
+        return;
+    };
+    let then = Timestamp::now();
+    let key = created_with(&storage, &[("n", 1)], then).await;
+    // Past the idle deadline, still stored (within the TTL's slack, or a
+    // clock moved by the test): the create replaces it.
+    let later = deadlines(then)
+        .idle()
+        .saturating_add(Duration::from_secs(1));
+    let before = storage.round_trips();
+    let (outcome, create) = ran(
+        &mut connection,
+        storage.create(&key, &record_with(&[("n", 9)], later), later),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), CreateOutcome::Created);
+    assert_eq!(storage.round_trips() - before, 2, "short, then full");
+    assert_eq!(scripts_and_whole_reads(&create), (2, true), "{create:?}");
+    let record = storage.load(&key, later).await.unwrap().unwrap();
+    assert_eq!((record.version, int_at(&record.data, "n")), (1, Some(9)));
+}
