@@ -173,7 +173,7 @@ impl SessionStorage for RedisStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        self.update_loaded(key, loaded, changes, deadlines, now)
+        self.update_loaded((key, loaded), changes, (deadlines, now))
             .await
     }
 

@@ -11,31 +11,52 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use session_core::{
-    ChangeSet, CreateOutcome, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
+    ChangeSet, CreateOutcome, Record, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
 };
 use session_redis::RedisStorage;
 use session_tests::records::{created_with, deadlines, increment, int, int_at, record_with};
 use session_tests::redis_server::{Redis, RedisServer, unique_prefix};
 
-/// A server of the test's own, its storage, a raw connection and the
-/// prefix; `None` (skipped) with a shared `REDIS_URL` server, whose counts
-/// other tests move.
-async fn own_server() -> Option<(
-    RedisServer,
-    RedisStorage,
-    redis::aio::MultiplexedConnection,
-    String,
-)> {
-    let Some(Redis::Spawned(server)) = Redis::start() else {
-        eprintln!("skipped: needs a redis-server of its own to count its commands");
-        return None;
-    };
-    let prefix = unique_prefix("floor");
-    let storage =
-        session_tests::redis_server::storage(&server.url(), &prefix, Duration::from_secs(2));
-    let client = redis::Client::open(server.url()).unwrap();
-    let connection = client.get_multiplexed_async_connection().await.unwrap();
-    Some((server, storage, connection, prefix))
+/// A server of the test's own (with a shared `REDIS_URL` server, whose
+/// counts other tests move, the tests are skipped), storage on it under a
+/// prefix, and a raw connection for counting and planting.
+struct Own {
+    _server: RedisServer,
+    storage: RedisStorage,
+    connection: redis::aio::MultiplexedConnection,
+    prefix: String,
+}
+
+impl Own {
+    /// The server, and the time the test starts at.
+    async fn start() -> Option<(Self, Timestamp)> {
+        let Some(Redis::Spawned(server)) = Redis::start() else {
+            eprintln!("skipped: needs a redis-server of its own to count its commands");
+            return None;
+        };
+        let prefix = unique_prefix("floor");
+        let url = server.url();
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let own = Self {
+            storage: session_tests::redis_server::storage(&url, &prefix, Duration::from_secs(2)),
+            connection: client.get_multiplexed_async_connection().await.unwrap(),
+            _server: server,
+            prefix,
+        };
+        Some((own, Timestamp::now()))
+    }
+
+    /// A session holding `n` = 1 created at `now`, and the record a
+    /// request loads from it.
+    async fn session(&self, now: Timestamp) -> (SessionKey, Record) {
+        let key = created_with(&self.storage, &[("n", 1)], now).await;
+        let loaded = self.storage.load(&key, now).await.unwrap().unwrap();
+        (key, loaded)
+    }
+
+    fn redis_key(&self, key: SessionKey) -> String {
+        format!("{}{key}", self.prefix)
+    }
 }
 
 /// Calls per command so far (`INFO commandstats`, which counts the
@@ -89,11 +110,15 @@ fn scripts_and_whole_reads(ran: &BTreeMap<String, u64>) -> (u64, bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_onto_a_free_key_and_a_current_update_from_are_one_short_script_each() {
-    let Some((_server, storage, mut connection, prefix)) = own_server().await else {
+    let Some((mut own, now)) = Own::start().await else {
         return;
     };
-    let now = Timestamp::now();
-    let (key, create) = ran(&mut connection, created_with(&storage, &[("n", 1)], now)).await;
+    let storage = own.storage.clone();
+    let (key, create) = ran(
+        &mut own.connection,
+        created_with(&storage, &[("n", 1)], now),
+    )
+    .await;
     assert_eq!(scripts_and_whole_reads(&create), (1, false), "{create:?}");
     assert_eq!(count(&create, "exists"), 1, "{create:?}");
 
@@ -101,7 +126,7 @@ async fn a_create_onto_a_free_key_and_a_current_update_from_are_one_short_script
     let mut changes = increment("n", 1, 2);
     changes.insert("m", int(7));
     let (outcome, update) = ran(
-        &mut connection,
+        &mut own.connection,
         storage.update_from(&key, &loaded, &changes, deadlines(now), now),
     )
     .await;
@@ -109,43 +134,44 @@ async fn a_create_onto_a_free_key_and_a_current_update_from_are_one_short_script
     assert_eq!(scripts_and_whole_reads(&update), (1, false), "{update:?}");
     assert_eq!(count(&update, "hmget"), 1, "{update:?}");
 
-    // What it stored is what `update` stores from the same record.
-    let twin = created_with(&storage, &[("n", 1)], now).await;
+    // What it stored is what `update` stores from the same record: the
+    // same record loads, under the same fields, with the same TTL.
+    let (twin, _) = own.session(now).await;
     let _outcome = storage
         .update(&twin, &changes, deadlines(now), now)
         .await
         .unwrap();
-    let short = storage.load(&key, now).await.unwrap().unwrap();
-    let full = storage.load(&twin, now).await.unwrap().unwrap();
-    assert_eq!(short, full);
-    let fields = |key: SessionKey| redis::cmd("HKEYS").arg(format!("{prefix}{key}")).clone();
-    let short_fields: Vec<String> = fields(key).query_async(&mut connection).await.unwrap();
-    let full_fields: Vec<String> = fields(twin).query_async(&mut connection).await.unwrap();
-    assert_eq!(sorted(short_fields), sorted(full_fields));
-    let ttl = |key: SessionKey| redis::cmd("PTTL").arg(format!("{prefix}{key}")).clone();
-    let short_ttl: i64 = ttl(key).query_async(&mut connection).await.unwrap();
-    let full_ttl: i64 = ttl(twin).query_async(&mut connection).await.unwrap();
-    assert!(
-        (short_ttl - full_ttl).abs() < 5_000,
-        "{short_ttl} {full_ttl}"
-    );
-}
-
-fn sorted(mut fields: Vec<String>) -> Vec<String> {
-    fields.sort();
-    fields
+    let short = storage.load(&key, now).await.unwrap();
+    assert_eq!(short, storage.load(&twin, now).await.unwrap());
+    let mut layouts = Vec::new();
+    for key in [key, twin] {
+        let mut fields: Vec<String> = redis::cmd("HKEYS")
+            .arg(own.redis_key(key))
+            .query_async(&mut own.connection)
+            .await
+            .unwrap();
+        fields.sort();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(own.redis_key(key))
+            .query_async(&mut own.connection)
+            .await
+            .unwrap();
+        layouts.push((fields, ttl));
+    }
+    assert_eq!(layouts[0].0, layouts[1].0);
+    assert!((layouts[0].1 - layouts[1].1).abs() < 5_000, "{layouts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_short_update_remembers_as_many_writes_as_the_full_one() {
-    let Some((_server, storage, mut connection, prefix)) = own_server().await else {
+    let Some((mut own, now)) = Own::start().await else {
         return;
     };
-    let now = Timestamp::now();
-    let key = created_with(&storage, &[("n", 0)], now).await;
-    for n in 0..12 {
-        let loaded = storage.load(&key, now).await.unwrap().unwrap();
-        let outcome = storage
+    let (key, _) = own.session(now).await;
+    for n in 1..13 {
+        let loaded = own.storage.load(&key, now).await.unwrap().unwrap();
+        let outcome = own
+            .storage
             .update_from(
                 &key,
                 &loaded,
@@ -158,14 +184,14 @@ async fn the_short_update_remembers_as_many_writes_as_the_full_one() {
         assert_eq!(
             outcome,
             UpdateOutcome::Updated {
-                version: 2 + n.unsigned_abs()
+                version: 1 + n.unsigned_abs()
             }
         );
     }
     let memo: String = redis::cmd("HGET")
-        .arg(format!("{prefix}{key}"))
+        .arg(own.redis_key(key))
         .arg("w")
-        .query_async(&mut connection)
+        .query_async(&mut own.connection)
         .await
         .unwrap();
     let versions: Vec<&str> = memo
@@ -178,12 +204,11 @@ async fn the_short_update_remembers_as_many_writes_as_the_full_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_from_a_stale_record_goes_the_full_way_and_loses_nothing() {
-    let Some((_server, storage, mut connection, _prefix)) = own_server().await else {
+    let Some((mut own, now)) = Own::start().await else {
         return;
     };
-    let now = Timestamp::now();
-    let key = created_with(&storage, &[("n", 1)], now).await;
-    let loaded = storage.load(&key, now).await.unwrap().unwrap();
+    let (key, loaded) = own.session(now).await;
+    let storage = own.storage.clone();
     let mut other = ChangeSet::new();
     other.insert("m", int(7));
     let moved = storage
@@ -197,7 +222,7 @@ async fn an_update_from_a_stale_record_goes_the_full_way_and_loses_nothing() {
     changes.insert("k", int(1));
     let before = storage.round_trips();
     let (outcome, update) = ran(
-        &mut connection,
+        &mut own.connection,
         storage.update_from(&key, &loaded, &changes, deadlines(now), now),
     )
     .await;
@@ -227,18 +252,17 @@ async fn an_update_from_a_stale_record_goes_the_full_way_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_from_a_deleted_or_tombstoned_session_is_gone_and_recreates_nothing() {
-    let Some((_server, storage, mut connection, prefix)) = own_server().await else {
+    let Some((mut own, now)) = Own::start().await else {
         return;
     };
-    let now = Timestamp::now();
+    let storage = own.storage.clone();
     let changes = increment("n", 1, 2);
 
-    let deleted = created_with(&storage, &[("n", 1)], now).await;
-    let loaded = storage.load(&deleted, now).await.unwrap().unwrap();
+    let (deleted, loaded) = own.session(now).await;
     storage.delete(&deleted).await.unwrap();
     let before = storage.round_trips();
     let (outcome, update) = ran(
-        &mut connection,
+        &mut own.connection,
         storage.update_from(&deleted, &loaded, &changes, deadlines(now), now),
     )
     .await;
@@ -246,22 +270,21 @@ async fn an_update_from_a_deleted_or_tombstoned_session_is_gone_and_recreates_no
     assert_eq!(storage.round_trips() - before, 2, "short, then full");
     assert_eq!(scripts_and_whole_reads(&update), (2, true), "{update:?}");
     let exists: bool = redis::cmd("EXISTS")
-        .arg(format!("{prefix}{deleted}"))
-        .query_async(&mut connection)
+        .arg(own.redis_key(deleted))
+        .query_async(&mut own.connection)
         .await
         .unwrap();
     assert!(!exists, "logout wins: nothing re-created");
 
     // A tombstone (a cluster revoke's) under a key a request had loaded.
-    let revoked = created_with(&storage, &[("n", 1)], now).await;
-    let loaded = storage.load(&revoked, now).await.unwrap().unwrap();
-    let redis_key = format!("{prefix}{revoked}");
+    let (revoked, loaded) = own.session(now).await;
+    let redis_key = own.redis_key(revoked);
     let _: () = redis::pipe()
         .atomic()
         .del(&redis_key)
         .hset(&redis_key, "m", "R")
         .pexpire(&redis_key, 60_000)
-        .query_async(&mut connection)
+        .query_async(&mut own.connection)
         .await
         .unwrap();
     let before = storage.round_trips();
@@ -282,7 +305,7 @@ async fn an_update_from_a_deleted_or_tombstoned_session_is_gone_and_recreates_no
     );
     let hash: BTreeMap<String, String> = redis::cmd("HGETALL")
         .arg(&redis_key)
-        .query_async(&mut connection)
+        .query_async(&mut own.connection)
         .await
         .unwrap();
     assert_eq!(hash, BTreeMap::from([("m".to_owned(), "R".to_owned())]));
@@ -290,19 +313,19 @@ async fn an_update_from_a_deleted_or_tombstoned_session_is_gone_and_recreates_no
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_onto_an_expired_record_goes_the_full_way() {
-    let Some((_server, storage, mut connection, _prefix)) = own_server().await else {
+    let Some((mut own, then)) = Own::start().await else {
         return;
     };
-    let then = Timestamp::now();
-    let key = created_with(&storage, &[("n", 1)], then).await;
+    let (key, _) = own.session(then).await;
     // Past the idle deadline, still stored (within the TTL's slack, or a
     // clock moved by the test): the create replaces it.
     let later = deadlines(then)
         .idle()
         .saturating_add(Duration::from_secs(1));
+    let storage = own.storage.clone();
     let before = storage.round_trips();
     let (outcome, create) = ran(
-        &mut connection,
+        &mut own.connection,
         storage.create(&key, &record_with(&[("n", 9)], later), later),
     )
     .await;

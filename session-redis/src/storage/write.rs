@@ -80,11 +80,9 @@ impl RedisStorage {
     /// with the binding `loaded` names.
     pub(super) async fn update_loaded(
         &self,
-        key: &SessionKey,
-        loaded: &Record,
+        (key, loaded): (&SessionKey, &Record),
         changes: &ChangeSet,
-        deadlines: Deadlines,
-        now: Timestamp,
+        (deadlines, now): (Deadlines, Timestamp),
     ) -> Result<UpdateOutcome, Error> {
         let limit = self.max_record_bytes();
         let token = write_token::fresh()?;
