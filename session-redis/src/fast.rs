@@ -6,7 +6,7 @@
 //!
 //! Why they are cheaper than the full scripts: those read the whole hash
 //! and parse it in Lua, recompute the data's size and define every shared
-//! helper on each call; these read at most one field, and the caller
+//! helper on each call; these read at most two fields, and the caller
 //! computes in Rust what the full scripts compute on the server (the
 //! metadata to write, the size, the conditions), from the record it
 //! loaded. That is sound only while the stored metadata is byte for byte
@@ -17,8 +17,7 @@
 //! session is never written here.
 //!
 //! They write what the full scripts write, field for field (metadata,
-//! the remembered write in its slot of the ring, values), so every read
-//! path reads them as before.
+//! remembered writes, values), so every read path reads them as before.
 //! They only ever touch the key they are passed, so they run on Redis
 //! Cluster as they do on one node.
 
@@ -49,28 +48,37 @@ return {'created'}
 
 /// `update_from` of a record still as loaded. KEYS: the session. ARGV:
 /// the metadata loaded, the metadata to write, its version, this write's
-/// field of the ring of remembered writes and its value, TTL, how many
-/// fields to delete, those fields, then the field/value pairs to set. The
-/// ring's other fields stay as they are: what the full scripts keep.
+/// entry of field `w`, TTL, how many fields to delete, those fields, then
+/// the field/value pairs to set. The entries already in `w` are kept
+/// after this one, as the full scripts keep them, so a resend of an
+/// earlier write is still recognised.
 const UPDATE: &str = r"
 local key = KEYS[1]
-if redis.pcall('HGET', key, 'm') ~= ARGV[1] then return {'stale'} end
-local removals = tonumber(ARGV[7])
-if removals > 0 then redis.call('HDEL', key, unpack(ARGV, 8, 7 + removals)) end
-redis.call('HSET', key, 'm', ARGV[2], ARGV[4], ARGV[5], unpack(ARGV, 8 + removals))
-redis.call('PEXPIRE', key, ARGV[6])
+local stored = redis.pcall('HMGET', key, 'm', 'w')
+if stored['err'] or stored[1] ~= ARGV[1] then return {'stale'} end
+local memo = {ARGV[4]}
+for entry in string.gmatch(stored[2] or '', ';[^;]*') do
+  if #memo == TOKENS_KEPT then break end
+  table.insert(memo, entry)
+end
+local removals = tonumber(ARGV[6])
+if removals > 0 then redis.call('HDEL', key, unpack(ARGV, 7, 6 + removals)) end
+redis.call('HSET', key, 'm', ARGV[2], 'w', table.concat(memo), unpack(ARGV, 7 + removals))
+redis.call('PEXPIRE', key, ARGV[5])
 return {'updated', ARGV[3]}
 ";
 
-static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE));
-static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
+fn script(body: &str) -> Script {
+    Script::new(&format!("local TOKENS_KEPT = {TOKENS_KEPT}\n{body}"))
+}
 
-/// The field and value that remember that the write `token` wrote
-/// `version`: the scripts' `remembered`, whose ring slot is the version
-/// mod [`TOKENS_KEPT`].
-fn remembered(token: &str, version: u64) -> (String, String) {
-    let slot = version % TOKENS_KEPT as u64;
-    (format!("w{slot}"), format!("{token}={version}"))
+static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));
+static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UPDATE));
+
+/// The entry of field `w` that remembers the write `token` wrote
+/// `version` (the full scripts' `remembered`).
+fn memo_entry(token: &str, version: u64) -> String {
+    format!(";{token}={version}")
 }
 
 /// The short `create` of `record` under the Redis key `key` with the
@@ -92,7 +100,8 @@ pub(crate) fn create(
         .arg(millis(record.deadlines.native_ttl(now)).min(MAX_TTL_MS))
         .arg("m")
         .arg(encode_meta(record))
-        .arg(remembered(token, record.version));
+        .arg("w")
+        .arg(memo_entry(token, record.version));
     for (name, value) in record.data.iter() {
         invocation.arg(data_field(name)).arg(value.as_bytes());
     }
@@ -142,7 +151,7 @@ pub(crate) fn update(
         .arg(encode_meta(loaded))
         .arg(encode_meta(&next))
         .arg(next.version)
-        .arg(remembered(token, next.version))
+        .arg(memo_entry(token, next.version))
         .arg(millis(next.deadlines.native_ttl(now)).min(MAX_TTL_MS))
         .arg(removals.len())
         .arg(removals);
@@ -194,14 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_is_remembered_in_the_slot_the_full_scripts_read() {
-        // The scripts take the version's last three digits mod 8.
-        for version in [1, 7, 8, 999, 1000, 1001, u64::MAX] {
-            let digits = version.to_string();
-            let last: u64 = digits[digits.len().saturating_sub(3)..].parse().unwrap();
-            let (field, entry) = remembered("ab", version);
-            assert_eq!(field, format!("w{}", last % 8));
-            assert_eq!(entry, format!("ab={version}"));
-        }
+    fn the_memo_entry_is_the_full_scripts() {
+        assert_eq!(memo_entry("ab", 7), ";ab=7");
     }
 }

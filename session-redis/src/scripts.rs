@@ -13,14 +13,9 @@
 //! second time (`create`, `update`, `cycle`, the cluster seal) takes a
 //! fresh write token as its first argument, and the record remembers the
 //! tokens of its last `TOKENS_KEPT` writes, each with the version it
-//! wrote, in a ring of fields `w0` to `w7`: the write of version `v`
-//! keeps `<token>=<v>` in field `w<v mod 8>`. Versions move by one a
-//! write, so the last eight writes hold the eight fields, and a write
-//! sets its own field without reading the others (what lets the short
-//! scripts of [`fast`](crate::fast) remember a write blind). Records
-//! written before the ring keep theirs in field `w` (`;<token>=<version>`
-//! entries, newest first), still read. A seal keeps its token in the
-//! sealed metadata, so an unseal leaves the record as it was. A script that finds its own token answers what it did
+//! wrote, in field `w` (`;<token>=<version>` entries, newest first); a
+//! seal keeps its token in the sealed metadata, so an unseal leaves the
+//! record as it was. A script that finds its own token answers what it did
 //! the first time and writes nothing. `touch`, the unseal and `DEL` need no token: run twice,
 //! they leave what running once leaves.
 //!
@@ -50,8 +45,6 @@ use crate::index::INDEX_HELPERS;
 /// many other writes to the same session landed between the first send and
 /// the resend (which follows a reconnect, milliseconds later).
 pub(crate) const TOKENS_KEPT: usize = 8;
-// The ring's slot is read from a version's last three decimal digits.
-const _: () = assert!(1000 % TOKENS_KEPT == 0);
 
 /// Shared helpers, prepended to every script.
 const COMMON: &str = r#"
@@ -101,14 +94,6 @@ end
 -- The version the write with `token` (ARGV[1]) wrote, if the record whose
 -- fields are `fields` remembers it: then this is a resend.
 local function written(fields, token)
-  local prefix = token .. '='
-  for slot = 0, TOKENS_KEPT - 1 do
-    local entry = fields['w' .. slot]
-    if entry and string.sub(entry, 1, #prefix) == prefix then
-      return string.sub(entry, #prefix + 1)
-    end
-  end
-  -- A record written before the ring: one field of entries.
   local memo = fields['w']
   if not memo then return nil end
   local at = string.find(memo, ';' .. token .. '=', 1, true)
@@ -116,12 +101,15 @@ local function written(fields, token)
   return string.match(memo, '^%d+', at + #token + 2)
 end
 
--- The field and value that remember that the write with `token` wrote
--- `version` (a decimal string): its slot of the ring is the version mod
--- TOKENS_KEPT, read from its last three digits (1000 is a multiple of 8).
-local function remembered(token, version)
-  local slot = tonumber(string.sub(version, -3)) % TOKENS_KEPT
-  return 'w' .. slot, token .. '=' .. version
+-- Field `w` once the write with `token` wrote `version`: its entry first,
+-- then the newest of the entries kept so far.
+local function remembered(fields, token, version)
+  local kept = {';' .. token .. '=' .. version}
+  for entry in string.gmatch(fields['w'] or '', ';[^;]*') do
+    if #kept == TOKENS_KEPT then break end
+    table.insert(kept, entry)
+  end
+  return table.concat(kept)
 end
 
 -- The metadata alone, for writes that change nothing else: as `stored`,
@@ -268,8 +256,7 @@ local function size_after(fields, changes)
 end
 
 -- Writes the changes to the record whose fields were `fields`, and its new
--- metadata `meta` and the field and value of `memo` (`remembered`) with
--- the inserts.
+-- metadata `meta` and remembered writes `memo` with the inserts.
 local function apply_changes(key, fields, changes, meta, memo)
   if changes.cleared then
     local data = {}
@@ -279,7 +266,7 @@ local function apply_changes(key, fields, changes, meta, memo)
     chunked('HDEL', key, data)
   end
   chunked('HDEL', key, changes.removals)
-  local writes = {'m', meta, memo[1], memo[2]}
+  local writes = {'m', meta, 'w', memo}
   for _, item in ipairs(changes.inserts) do table.insert(writes, item) end
   chunked('HSET', key, writes)
 end
@@ -301,8 +288,7 @@ if meta and live(meta, now) then
 end
 if present then redis.call('DEL', key) end
 local version = parse_meta(ARGV[3]).v
-local slot, entry = remembered(token, version)
-local fields = {'m', ARGV[3], slot, entry}
+local fields = {'m', ARGV[3], 'w', remembered({}, token, version)}
 for j = 6, #ARGV do table.insert(fields, ARGV[j]) end
 chunked('HSET', key, fields)
 redis.call('PEXPIRE', key, ARGV[4])
@@ -333,7 +319,7 @@ if not indexed then return {'bound', meta.u, meta.a} end
 local absolute = earlier(meta.a, ARGV[4])
 local version = next_version(meta)
 local moved = encode_meta(meta.c, ARGV[3], absolute, version, seen_tail(meta, ARGV[2]))
-apply_changes(key, meta.fields, changes, moved, {remembered(token, version)})
+apply_changes(key, meta.fields, changes, moved, remembered(meta.fields, token, version))
 expire(key, ARGV[3], absolute, now, ARGV[6])
 if idx then index_extend(idx, member(key), earlier(ARGV[3], absolute), now) end
 return {'updated', version}
@@ -379,7 +365,7 @@ if not indexed then return {'bound', meta.u, meta.a} end
 redis.call('RENAME', old, new)
 local version = next_version(meta)
 local moved = encode_meta(meta.c, ARGV[3], ARGV[4], version, seen_tail(meta, ARGV[2]))
-apply_changes(new, meta.fields, changes, moved, {remembered(token, version)})
+apply_changes(new, meta.fields, changes, moved, remembered(meta.fields, token, version))
 expire(new, ARGV[3], ARGV[4], now, ARGV[6])
 if idx then
   redis.call('ZREM', idx, member(old))
