@@ -28,7 +28,7 @@ use session_core::{ChangeSet, Deadlines, Record, Timestamp};
 
 use crate::invocation::{MAX_TTL_MS, millis};
 use crate::layout::{data_field, encode_meta};
-use crate::scripts::TOKENS_KEPT;
+use crate::scripts::{MEMO_ENTRY, TOKENS_KEPT};
 
 /// The most fields a short script sets or deletes: `unpack` puts every
 /// one on Lua's stack, which holds about 8 000. A larger write takes the
@@ -48,37 +48,35 @@ return {'created'}
 
 /// `update_from` of a record still as loaded. KEYS: the session. ARGV:
 /// the metadata loaded, the metadata to write, its version, this write's
-/// entry of field `w`, TTL, how many fields to delete, those fields, then
-/// the field/value pairs to set. The entries already in `w` are kept
-/// after this one, as the full scripts keep them, so a resend of an
-/// earlier write is still recognised.
+/// entry of field `t`, TTL, how many fields to delete, those fields, then
+/// the field/value pairs to set. The newest entries already in `t` are
+/// kept after this one, as the full scripts keep them (a cut at a fixed
+/// width: `KEPT` is the bytes of `TOKENS_KEPT - 1` entries), so a resend
+/// of an earlier write is still recognised.
 const UPDATE: &str = r"
 local key = KEYS[1]
-local stored = redis.pcall('HMGET', key, 'm', 'w')
+local stored = redis.pcall('HMGET', key, 'm', 't')
 if stored['err'] or stored[1] ~= ARGV[1] then return {'stale'} end
-local memo = {ARGV[4]}
-for entry in string.gmatch(stored[2] or '', ';[^;]*') do
-  if #memo == TOKENS_KEPT then break end
-  table.insert(memo, entry)
-end
+local memo = ARGV[4] .. string.sub(stored[2] or '', 1, KEPT)
 local removals = tonumber(ARGV[6])
 if removals > 0 then redis.call('HDEL', key, unpack(ARGV, 7, 6 + removals)) end
-redis.call('HSET', key, 'm', ARGV[2], 'w', table.concat(memo), unpack(ARGV, 7 + removals))
+redis.call('HSET', key, 'm', ARGV[2], 't', memo, unpack(ARGV, 7 + removals))
 redis.call('PEXPIRE', key, ARGV[5])
 return {'updated', ARGV[3]}
 ";
 
 fn script(body: &str) -> Script {
-    Script::new(&format!("local TOKENS_KEPT = {TOKENS_KEPT}\n{body}"))
+    let kept = (TOKENS_KEPT - 1) * MEMO_ENTRY;
+    Script::new(&format!("local KEPT = {kept}\n{body}"))
 }
 
 static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));
 static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UPDATE));
 
-/// The entry of field `w` that remembers the write `token` wrote
-/// `version` (the full scripts' `remembered`).
+/// The entry of field `t` that remembers the write `token` wrote
+/// `version` (the full scripts' `remembered`): [`MEMO_ENTRY`] bytes.
 fn memo_entry(token: &str, version: u64) -> String {
-    format!(";{token}={version}")
+    format!("{token}{version:020}")
 }
 
 /// The short `create` of `record` under the Redis key `key` with the
@@ -100,7 +98,7 @@ pub(crate) fn create(
         .arg(millis(record.deadlines.native_ttl(now)).min(MAX_TTL_MS))
         .arg("m")
         .arg(encode_meta(record))
-        .arg("w")
+        .arg("t")
         .arg(memo_entry(token, record.version));
     for (name, value) in record.data.iter() {
         invocation.arg(data_field(name)).arg(value.as_bytes());
@@ -203,7 +201,12 @@ mod tests {
     }
 
     #[test]
-    fn the_memo_entry_is_the_full_scripts() {
-        assert_eq!(memo_entry("ab", 7), ";ab=7");
+    fn a_memo_entry_has_the_width_the_scripts_cut_at() {
+        let token = crate::write_token::fresh().unwrap();
+        for version in [1, 42, u64::MAX] {
+            let entry = memo_entry(&token, version);
+            assert_eq!(entry.len(), MEMO_ENTRY);
+            assert_eq!(entry[16..].parse::<u64>().unwrap(), version);
+        }
     }
 }

@@ -188,18 +188,20 @@ async fn the_short_update_remembers_as_many_writes_as_the_full_one() {
             }
         );
     }
+    // Field `t`: 36-byte entries (token, zero-padded version), newest
+    // first, the last eight writes.
     let memo: String = redis::cmd("HGET")
         .arg(own.redis_key(key))
-        .arg("w")
+        .arg("t")
         .query_async(&mut own.connection)
         .await
         .unwrap();
-    let versions: Vec<&str> = memo
-        .split(';')
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| entry.split_once('=').unwrap().1)
+    let versions: Vec<u64> = memo
+        .as_bytes()
+        .chunks(36)
+        .map(|entry| std::str::from_utf8(&entry[16..]).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(versions, ["13", "12", "11", "10", "9", "8", "7", "6"]);
+    assert_eq!(versions, [13, 12, 11, 10, 9, 8, 7, 6]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
