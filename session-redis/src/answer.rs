@@ -49,6 +49,9 @@ pub(crate) enum Answer {
     Absent,
     /// A cluster revoke's step found a record that is not the user's.
     Other,
+    /// A short script's check failed (see [`fast`](crate::fast)): nothing
+    /// written, the full script decides.
+    Stale,
 }
 
 /// Reads a script's reply.
@@ -84,6 +87,7 @@ pub(crate) fn parse(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
         b"in_cycle" => Answer::InCycle(number(rest.next())?),
         b"absent" => Answer::Absent,
         b"other" => Answer::Other,
+        b"stale" => Answer::Stale,
         _ => return Err(Error::backend("unexpected answer from a session script")),
     })
 }

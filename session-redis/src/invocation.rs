@@ -35,20 +35,20 @@ impl Index {
 
 /// The longest TTL written, in milliseconds (about 31 000 years): `PEXPIRE`
 /// refuses times that overflow once added to the clock.
-const MAX_TTL_MS: u64 = 1_000_000_000_000_000;
+pub(crate) const MAX_TTL_MS: u64 = 1_000_000_000_000_000;
 
-/// `create` of `record` under the Redis key `key`; `index` is declared
-/// for a bound record on one node, else `None`.
+/// `create` of `record` under the Redis key `key` with the write `token`;
+/// `index` is declared for a bound record on one node, else `None`.
 pub(crate) fn create(
     key: String,
     record: &Record,
-    index: Option<String>,
+    (index, token): (Option<String>, &str),
     now: Timestamp,
-) -> Result<ScriptInvocation<'static>, Error> {
+) -> ScriptInvocation<'static> {
     let mut invocation = CREATE_SCRIPT.prepare_invoke();
     invocation
         .key(key)
-        .arg(write_token::fresh()?)
+        .arg(token)
         .arg(now.as_unix_millis())
         .arg(encode_meta(record))
         .arg(millis(record.deadlines.native_ttl(now)).min(MAX_TTL_MS));
@@ -59,23 +59,24 @@ pub(crate) fn create(
     for (name, value) in record.data.iter() {
         invocation.arg(data_field(name)).arg(value.as_bytes());
     }
-    Ok(invocation)
+    invocation
 }
 
-/// `update` of the Redis key `key`; `limit` is the largest data accepted.
+/// `update` of the Redis key `key` with the write `token`; `limit` is the
+/// largest data accepted.
 pub(crate) fn update(
-    key: String,
+    (key, token): (String, &str),
     changes: &ChangeSet,
     (deadlines, index): (Deadlines, &Index),
     now: Timestamp,
     limit: usize,
-) -> Result<ScriptInvocation<'static>, Error> {
+) -> ScriptInvocation<'static> {
     let mut invocation = UPDATE_SCRIPT.prepare_invoke();
     invocation.key(key);
-    push_write(&mut invocation, deadlines, now, limit)?;
+    push_write(&mut invocation, token, deadlines, now, limit);
     index.push(&mut invocation);
     push_changes(&mut invocation, changes);
-    Ok(invocation)
+    invocation
 }
 
 /// `touch` of the Redis key `key`.
@@ -119,28 +120,34 @@ pub(crate) fn cycle(
 ) -> Result<ScriptInvocation<'static>, Error> {
     let mut invocation = CYCLE_SCRIPT.prepare_invoke();
     invocation.key(old).key(new);
-    push_write(&mut invocation, deadlines, now, limit)?;
+    push_write(
+        &mut invocation,
+        &write_token::fresh()?,
+        deadlines,
+        now,
+        limit,
+    );
     index.push(&mut invocation);
     push_changes(&mut invocation, changes);
     Ok(invocation)
 }
 
-/// The arguments `update`, `cycle` and `login` start with: a write token,
-/// now, the deadlines, the size limit, the expiry slack.
+/// The arguments `update`, `cycle` and `login` start with: the write
+/// token, now, the deadlines, the size limit, the expiry slack.
 pub(crate) fn push_write(
     invocation: &mut ScriptInvocation<'_>,
+    token: &str,
     deadlines: Deadlines,
     now: Timestamp,
     limit: usize,
-) -> Result<(), Error> {
+) {
     invocation
-        .arg(write_token::fresh()?)
+        .arg(token)
         .arg(now.as_unix_millis())
         .arg(deadlines.idle().as_unix_millis())
         .arg(deadlines.absolute().as_unix_millis())
         .arg(limit)
         .arg(millis(EXPIRY_SLACK));
-    Ok(())
 }
 
 /// Appends a change set to a script's arguments: cleared flag, removed

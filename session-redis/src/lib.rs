@@ -86,6 +86,7 @@ mod builder;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod connection;
+mod fast;
 #[cfg(feature = "conformance")]
 mod harness;
 #[cfg(all(feature = "test-util", feature = "cluster"))]

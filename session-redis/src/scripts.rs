@@ -13,9 +13,14 @@
 //! second time (`create`, `update`, `cycle`, the cluster seal) takes a
 //! fresh write token as its first argument, and the record remembers the
 //! tokens of its last `TOKENS_KEPT` writes, each with the version it
-//! wrote, in field `w` (`;<token>=<version>` entries, newest first); a
-//! seal keeps its token in the sealed metadata, so an unseal leaves the
-//! record as it was. A script that finds its own token answers what it did
+//! wrote, in field `t`: entries of `MEMO_ENTRY` bytes, newest first, each
+//! the token (16 hex digits) then the version (20 decimal digits, zero
+//! padded). Fixed widths let a write keep the newest entries by cutting
+//! the field at a known length, without parsing it (what the short
+//! scripts of [`fast`](crate::fast) do). Records written before `t` keep
+//! theirs in field `w` (`;<token>=<version>` entries, newest first),
+//! still read. A seal keeps its token in the sealed metadata, so an
+//! unseal leaves the record as it was. A script that finds its own token answers what it did
 //! the first time and writes nothing. `touch`, the unseal and `DEL` need no token: run twice,
 //! they leave what running once leaves.
 //!
@@ -44,7 +49,11 @@ use crate::index::INDEX_HELPERS;
 /// How many writes a record remembers: a resend is recognised unless this
 /// many other writes to the same session landed between the first send and
 /// the resend (which follows a reconnect, milliseconds later).
-const TOKENS_KEPT: usize = 8;
+pub(crate) const TOKENS_KEPT: usize = 8;
+
+/// The width of a remembered write in field `t`: a token's 16 hex digits
+/// ([`write_token`](crate::write_token)) and a version's 20 digits.
+pub(crate) const MEMO_ENTRY: usize = 36;
 
 /// Shared helpers, prepended to every script.
 const COMMON: &str = r#"
@@ -94,22 +103,25 @@ end
 -- The version the write with `token` (ARGV[1]) wrote, if the record whose
 -- fields are `fields` remembers it: then this is a resend.
 local function written(fields, token)
-  local memo = fields['w']
-  if not memo then return nil end
-  local at = string.find(memo, ';' .. token .. '=', 1, true)
+  local memo = fields['t'] or ''
+  for at = 1, #memo - MEMO_ENTRY + 1, MEMO_ENTRY do
+    if string.sub(memo, at, at + 15) == token then
+      return string.match(string.sub(memo, at + 16, at + MEMO_ENTRY - 1), '^0*(%d+)$')
+    end
+  end
+  -- A record written before field `t`.
+  local old = fields['w']
+  if not old then return nil end
+  local at = string.find(old, ';' .. token .. '=', 1, true)
   if not at then return nil end
-  return string.match(memo, '^%d+', at + #token + 2)
+  return string.match(old, '^%d+', at + #token + 2)
 end
 
--- Field `w` once the write with `token` wrote `version`: its entry first,
+-- Field `t` once the write with `token` wrote `version`: its entry first,
 -- then the newest of the entries kept so far.
 local function remembered(fields, token, version)
-  local kept = {';' .. token .. '=' .. version}
-  for entry in string.gmatch(fields['w'] or '', ';[^;]*') do
-    if #kept == TOKENS_KEPT then break end
-    table.insert(kept, entry)
-  end
-  return table.concat(kept)
+  local entry = token .. string.rep('0', 20 - #version) .. version
+  return entry .. string.sub(fields['t'] or '', 1, (TOKENS_KEPT - 1) * MEMO_ENTRY)
 end
 
 -- The metadata alone, for writes that change nothing else: as `stored`,
@@ -266,7 +278,7 @@ local function apply_changes(key, fields, changes, meta, memo)
     chunked('HDEL', key, data)
   end
   chunked('HDEL', key, changes.removals)
-  local writes = {'m', meta, 'w', memo}
+  local writes = {'m', meta, 't', memo}
   for _, item in ipairs(changes.inserts) do table.insert(writes, item) end
   chunked('HSET', key, writes)
 end
@@ -288,7 +300,7 @@ if meta and live(meta, now) then
 end
 if present then redis.call('DEL', key) end
 local version = parse_meta(ARGV[3]).v
-local fields = {'m', ARGV[3], 'w', remembered({}, token, version)}
+local fields = {'m', ARGV[3], 't', remembered({}, token, version)}
 for j = 6, #ARGV do table.insert(fields, ARGV[j]) end
 chunked('HSET', key, fields)
 redis.call('PEXPIRE', key, ARGV[4])
@@ -398,7 +410,7 @@ return {'deleted'}
 /// Each script: the shared helpers, the index's, then its body.
 pub(crate) fn script(body: &str) -> Script {
     Script::new(&format!(
-        "local TOKENS_KEPT = {TOKENS_KEPT}\n{COMMON}\n{INDEX_HELPERS}\n{body}"
+        "local TOKENS_KEPT, MEMO_ENTRY = {TOKENS_KEPT}, {MEMO_ENTRY}\n{COMMON}\n{INDEX_HELPERS}\n{body}"
     ))
 }
 

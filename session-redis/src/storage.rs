@@ -20,6 +20,7 @@ use crate::answer::outcome;
 use crate::builder::{DEFAULT_TIMEOUT, RedisStorageBuilder};
 use crate::connection::Target;
 use crate::layout::{Fields, decode_record};
+use crate::write_token;
 
 /// Sessions in Redis. Cloning is cheap and shares the connection.
 #[derive(Clone)]
@@ -157,10 +158,13 @@ impl SessionStorage for RedisStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        self.update_bound(key, None, changes, deadlines, now).await
+        let token = write_token::fresh()?;
+        self.update_bound((key, &token), None, changes, deadlines, now)
+            .await
     }
 
-    /// A bound `loaded` names the index to keep: one script on one node.
+    /// An unbound `loaded` still as stored is one compare-and-write; a
+    /// bound one names the index to keep: one script on one node.
     async fn update_from(
         &self,
         key: &SessionKey,
@@ -169,7 +173,7 @@ impl SessionStorage for RedisStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        self.update_bound(key, write::binding(loaded), changes, deadlines, now)
+        self.update_loaded((key, loaded), changes, (deadlines, now))
             .await
     }
 

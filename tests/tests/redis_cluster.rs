@@ -145,6 +145,22 @@ async fn a_conditioned_update_whose_reply_was_dropped_applies_once() {
     assert_eq!(outcome, UpdateOutcome::Updated { version: 2 });
     let record = storage.load(&key, now).await.unwrap().unwrap();
     assert_eq!((record.version, int_at(&record.data, "n")), (2, Some(2)));
+
+    // From the record as loaded, the short script: its resend finds the
+    // metadata moved and answers `stale`; the full script, sent with the
+    // same write token, recognises the write.
+    let target = format!("{prefix}{key}");
+    cluster
+        .faults
+        .drop_reply(move |command| is_script_on(command, &target));
+    let outcome = storage
+        .update_from(&key, &record, &increment("n", 2, 3), deadlines(now), now)
+        .await
+        .unwrap();
+    assert_eq!(cluster.faults.dropped(), 2, "the short script's reply too");
+    assert_eq!(outcome, UpdateOutcome::Updated { version: 3 });
+    let record = storage.load(&key, now).await.unwrap().unwrap();
+    assert_eq!((record.version, int_at(&record.data, "n")), (3, Some(3)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ use crate::answer::{Answer, outcome};
 use crate::invocation::{push_changes, push_write};
 use crate::layout::{self, META, account_tail, decode_meta, hex_bytes};
 use crate::storage::RedisStorage;
+use crate::write_token;
 use script::LOGIN_SCRIPT;
 
 /// How often an account call reads again when the index changed under
@@ -279,7 +280,14 @@ impl RedisStorage {
         if let Some(user) = &keys.old_user {
             invocation.key(self.index_key(user));
         }
-        push_write(&mut invocation, deadlines, now, self.max_record_bytes())?;
+        let token = write_token::fresh()?;
+        push_write(
+            &mut invocation,
+            &token,
+            deadlines,
+            now,
+            self.max_record_bytes(),
+        );
         invocation
             .arg(account_tail(&login.account(now)))
             .arg(if keys.old.is_some() { "1" } else { "0" })

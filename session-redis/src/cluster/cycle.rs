@@ -211,8 +211,9 @@ impl RedisStorage {
                 .map_err(|error| Stopped::Refused(Err(error)))?;
         }
         self.step(steps::CREATE).await.map_err(Stopped::Unknown)?;
-        let invocation = invocation::create(self.redis_key(&step.new), &next, None, step.now)
-            .map_err(|error| Stopped::Refused(Err(error)))?;
+        let token = write_token::fresh().map_err(|error| Stopped::Refused(Err(error)))?;
+        let invocation =
+            invocation::create(self.redis_key(&step.new), &next, (None, &token), step.now);
         let answer = self.script(invocation).await.map_err(Stopped::Unknown)?;
         if let Answer::Revoked = answer {
             // A revoke ended this login before its record came.

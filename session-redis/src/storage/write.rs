@@ -9,6 +9,12 @@
 //! writing, and the write runs again with that user's index. So an
 //! unbound request costs what it did; a hinted bound one, one script on
 //! one node.
+//!
+//! A `create` onto a free key and an `update_from` of an unbound record
+//! still as loaded take the short scripts of [`fast`](crate::fast) first;
+//! when one answers `stale` (it wrote nothing), the full script runs with
+//! the same write token, so a resend of the short one that did write is
+//! recognised by the full one.
 
 use session_core::{
     ChangeSet, CycleOutcome, Deadlines, Error, Record, SessionKey, Timestamp, TouchOutcome,
@@ -19,6 +25,7 @@ use super::RedisStorage;
 use crate::answer::{Answer, Outcome, outcome};
 use crate::index::INDEX_STEP_SCRIPT;
 use crate::invocation::{self, Index};
+use crate::{fast, write_token};
 
 /// How often a write follows `bound` answers before giving up (a record
 /// changes its user only by moving to a new key, so twice is plenty).
@@ -42,6 +49,13 @@ impl RedisStorage {
         now: Timestamp,
     ) -> Result<Answer, Error> {
         record.check_size(self.max_record_bytes())?;
+        let token = write_token::fresh()?;
+        if let Some(short) = fast::create(self.redis_key(key), record, &token, now) {
+            match self.script(short).await? {
+                Answer::Stale => {}
+                answer => return Ok(answer),
+            }
+        }
         let user = record.account.as_ref().map(|account| account.user);
         let index = match user {
             Some(user) if self.is_cluster() => {
@@ -53,14 +67,49 @@ impl RedisStorage {
             Some(user) => Some(self.index_key(&user)),
             None => None,
         };
-        self.script(invocation::create(self.redis_key(key), record, index, now)?)
+        self.script(invocation::create(
+            self.redis_key(key),
+            record,
+            (index, &token),
+            now,
+        ))
+        .await
+    }
+
+    /// `update_from`: the short script if it can decide, else `update`
+    /// with the binding `loaded` names.
+    pub(super) async fn update_loaded(
+        &self,
+        (key, loaded): (&SessionKey, &Record),
+        changes: &ChangeSet,
+        (deadlines, now): (Deadlines, Timestamp),
+    ) -> Result<UpdateOutcome, Error> {
+        let limit = self.max_record_bytes();
+        let token = write_token::fresh()?;
+        let short = fast::update(
+            self.redis_key(key),
+            loaded,
+            changes,
+            (deadlines, now),
+            (&token, limit),
+        );
+        if let Some(short) = short {
+            match self.script(short).await? {
+                Answer::Stale => {}
+                answer => return outcome(answer, limit),
+            }
+        }
+        let bound = binding(loaded);
+        self.update_bound((key, &token), bound, changes, deadlines, now)
             .await
     }
 
-    /// `update`, with the binding if the caller knows it.
+    /// `update` with the write `token`, and the binding if the caller
+    /// knows it. Every try sends the same token: one that answered `bound`
+    /// wrote nothing.
     pub(super) async fn update_bound(
         &self,
-        key: &SessionKey,
+        (key, token): (&SessionKey, &str),
         mut bound: Option<(UserKey, Timestamp)>,
         changes: &ChangeSet,
         deadlines: Deadlines,
@@ -72,12 +121,12 @@ impl RedisStorage {
                 |absolute: Timestamp| deadlines.idle().min(deadlines.absolute()).min(absolute);
             let index = self.index_for(key, bound, expiry, now).await?;
             let invocation = invocation::update(
-                self.redis_key(key),
+                (self.redis_key(key), token),
                 changes,
                 (deadlines, &index),
                 now,
                 limit,
-            )?;
+            );
             match self.script(invocation).await? {
                 Answer::Bound(user, absolute) => bound = Some((user, absolute)),
                 answer => return outcome(answer, limit),
