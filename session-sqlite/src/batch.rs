@@ -22,6 +22,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use session_core::{Error, SessionKey};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SqliteStorage;
@@ -142,8 +144,15 @@ impl SqliteStorage {
         sender
     }
 
-    /// The batch writer's loop.
+    /// The batch writer's loop, on a connection of its own, opened at the
+    /// first batch and again after a failed one: a connection that only
+    /// this writer writes through keeps its page cache from batch to batch
+    /// (SQLite drops a connection's cache when another connection has
+    /// written), where one taken from the pool each time re-read the pages
+    /// of every insert. Not from the pool, so closing the pool never waits
+    /// for the writer.
     async fn write_queued(self, mut queue: mpsc::UnboundedReceiver<Queued>) {
+        let mut connection = None;
         let mut batch = Vec::new();
         while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let writes: Vec<Write>;
@@ -152,19 +161,48 @@ impl SqliteStorage {
                 .drain(..)
                 .map(|queued| (queued.write, queued.done))
                 .unzip();
-            let outcomes = self.write_batch(&writes).await;
+            let outcomes = self.write_on(&mut connection, &writes).await;
+            if outcomes.is_err() {
+                connection = None;
+            }
             answer(answers, outcomes);
         }
     }
 
+    /// Writes `writes` on the writer's connection, opening it if needed.
+    async fn write_on(
+        &self,
+        connection: &mut Option<SqliteConnection>,
+        writes: &[Write],
+    ) -> Result<Vec<bool>, Error> {
+        let connection = match connection {
+            Some(connection) => connection,
+            None => connection.insert(
+                self.pool
+                    .connect_options()
+                    .connect()
+                    .await
+                    .map_err(Error::backend)?,
+            ),
+        };
+        self.write_batch(connection, writes).await
+    }
+
     /// Writes `writes` in this process's turn: alone as before batches,
     /// else in one transaction.
-    async fn write_batch(&self, writes: &[Write]) -> Result<Vec<bool>, Error> {
+    async fn write_batch(
+        &self,
+        connection: &mut SqliteConnection,
+        writes: &[Write],
+    ) -> Result<Vec<bool>, Error> {
         let _turn = self.writers.turn().await;
         if let [write] = writes {
-            return Ok(vec![self.write_alone(write).await?]);
+            return Ok(vec![self.write_alone(connection, write).await?]);
         }
-        let mut tx = self.begin().await?;
+        let mut tx = connection
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::backend)?;
         let mut written = vec![false; writes.len()];
         for statement in statements(writes) {
             let keys = self.write_many(&mut tx, writes, &statement).await?;
@@ -177,19 +215,20 @@ impl SqliteStorage {
     }
 
     /// One write as its own statement.
-    async fn write_alone(&self, write: &Write) -> Result<bool, Error> {
+    async fn write_alone(
+        &self,
+        connection: &mut SqliteConnection,
+        write: &Write,
+    ) -> Result<bool, Error> {
         match write {
-            Write::Insert { key, columns } => {
-                let mut connection = self.pool.acquire().await.map_err(Error::backend)?;
-                self.insert(&mut connection, key, columns.clone()).await
-            }
+            Write::Insert { key, columns } => self.insert(connection, key, columns.clone()).await,
             Write::IfUnchanged {
                 key,
                 read,
                 columns,
                 now,
             } => {
-                self.write_if_unchanged(&self.pool, key, *read, columns.clone(), *now)
+                self.write_if_unchanged(connection, key, *read, columns.clone(), *now)
                     .await
             }
         }
@@ -199,7 +238,7 @@ impl SqliteStorage {
     /// [`BATCH_SIZES`]) as one statement; the keys it wrote.
     async fn write_many(
         &self,
-        connection: &mut sqlx::SqliteConnection,
+        connection: &mut SqliteConnection,
         writes: &[Write],
         indexes: &[usize],
     ) -> Result<HashSet<SessionKey>, Error> {
