@@ -9,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::batch::Batches;
 use crate::schema::{self, Statements};
 use crate::writers::Writers;
 use crate::{InvalidTableName, SqliteStorage};
@@ -106,6 +107,7 @@ impl SqliteStorageBuilder {
         let storage = SqliteStorage {
             pool,
             writers: Writers::default(),
+            batches: Batches::default(),
             sql: Statements::for_table(&self.table),
             max_record_bytes: self.max_record_bytes,
             clock: self.clock,

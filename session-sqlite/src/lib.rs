@@ -61,11 +61,19 @@
 //! # }
 //! ```
 //!
-//! Every write is its own statement or transaction, so every request gets
-//! its own outcome; no writer task batches them.
+//! Concurrent requests' creates and updates (from the record the request
+//! loaded) are written in batches: a task of the storage writes what has
+//! queued while it wrote the last batch, as one multi-row statement per
+//! kind, in one transaction, and answers each request with its own
+//! outcome (`RETURNING` tells which rows were written) once that
+//! transaction has committed. A write alone is written as one statement,
+//! as before. Every other write (a cycle, a login, a touch, a delete, an
+//! update whose loaded record is stale) is its own statement or
+//! transaction, in the same turn-taking.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accounts;
+mod batch;
 mod binding;
 mod builder;
 mod cleanup;

@@ -16,6 +16,10 @@ use crate::binding::longest_device;
 /// Rows `delete_expired` deletes per statement.
 pub(crate) const CLEANUP_BATCH: i64 = 1_000;
 
+/// How many writes a batch statement holds: a few sizes, so a few
+/// statement texts (each prepared once per connection) serve every batch.
+pub(crate) const BATCH_SIZES: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+
 /// Version of the schema written to `PRAGMA user_version`: 1, the session
 /// columns; 2, the binding columns (`user_key`, `last_seen`, `device`) and
 /// the index of each user's sessions.
@@ -126,6 +130,12 @@ pub(crate) struct Statements {
     pub(crate) is_live: Sql,
     pub(crate) write_if_unchanged: Sql,
     pub(crate) write_if_unchanged_bound: Sql,
+    /// For each of [`BATCH_SIZES`], inserts of that many whole rows,
+    /// returning the keys inserted (a taken key is skipped).
+    pub(crate) insert_many: Vec<Sql>,
+    /// For each of [`BATCH_SIZES`], writes-if-unchanged of that many rows,
+    /// returning the keys written.
+    pub(crate) write_many_if_unchanged: Vec<Sql>,
     pub(crate) touch: Sql,
     pub(crate) delete: Sql,
     pub(crate) delete_expired: Sql,
@@ -214,6 +224,38 @@ impl Statements {
                  WHERE key = ?1 AND version = ?8 AND created_at = ?9
                  AND absolute_deadline = ?10 AND user_key = ?11 AND expires_at > ?12",
             ),
+            insert_many: BATCH_SIZES
+                .iter()
+                .map(|size| {
+                    sql(&format!(
+                        "INSERT INTO {{table}} (key, data, created_at, idle_deadline,
+                         absolute_deadline, expires_at, version, user_key, last_seen, device)
+                         VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+                        placeholders(*size, 10)
+                    ))
+                })
+                .collect(),
+            // The `VALUES` columns: key, data, idle, absolute, expires_at,
+            // version, last_seen (`NULL` for an unbound row, which stays
+            // `NULL`), then the read row's version, created_at, absolute
+            // deadline and user key, and now.
+            write_many_if_unchanged: BATCH_SIZES
+                .iter()
+                .map(|size| {
+                    sql(&format!(
+                        "UPDATE {{table}} SET data = b.column2, idle_deadline = b.column3,
+                         absolute_deadline = b.column4, expires_at = b.column5,
+                         version = b.column6, last_seen = b.column7
+                         FROM (VALUES {}) AS b
+                         WHERE {{table}}.key = b.column1 AND {{table}}.version = b.column8
+                         AND {{table}}.created_at = b.column9
+                         AND {{table}}.absolute_deadline = b.column10
+                         AND {{table}}.user_key IS b.column11 AND {{table}}.expires_at > b.column12
+                         RETURNING {{table}}.key",
+                        placeholders(*size, 12)
+                    ))
+                })
+                .collect(),
             // `MAX` of a `NULL` is `NULL`: an unbound row stays unbound.
             touch: sql(
                 "UPDATE {table}
@@ -240,6 +282,13 @@ impl Statements {
             user_keys: sql("SELECT key FROM {table} WHERE user_key = ?1"),
         }
     }
+}
+
+/// `rows` parenthesised lists of `columns` placeholders each, for
+/// `VALUES`.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
 }
 
 /// Creates the table and indexes if missing and adds the binding columns

@@ -10,6 +10,7 @@ use session_core::{
 use sqlx::sqlite::SqlitePool;
 
 use crate::SqliteStorageBuilder;
+use crate::batch::{Batches, Write};
 use crate::row::{Columns, millis};
 use crate::schema::{self, Statements};
 use crate::table::Locked;
@@ -21,6 +22,9 @@ pub struct SqliteStorage {
     pub(crate) pool: SqlitePool,
     /// Every write waits for its turn here.
     pub(crate) writers: Writers,
+    /// Where creates and updates from a loaded record queue to be written
+    /// in batches.
+    pub(crate) batches: Batches,
     pub(crate) sql: Statements,
     pub(crate) max_record_bytes: usize,
     /// Where the cleanup task reads the time.
@@ -81,14 +85,16 @@ impl SessionStorage for SqliteStorage {
         now: Timestamp,
     ) -> Result<CreateOutcome, Error> {
         let columns = Columns::of(record, self.max_record_bytes)?;
-        let _turn = self.writers.turn().await;
-        let mut connection = self.pool.acquire().await.map_err(Error::backend)?;
-        // A fresh key is free: one statement.
-        if self.insert(&mut connection, key, columns.clone()).await? {
+        // A fresh key is free: one row of a batched insert.
+        let insert = Write::Insert {
+            key: *key,
+            columns: columns.clone(),
+        };
+        if self.write_batched(insert).await? {
             return Ok(CreateOutcome::Created);
         }
-        drop(connection);
         // Taken: an expired row may be replaced, a live one never is.
+        let _turn = self.writers.turn().await;
         let mut tx = self.begin().await?;
         self.delete_row(&mut *tx, key, Some(now)).await?;
         Ok(if self.insert_and_commit(tx, key, columns).await? {
@@ -117,8 +123,7 @@ impl SessionStorage for SqliteStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        let _turn = self.writers.turn().await;
-        self.update_from_in_turn(key, loaded, changes, deadlines, now)
+        self.update_from_loaded(key, loaded, changes, deadlines, now)
             .await
     }
 

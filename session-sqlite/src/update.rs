@@ -6,6 +6,7 @@ use session_core::{ChangeSet, Deadlines, Error, Record, SessionKey, Timestamp, U
 use sqlx::SqliteExecutor;
 
 use crate::SqliteStorage;
+use crate::batch::Write;
 use crate::row::{Columns, ReadStamp, millis};
 use crate::table::Locked;
 
@@ -15,9 +16,10 @@ use crate::table::Locked;
 const OPTIMISTIC_ATTEMPTS: u32 = 3;
 
 impl SqliteStorage {
-    /// `update_from`, in this process's turn to write: one statement if
-    /// `loaded` is still the stored record.
-    pub(crate) async fn update_from_in_turn(
+    /// `update_from`: if `loaded` is still the stored record, one
+    /// write-if-unchanged in a batch with other requests' writes; else, in
+    /// this process's turn to write, what `update` does.
+    pub(crate) async fn update_from_loaded(
         &self,
         key: &SessionKey,
         loaded: &Record,
@@ -27,14 +29,14 @@ impl SqliteStorage {
     ) -> Result<UpdateOutcome, Error> {
         // A refusal by the loaded record may not hold for the stored one.
         if let Ok(next) = loaded.clone().updated(changes, deadlines, now) {
-            let read = ReadStamp::of(loaded);
-            if let Some(outcome) = self
-                .write_if_unchanged(&self.pool, key, read, &next, now)
-                .await?
-            {
-                return Ok(outcome);
+            let write = self.write_of(key, ReadStamp::of(loaded), &next, now)?;
+            if self.write_batched(write).await? {
+                return Ok(UpdateOutcome::Updated {
+                    version: next.version,
+                });
             }
         }
+        let _turn = self.writers.turn().await;
         self.update_in_turn(key, changes, deadlines, now).await
     }
 
@@ -58,11 +60,14 @@ impl SqliteStorage {
                 // Refused by a consistent read: the answer as of that read.
                 Err(refused) => return Ok(refused),
             };
-            if let Some(outcome) = self
-                .write_if_unchanged(&self.pool, key, read, &next, now)
+            let columns = Columns::of(&next, self.max_record_bytes)?;
+            if self
+                .write_if_unchanged(&self.pool, key, read, columns, millis(now))
                 .await?
             {
-                return Ok(outcome);
+                return Ok(UpdateOutcome::Updated {
+                    version: next.version,
+                });
             }
         }
         self.update_locked(key, changes, deadlines, now).await
@@ -84,35 +89,38 @@ impl SqliteStorage {
             Ok(locked) => locked,
             Err(refused) => return Ok(refused),
         };
-        let outcome = self
-            .write_if_unchanged(&mut *tx, key, read, &next, now)
-            .await?
+        let columns = Columns::of(&next, self.max_record_bytes)?;
+        let written = self
+            .write_if_unchanged(&mut *tx, key, read, columns, millis(now))
+            .await?;
+        if !written {
             // The write lock has been held since the read.
-            .ok_or_else(|| Error::backend("row changed under the write lock"))?;
+            return Err(Error::backend("row changed under the write lock"));
+        }
         tx.commit().await.map_err(Error::backend)?;
-        Ok(outcome)
+        Ok(UpdateOutcome::Updated {
+            version: next.version,
+        })
     }
 
-    /// Writes `next` under `key` if the row there is still the one `read`
-    /// stamps, in one statement; `None` (nothing written) if it is not.
-    /// Call it in this process's turn to write.
-    async fn write_if_unchanged<'c>(
+    /// Writes `columns` under `key` if the row there is still the one
+    /// `read` stamps and live at `now`, in one statement; `false` (nothing
+    /// written) if it is not. The columns' binding must be the read row's
+    /// ([`Write::if_unchanged`] checks). Call it in this process's turn to
+    /// write.
+    pub(crate) async fn write_if_unchanged<'c>(
         &self,
         executor: impl SqliteExecutor<'c>,
         key: &SessionKey,
         read: ReadStamp,
-        next: &Record,
-        now: Timestamp,
-    ) -> Result<Option<UpdateOutcome>, Error> {
-        let columns = Columns::of(next, self.max_record_bytes)?;
-        let query = match (&columns.binding, read.user_key()) {
-            (None, None) => sqlx::query(self.sql.write_if_unchanged.get()),
-            (Some(binding), Some(user_key)) if binding.user_key == user_key => {
-                sqlx::query(self.sql.write_if_unchanged_bound.get())
-            }
-            _ => return Err(Error::backend("a write may not change a session's binding")),
+        columns: Columns,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let statement = match read.user_key() {
+            None => &self.sql.write_if_unchanged,
+            Some(_) => &self.sql.write_if_unchanged_bound,
         };
-        let query = query
+        let query = sqlx::query(statement.get())
             .bind(key.as_bytes().as_slice())
             .bind(columns.data)
             .bind(columns.idle)
@@ -132,14 +140,22 @@ impl SqliteStorage {
             None => query,
         };
         let written = query
-            .bind(millis(now))
+            .bind(now)
             .execute(executor)
             .await
             .map_err(Error::backend)?;
-        Ok(
-            (written.rows_affected() == 1).then_some(UpdateOutcome::Updated {
-                version: next.version,
-            }),
-        )
+        Ok(written.rows_affected() == 1)
+    }
+
+    /// `next`, read as `read`, as one write-if-unchanged at `now`.
+    fn write_of(
+        &self,
+        key: &SessionKey,
+        read: ReadStamp,
+        next: &Record,
+        now: Timestamp,
+    ) -> Result<Write, Error> {
+        let columns = Columns::of(next, self.max_record_bytes)?;
+        Write::if_unchanged(*key, read, columns, millis(now))
     }
 }
