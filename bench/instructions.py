@@ -5,7 +5,9 @@
     python3 bench/instructions.py --variants ours-memory --baseline ../old/bench/target/release/requests
 
 Runs `requests` under `valgrind --tool=callgrind` with 200 and 2200
-requests and divides the difference by 2000, so start-up is not counted.
+requests and divides the difference by 2000, so start-up is not counted;
+in brackets, the allocations per request (calls to the allocator, counted
+by `requests` itself the same way).
 Instruction counts are repeatable (the same binary and inputs give the same
 count whatever else the machine is doing), unlike CPU time; they leave out
 the kernel (no sockets here) and count work, not cache misses.
@@ -28,7 +30,10 @@ def instructions(binary, variant, route, count, extra):
                    "--variant", variant, "--route", route, "--count", str(count),
                    "--sqlite", os.path.join(directory, "sessions.db")] + extra
         result = subprocess.run(command, capture_output=True, text=True, check=True)
-        return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
+        # Builds from before the count print none.
+        counted = re.search(r"allocations (\d+)", result.stdout)
+        allocations = int(counted.group(1)) if counted else None
+        return int(re.search(r"Collected : (\d+)", result.stderr).group(1)), allocations
 
 
 def main():
@@ -55,8 +60,13 @@ def count(binary, variant, route, extra):
     """The instructions per request of one cell, as text."""
     if route == "/counter-atomic" and not variant.startswith("ours"):
         return ""
-    per_request = (instructions(binary, variant, route, 2200, extra) - instructions(binary, variant, route, 200, extra)) / 2000
-    return f"{per_request:,.0f}"
+    (many, many_allocations) = instructions(binary, variant, route, 2200, extra)
+    (few, few_allocations) = instructions(binary, variant, route, 200, extra)
+    per_request = (many - few) / 2000
+    if many_allocations is None or few_allocations is None:
+        return f"{per_request:,.0f}"
+    allocations = (many_allocations - few_allocations) / 2000
+    return f"{per_request:,.0f} ({allocations:.1f})"
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ impl Default for Backends {
     }
 }
 
+pub mod counting;
+
 mod ours {
     use super::*;
     use session_core::SessionStorage;

@@ -6,50 +6,18 @@
 //! cargo run --release --manifest-path bench/Cargo.toml --bin memory
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};
+use session_bench::counting::{Counting, allocated};
 use session_memory::MemoryStorage;
 use tower_sessions::session::{Id, Record as TsRecord};
 use tower_sessions::session_store::SessionStore;
 
 const SESSIONS: usize = 100_000;
 
-/// Counts the bytes currently allocated.
-struct Counting;
-
-static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ALLOCATED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocated() -> isize {
-    ALLOCATED.load(Ordering::Relaxed)
-}
 
 async fn ours() -> isize {
     let before = allocated();

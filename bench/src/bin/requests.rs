@@ -8,13 +8,19 @@
 //!
 //! Requests that read a session carry the cookie of one session made
 //! first. `instructions.py` runs this twice with different counts and
-//! takes the difference, so that start-up is not counted.
+//! takes the difference, so that start-up is not counted. The last line
+//! of output is `allocations N`: the calls to the allocator (allocations
+//! and reallocations) over the whole run, counted the same way.
 
 use axum::body::Body;
 use http::Request;
 use http::header::{COOKIE, SET_COOKIE};
+use session_bench::counting::{Counting, allocations};
 use session_bench::{Backends, app};
 use tower::ServiceExt;
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 struct Options {
     variant: String,
@@ -77,4 +83,5 @@ async fn main() {
             .expect("response");
         assert!(response.status().is_success(), "{}", response.status());
     }
+    println!("allocations {}", allocations());
 }
