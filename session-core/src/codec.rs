@@ -148,11 +148,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData, Option
         6 => true,
         _ => return Err(Error::decode("a session record has five or six fields")),
     };
-    let mut values = [0; 4];
-    for (name, value) in HEADER_FIELDS.into_iter().zip(&mut values) {
-        expect_field(&mut body, name)?;
-        *value = decode::read_int(&mut body).map_err(Error::decode)?;
-    }
+    let header = read_header(&mut body)?;
     expect_field(&mut body, DATA_FIELD)?;
     let data = read_data(&mut body)?;
     let account = if bound {
@@ -162,14 +158,32 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData, Option
         None
     };
     finished(body, "session record")?;
+    Ok((header, data, account))
+}
+
+/// The header of bytes made by [`encode_record`], read up to the data.
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, Error> {
+    let mut body = body(bytes, "session record")?;
+    match decode::read_map_len(&mut body).map_err(Error::decode)? {
+        5 | 6 => read_header(&mut body),
+        _ => Err(Error::decode("a session record has five or six fields")),
+    }
+}
+
+/// The header's fields, in their order.
+fn read_header(body: &mut &[u8]) -> Result<Header, Error> {
+    let mut values = [0; 4];
+    for (name, value) in HEADER_FIELDS.into_iter().zip(&mut values) {
+        expect_field(body, name)?;
+        *value = decode::read_int(body).map_err(Error::decode)?;
+    }
     let [created_at, idle, absolute, version] = values;
-    let header = Header {
+    Ok(Header {
         created_at,
         idle,
         absolute,
         version,
-    };
-    Ok((header, data, account))
+    })
 }
 
 /// The MessagePack after the format byte.

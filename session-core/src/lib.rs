@@ -40,6 +40,7 @@ mod listing;
 mod login;
 mod nesting;
 mod record;
+mod stamp;
 pub mod storage;
 
 #[cfg(feature = "conformance")]
@@ -64,6 +65,7 @@ pub use id::{RandomnessError, SessionId, SessionKey};
 pub use listing::{Listed, Revoke};
 pub use login::Login;
 pub use record::{DEFAULT_MAX_RECORD_BYTES, Record};
+pub use stamp::Stamp;
 pub use storage::{
     Capabilities, CreateOutcome, CycleOutcome, LoginOutcome, SessionStorage, TouchOutcome,
     UpdateOutcome,

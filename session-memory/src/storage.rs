@@ -5,8 +5,8 @@ use std::fmt;
 use moka::policy::EvictionPolicy;
 use session_core::{
     Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
-    Error, Listed, Login, LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp,
-    TouchOutcome, UpdateOutcome, UserKey, async_trait,
+    Error, Listed, Login, LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Stamp,
+    Timestamp, TouchOutcome, UpdateOutcome, UserKey, async_trait,
 };
 
 use crate::bounds::{Bounds, DEFAULT_MAX_BYTES};
@@ -134,6 +134,31 @@ impl MemoryStorage {
     }
 }
 
+impl MemoryStorage {
+    /// Stores `stored` under `key` if the entry there is live at `now` and
+    /// stamped as `loaded` was; whether it did. Called with `key` locked.
+    fn put_if_stamped(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        stored: Stored,
+        now: Timestamp,
+    ) -> bool {
+        let Some(found) = self.segments.get(key) else {
+            return false;
+        };
+        // Bytes that do not even start as a record are for `update` to
+        // refuse.
+        let current = Stamp::decode(found.stored.bytes());
+        if !current.is_ok_and(|stamp| stamp.is_of(loaded) && stamp.deadlines.is_live(now)) {
+            return false;
+        }
+        self.segments
+            .put(key, stored, found.segment, Some(found.segment));
+        true
+    }
+}
+
 impl Current {
     fn is_live(&self, now: Timestamp) -> bool {
         self.record.is_live(now)
@@ -228,6 +253,32 @@ impl SessionStorage for MemoryStorage {
                 version: next.version,
             })
         })
+    }
+
+    /// Writes `loaded` with the changes if the stored record is still the
+    /// one loaded, checked by its [`Stamp`] (four integers, not a decode of
+    /// every value), under its lock; else does what `update` does.
+    async fn update_from(
+        &self,
+        key: &SessionKey,
+        loaded: &Record,
+        changes: &ChangeSet,
+        deadlines: Deadlines,
+        now: Timestamp,
+    ) -> Result<UpdateOutcome, Error> {
+        // A refusal by the loaded record may not hold for the stored one.
+        if let Ok(next) = loaded.clone().updated(changes, deadlines, now) {
+            let stored = self.stored(&next, now)?;
+            if self
+                .locks
+                .locked(key, || self.put_if_stamped(key, loaded, stored, now))
+            {
+                return Ok(UpdateOutcome::Updated {
+                    version: next.version,
+                });
+            }
+        }
+        self.update(key, changes, deadlines, now).await
     }
 
     async fn touch(

@@ -27,7 +27,6 @@ impl Stored {
         Self::new(Arc::clone(&self.bytes), ttl)
     }
 
-    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
