@@ -287,19 +287,13 @@ async fn main() {
     tokio::time::sleep_until(start.into()).await;
     let cpu_before = cpu_times(&options.server_pids);
     let redis_before = match options.redis_port {
-        Some(port) => Some((
-            redis_round_trips(first, port).await,
-            redis_cpu(port).await,
-        )),
+        Some(port) => Some((redis_round_trips(first, port).await, redis_cpu(port).await)),
         None => None,
     };
     tokio::time::sleep_until(end.into()).await;
     let cpu_after = cpu_times(&options.server_pids);
     let redis_after = match options.redis_port {
-        Some(port) => Some((
-            redis_round_trips(first, port).await,
-            redis_cpu(port).await,
-        )),
+        Some(port) => Some((redis_round_trips(first, port).await, redis_cpu(port).await)),
         None => None,
     };
     let mut latencies = Vec::new();

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};
 use session_bench::counting::{Counting, allocated};
+use session_core::{Deadlines, Record, SessionData, SessionId, SessionStorage, Timestamp};
 use session_memory::MemoryStorage;
 use tower_sessions::session::{Id, Record as TsRecord};
 use tower_sessions::session_store::SessionStore;
