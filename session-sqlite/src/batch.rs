@@ -37,21 +37,26 @@ const MAX_BATCH: usize = 256;
 pub(crate) enum Write {
     /// The row under `key`, if the key is free.
     Insert { key: SessionKey, columns: Columns },
-    /// The row under `key`, if the row there is still the one `read`
-    /// stamps and is live at `now` (Unix milliseconds). The columns' binding
-    /// is the read row's ([`Write::if_unchanged`] checks).
-    IfUnchanged {
-        key: SessionKey,
-        read: ReadStamp,
-        columns: Columns,
-        now: i64,
-    },
+    /// A write-if-unchanged.
+    IfUnchanged(IfUnchanged),
 }
 
-impl Write {
-    /// A write-if-unchanged; refused if it would change the row's binding,
-    /// which only a login does (by inserting a new row).
-    pub(crate) fn if_unchanged(
+/// The row under `key`, if the row there is still the one `read` stamps
+/// and is live at `now` (Unix milliseconds); the columns' binding is the
+/// read row's, which [`IfUnchanged::new`], the only way to make one,
+/// checks: a write never changes a binding (only a login does, by
+/// inserting a new row).
+#[derive(Clone)]
+pub(crate) struct IfUnchanged {
+    pub(crate) key: SessionKey,
+    pub(crate) read: ReadStamp,
+    pub(crate) columns: Columns,
+    pub(crate) now: i64,
+}
+
+impl IfUnchanged {
+    /// A write-if-unchanged; refused if it would change the row's binding.
+    pub(crate) fn new(
         key: SessionKey,
         read: ReadStamp,
         columns: Columns,
@@ -64,17 +69,19 @@ impl Write {
         if written != read.user_key() {
             return Err(Error::backend("a write may not change a session's binding"));
         }
-        Ok(Self::IfUnchanged {
+        Ok(Self {
             key,
             read,
             columns,
             now,
         })
     }
+}
 
+impl Write {
     fn key(&self) -> &SessionKey {
         match self {
-            Self::Insert { key, .. } | Self::IfUnchanged { key, .. } => key,
+            Self::Insert { key, .. } | Self::IfUnchanged(IfUnchanged { key, .. }) => key,
         }
     }
 
@@ -222,15 +229,7 @@ impl SqliteStorage {
     ) -> Result<bool, Error> {
         match write {
             Write::Insert { key, columns } => self.insert(connection, key, columns.clone()).await,
-            Write::IfUnchanged {
-                key,
-                read,
-                columns,
-                now,
-            } => {
-                self.write_if_unchanged(connection, key, *read, columns.clone(), *now)
-                    .await
-            }
+            Write::IfUnchanged(write) => self.write_if_unchanged(connection, write.clone()).await,
         }
     }
 
@@ -283,12 +282,12 @@ fn bind<'q>(query: ScalarQuery<'q>, write: &'q Write) -> ScalarQuery<'q> {
                 .bind(binding.map(|bound| bound.last_seen))
                 .bind(binding.map(|bound| bound.device.as_slice()))
         }
-        Write::IfUnchanged {
+        Write::IfUnchanged(IfUnchanged {
             key,
             read,
             columns,
             now,
-        } => query
+        }) => query
             .bind(key.as_bytes().as_slice())
             .bind(columns.data.as_slice())
             .bind(columns.idle)
@@ -395,7 +394,7 @@ mod tests {
             absolute_deadline: 0,
             user: None,
         };
-        Write::if_unchanged(key, read, columns, 0).unwrap()
+        Write::IfUnchanged(IfUnchanged::new(key, read, columns, 0).unwrap())
     }
 
     #[test]

@@ -6,7 +6,7 @@ use session_core::{ChangeSet, Deadlines, Error, Record, SessionKey, Timestamp, U
 use sqlx::SqliteExecutor;
 
 use crate::SqliteStorage;
-use crate::batch::Write;
+use crate::batch::{IfUnchanged, Write};
 use crate::row::{Columns, ReadStamp, millis};
 use crate::table::Locked;
 
@@ -30,7 +30,7 @@ impl SqliteStorage {
         // A refusal by the loaded record may not hold for the stored one.
         if let Ok(next) = loaded.clone().updated(changes, deadlines, now) {
             let write = self.write_of(key, ReadStamp::of(loaded), &next, now)?;
-            if self.write_batched(write).await? {
+            if self.write_batched(Write::IfUnchanged(write)).await? {
                 return Ok(UpdateOutcome::Updated {
                     version: next.version,
                 });
@@ -60,11 +60,8 @@ impl SqliteStorage {
                 // Refused by a consistent read: the answer as of that read.
                 Err(refused) => return Ok(refused),
             };
-            let columns = Columns::of(&next, self.max_record_bytes)?;
-            if self
-                .write_if_unchanged(&self.pool, key, read, columns, millis(now))
-                .await?
-            {
+            let write = self.write_of(key, read, &next, now)?;
+            if self.write_if_unchanged(&self.pool, write).await? {
                 return Ok(UpdateOutcome::Updated {
                     version: next.version,
                 });
@@ -89,10 +86,8 @@ impl SqliteStorage {
             Ok(locked) => locked,
             Err(refused) => return Ok(refused),
         };
-        let columns = Columns::of(&next, self.max_record_bytes)?;
-        let written = self
-            .write_if_unchanged(&mut *tx, key, read, columns, millis(now))
-            .await?;
+        let write = self.write_of(key, read, &next, now)?;
+        let written = self.write_if_unchanged(&mut *tx, write).await?;
         if !written {
             // The write lock has been held since the read.
             return Err(Error::backend("row changed under the write lock"));
@@ -103,19 +98,20 @@ impl SqliteStorage {
         })
     }
 
-    /// Writes `columns` under `key` if the row there is still the one
-    /// `read` stamps and live at `now`, in one statement; `false` (nothing
-    /// written) if it is not. The columns' binding must be the read row's
-    /// ([`Write::if_unchanged`] checks). Call it in this process's turn to
-    /// write.
+    /// `write` in one statement; `false` (nothing written) if the row is
+    /// no longer the one it was read from. Call it in this process's turn
+    /// to write.
     pub(crate) async fn write_if_unchanged<'c>(
         &self,
         executor: impl SqliteExecutor<'c>,
-        key: &SessionKey,
-        read: ReadStamp,
-        columns: Columns,
-        now: i64,
+        write: IfUnchanged,
     ) -> Result<bool, Error> {
+        let IfUnchanged {
+            key,
+            read,
+            columns,
+            now,
+        } = write;
         let statement = match read.user_key() {
             None => &self.sql.write_if_unchanged,
             Some(_) => &self.sql.write_if_unchanged_bound,
@@ -154,8 +150,8 @@ impl SqliteStorage {
         read: ReadStamp,
         next: &Record,
         now: Timestamp,
-    ) -> Result<Write, Error> {
+    ) -> Result<IfUnchanged, Error> {
         let columns = Columns::of(next, self.max_record_bytes)?;
-        Write::if_unchanged(*key, read, columns, millis(now))
+        IfUnchanged::new(*key, read, columns, millis(now))
     }
 }
