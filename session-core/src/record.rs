@@ -3,7 +3,7 @@
 
 use crate::codec::{self, Header};
 use crate::storage::{CycleOutcome, LoginOutcome, UpdateOutcome};
-use crate::{Account, ChangeSet, Conflict, Deadlines, Error, Login, SessionData, Timestamp};
+use crate::{Account, ChangeSet, Conflict, Deadlines, Error, Login, SessionData, Stamp, Timestamp};
 
 /// Default cap on a record's size ([`SessionData::size`]): 64 KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -107,14 +107,16 @@ impl Record {
     /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let (header, data, account) = codec::decode_record(bytes)?;
+        let Stamp {
+            created_at,
+            deadlines,
+            version,
+        } = Stamp::of(header);
         Ok(Self {
             data,
-            created_at: Timestamp::from_unix_millis(header.created_at),
-            deadlines: Deadlines::new(
-                Timestamp::from_unix_millis(header.idle),
-                Timestamp::from_unix_millis(header.absolute),
-            ),
-            version: header.version,
+            created_at,
+            deadlines,
+            version,
             account: account.map(Box::new),
         })
     }

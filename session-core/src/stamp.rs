@@ -1,7 +1,7 @@
 //! [`Stamp`]: what identifies a stored record, read from its encoding
 //! without decoding its data.
 
-use crate::codec;
+use crate::codec::{self, Header};
 use crate::{Deadlines, Error, Record, Timestamp};
 
 /// A record's creation time, deadlines and version, as its encoding holds
@@ -39,15 +39,19 @@ impl Stamp {
     ///
     /// [`Error::Decode`] if the bytes do not start as a record does.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let header = codec::decode_header(bytes)?;
-        Ok(Self {
+        Ok(Self::of(codec::decode_header(bytes)?))
+    }
+
+    /// The stamp a decoded header holds.
+    pub(crate) fn of(header: Header) -> Self {
+        Self {
             created_at: Timestamp::from_unix_millis(header.created_at),
             deadlines: Deadlines::new(
                 Timestamp::from_unix_millis(header.idle),
                 Timestamp::from_unix_millis(header.absolute),
             ),
             version: header.version,
-        })
+        }
     }
 
     /// Whether this is the stamp of the record `loaded` was read as: the
