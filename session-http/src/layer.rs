@@ -52,6 +52,16 @@ impl<F> SessionLayer<F> {
         }
     }
 
+    /// Requests of this layer holding or waiting for a session's turn to
+    /// write, over every session: a test hook, to know a write is queued
+    /// before releasing the one ahead of it.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    #[must_use]
+    pub fn in_turns(&self) -> usize {
+        self.shared.turns.users()
+    }
+
     /// This layer answering store failures with `on_failure` instead of the
     /// default [`ServiceUnavailable`].
     pub fn on_store_failure<G>(self, on_failure: G) -> SessionLayer<G> {

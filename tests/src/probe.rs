@@ -2,8 +2,10 @@
 //! storage.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, oneshot};
 
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login, LoginOutcome, Record,
@@ -56,6 +58,14 @@ pub struct ProbeStorage {
     conflicts: AtomicUsize,
     faults: [AtomicUsize; 9],
     collisions: [AtomicUsize; 9],
+    /// Whether `update_from` calls are checked against a load first.
+    checking_hints: AtomicBool,
+    /// `update_from` calls given a record other than the stored version.
+    stale_hints: AtomicUsize,
+    /// Where the next update waits, if the test is holding it.
+    hold: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Told when an update starts waiting there.
+    held: Notify,
 }
 
 impl ProbeStorage {
@@ -77,7 +87,58 @@ impl ProbeStorage {
             conflicts: AtomicUsize::new(0),
             faults: Default::default(),
             collisions: Default::default(),
+            checking_hints: AtomicBool::new(false),
+            stale_hints: AtomicUsize::new(0),
+            hold: Mutex::new(None),
+            held: Notify::new(),
         })
+    }
+
+    /// Checks every `update_from` call from now on by a load of the inner
+    /// storage just before the write (which costs a round trip, and is
+    /// not counted), for [`stale_hints`](Self::stale_hints).
+    pub fn check_hints(&self) {
+        self.checking_hints.store(true, Ordering::SeqCst);
+    }
+
+    /// `update_from` calls so far, since [`check_hints`](Self::check_hints),
+    /// given a record whose version was not the stored one.
+    pub fn stale_hints(&self) -> usize {
+        self.stale_hints.load(Ordering::SeqCst)
+    }
+
+    /// Makes the next update (`update` or `update_from`) wait, before it
+    /// reaches the inner storage, until the returned sender sends or drops.
+    pub fn hold_next_update(&self) -> oneshot::Sender<()> {
+        let (release, hold) = oneshot::channel();
+        *self.hold.lock().unwrap() = Some(hold);
+        release
+    }
+
+    /// Returns once the update held by [`hold_next_update`](Self::hold_next_update) waits.
+    pub async fn until_held(&self) {
+        self.held.notified().await;
+    }
+
+    /// Waits if the test holds this update.
+    async fn wait_if_held(&self) {
+        let hold = self.hold.lock().unwrap().take();
+        if let Some(hold) = hold {
+            self.held.notify_one();
+            let _ = hold.await;
+        }
+    }
+
+    /// Counts `loaded` if it is not the version stored under `key`.
+    async fn check_hint(&self, key: &SessionKey, loaded: &Record, now: Timestamp) {
+        if !self.checking_hints.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(Some(stored)) = self.inner.load(key, now).await
+            && stored.version != loaded.version
+        {
+            self.stale_hints.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     fn index(op: Op) -> usize {
@@ -121,6 +182,7 @@ impl ProbeStorage {
             count.store(0, Ordering::SeqCst);
         }
         self.conflicts.store(0, Ordering::SeqCst);
+        self.stale_hints.store(0, Ordering::SeqCst);
     }
 
     /// Makes `op` fail or hang from now on (`None`: work again).
@@ -203,7 +265,10 @@ impl SessionStorage for ProbeStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        let write = self.inner.update(key, changes, deadlines, now);
+        let write = async {
+            self.wait_if_held().await;
+            self.inner.update(key, changes, deadlines, now).await
+        };
         self.count_conflict(self.run(Op::Update, write).await)
     }
 
@@ -216,7 +281,13 @@ impl SessionStorage for ProbeStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
-        let write = self.inner.update_from(key, loaded, changes, deadlines, now);
+        let write = async {
+            self.wait_if_held().await;
+            self.check_hint(key, loaded, now).await;
+            self.inner
+                .update_from(key, loaded, changes, deadlines, now)
+                .await
+        };
         self.count_conflict(self.run(Op::Update, write).await)
     }
 

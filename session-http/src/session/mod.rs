@@ -4,7 +4,7 @@
 //! revokes of a user's sessions (`account`), lazy loading (`load`),
 //! the request's state (`state`), the end-of-request write (`settle`),
 //! what a layer's requests share (`shared`), and the queue in which they
-//! take turns at updating a session (`turns`).
+//! take turns at writing a session (`turns`).
 
 mod account;
 mod handle;

@@ -97,18 +97,29 @@ impl Session {
         self.touch_if_due(live, now).await
     }
 
-    /// Writes the deferred changes, moving the idle deadline.
+    /// Writes the deferred changes, moving the idle deadline, in the
+    /// session's turn: after the requests of this layer that write it
+    /// before, from the record the last of them wrote.
     async fn write_changes(
         &self,
         state: &State,
-        live: Live,
+        mut live: Live,
         now: session_core::Timestamp,
     ) -> Result<Outcome, SessionError> {
         let shared = &self.inner.shared;
         let key = live.key;
+        let turn = shared.turns.take(key).await;
+        live.catch_up(turn.passed());
         let deadlines = shared.lifetime.extended(live.record.deadlines, now);
         let outcome = shared.update(&live, &state.changes, deadlines, now).await;
-        Ok(match outcome.map_err(SessionError::Storage)? {
+        let outcome = outcome.map_err(SessionError::Storage)?;
+        turn.pass_on(|| match outcome {
+            UpdateOutcome::Updated { version } => {
+                live.stored_after(&state.changes, (deadlines, now), version)
+            }
+            _ => None,
+        });
+        Ok(match outcome {
             UpdateOutcome::Updated { .. } => {
                 tracing::debug!(%key, "session updated");
                 Outcome::Live {

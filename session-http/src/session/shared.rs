@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub(super) cookies: CookieRules,
     pub(super) throttles: Throttles,
     /// `update`s of one session wait for each other here.
-    pub(super) turns: Turns,
+    pub(crate) turns: Turns,
 }
 
 impl Shared {

@@ -1,7 +1,9 @@
 //! Where a request stands with its session: the state a handle's calls
 //! move through, from unloaded to live, ended or failed.
 
-use session_core::{ChangeSet, Record, SessionData, SessionId, SessionKey, UserKey, Value};
+use session_core::{
+    ChangeSet, Deadlines, Record, SessionData, SessionId, SessionKey, Timestamp, UserKey, Value,
+};
 
 use crate::SessionError;
 
@@ -18,6 +20,44 @@ pub(super) struct Live {
     pub(super) exact: bool,
     /// Whether the request's cookie named it (else no cookie was sent yet).
     pub(super) from_cookie: bool,
+}
+
+impl Live {
+    /// Takes `passed`, the record the request before this one in the
+    /// session's turns wrote, as the one known to be stored, if it is a
+    /// later version of the same session: the copy loaded is then stale.
+    /// Whether it did.
+    pub(super) fn catch_up(&mut self, passed: Option<Record>) -> bool {
+        let Some(record) = passed else {
+            return false;
+        };
+        let later =
+            record.created_at == self.record.created_at && record.version > self.record.version;
+        if later {
+            self.record = record;
+            self.exact = true;
+        }
+        later
+    }
+
+    /// The record stored once `changes` were written from this one and
+    /// storage answered [`Updated`](session_core::UpdateOutcome::Updated)
+    /// at `version`, if that can be told: the write was from an exact
+    /// record and moved its version by one, so nobody wrote in between.
+    /// The idle deadline may lag a touch made meanwhile, which every
+    /// store's `update_from` checks or overwrites.
+    pub(super) fn stored_after(
+        &self,
+        changes: &ChangeSet,
+        (deadlines, now): (Deadlines, Timestamp),
+        version: u64,
+    ) -> Option<Record> {
+        let next = self.record.version.checked_add(1) == Some(version);
+        if !(self.exact && next) {
+            return None;
+        }
+        self.record.clone().updated(changes, deadlines, now).ok()
+    }
 }
 
 /// Where the request stands with its session.
@@ -62,6 +102,25 @@ impl State {
             removal: false,
             refresh_cookie: false,
             accessed: false,
+        }
+    }
+
+    /// Catches the live session up with `passed` (see [`Live::catch_up`]):
+    /// the view is then that record with the request's changes applied.
+    pub(super) fn catch_up(&mut self, passed: Option<Record>) {
+        if let Origin::Live(live) = &mut self.origin
+            && live.catch_up(passed)
+        {
+            self.view = live.record.data.clone();
+            self.changes.apply(&mut self.view);
+        }
+    }
+
+    /// The record of the live session, if it is exactly what is stored.
+    pub(super) fn exact_record(&self) -> Option<Record> {
+        match &self.origin {
+            Origin::Live(live) if live.exact => Some(live.record.clone()),
+            _ => None,
         }
     }
 

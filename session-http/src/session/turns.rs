@@ -8,11 +8,19 @@
 //! starves and gives up. Each session being updated has an entry holding a
 //! fair (FIFO) async mutex; the entry exists only while someone holds or
 //! waits for the turn, so the map never outgrows the updates in flight.
+//!
+//! A request whose turn ends passes the record it wrote to the next in
+//! the queue: that one loaded the session before the write, so its own
+//! copy is stale, and a store's write from a stale copy costs it a wasted
+//! check (a round trip, on Redis) before the full write. The record passed
+//! on is a hint like any loaded one: a store checks it against what is
+//! stored, so a writer in another process in between costs only the
+//! check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use session_core::SessionKey;
+use session_core::{Record, SessionKey};
 use tokio::sync::{Mutex as Fair, OwnedMutexGuard};
 
 /// The queue of each session some request is updating now.
@@ -29,6 +37,8 @@ struct Entry {
     /// Requests holding or waiting for the turn: the entry goes with the
     /// last of them.
     users: usize,
+    /// The record the last holder wrote, for the next one.
+    written: Option<Record>,
 }
 
 /// A request's turn at a session: others wait until it is dropped.
@@ -37,7 +47,7 @@ pub(crate) struct Turn<'a> {
     // ticket can remove the entry, so no newcomer makes a second queue
     // while this one is still held.
     _held: OwnedMutexGuard<()>,
-    _ticket: Ticket<'a>,
+    ticket: Ticket<'a>,
 }
 
 /// A place in a session's queue, given back on drop, also when the waiting
@@ -54,7 +64,7 @@ impl Turns {
         let (ticket, turn) = self.join(key);
         Turn {
             _held: turn.lock_owned().await,
-            _ticket: ticket,
+            ticket,
         }
     }
 
@@ -64,6 +74,7 @@ impl Turns {
         let entry = entries.entry(key).or_insert_with(|| Entry {
             turn: Arc::new(Fair::new(())),
             users: 0,
+            written: None,
         });
         entry.users += 1;
         let turn = Arc::clone(&entry.turn);
@@ -80,6 +91,41 @@ impl Turns {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries().len()
+    }
+
+    /// Requests holding or waiting for a turn now, over every session.
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn users(&self) -> usize {
+        self.entries().values().map(|entry| entry.users).sum()
+    }
+}
+
+impl Turn<'_> {
+    /// The record the request before this one wrote and passed on, if it
+    /// did.
+    pub(crate) fn passed(&self) -> Option<Record> {
+        let ticket = &self.ticket;
+        ticket.turns.entries().get_mut(&ticket.key)?.written.take()
+    }
+
+    /// Ends the turn, passing to the next in the queue the record this
+    /// one wrote. `written` runs only if someone waits: alone, a request
+    /// pays nothing for it.
+    pub(crate) fn pass_on(self, written: impl FnOnce() -> Option<Record>) {
+        let ticket = &self.ticket;
+        let waited = |entries: &HashMap<SessionKey, Entry>| {
+            entries
+                .get(&ticket.key)
+                .is_some_and(|entry| entry.users > 1)
+        };
+        if !waited(&ticket.turns.entries()) {
+            return;
+        }
+        // Made outside the map's lock, which every session's turns share.
+        let record = written();
+        if let Some(entry) = ticket.turns.entries().get_mut(&ticket.key) {
+            entry.written = record;
+        }
     }
 }
 
@@ -154,6 +200,33 @@ mod tests {
         tokio::join!(waiters, release);
         assert_eq!(*order.lock().unwrap(), [1, 2, 3]);
         assert_eq!(turns.len(), 0);
+    }
+
+    fn record(version: u64) -> Record {
+        let at = session_core::Timestamp::from_unix_millis(1);
+        let deadlines = session_core::Deadlines::new(at, at);
+        Record::from_parts(session_core::SessionData::new(), at, deadlines, version)
+    }
+
+    /// A turn passes its record to the one waiting next, once; alone, it
+    /// does not even make it.
+    #[tokio::test]
+    async fn the_record_goes_to_the_next_in_the_queue() {
+        let turns = Turns::default();
+        let key = key();
+        turns
+            .take(key)
+            .await
+            .pass_on(|| unreachable!("nobody waits"));
+        let first = turns.take(key).await;
+        assert!(first.passed().is_none());
+        let handover = async {
+            tokio::task::yield_now().await;
+            first.pass_on(|| Some(record(7)));
+        };
+        let (next, ()) = tokio::join!(turns.take(key), handover);
+        assert_eq!(next.passed().map(|record| record.version), Some(7));
+        assert!(next.passed().is_none(), "passed twice");
     }
 
     /// A waiter dropped in the queue (a cancelled request) gives its place

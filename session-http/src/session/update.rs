@@ -23,13 +23,13 @@ impl Session {
     /// yet, this creates one. Unlike [`insert`](Self::insert), the write has
     /// happened when this returns, whatever the response.
     ///
-    /// Requests of one layer take turns per session: an `update` waits
-    /// until those of the same session that other requests of the layer
-    /// started before it are done, in the order they came. Within one
-    /// process they never race each other, so retries (and
-    /// [`SessionError::Contended`]) are left to writers in other processes
-    /// sharing the storage, or to another request's deferred write of the
-    /// same name at its end, which takes no turn.
+    /// Requests of one layer take turns per session: an `update`, like the
+    /// write of a request's deferred changes at its end, waits until those
+    /// of the same session that other requests of the layer started before
+    /// it are done, in the order they came, and starts from the record the
+    /// last of them wrote. Within one process they never race each other,
+    /// so retries (and [`SessionError::Contended`]) are left to writers in
+    /// other processes sharing the storage.
     ///
     /// # Errors
     ///
@@ -100,14 +100,33 @@ impl Session {
         // Held across every attempt and backoff: no other request of this
         // layer writes the value meanwhile, so a conflict after the first
         // attempt comes from another process.
-        let _turn = shared.turns.take(live.key).await;
+        let turn = shared.turns.take(live.key).await;
+        state.catch_up(turn.passed());
+        let result = self.attempts(state, name, next).await;
+        turn.pass_on(|| state.exact_record());
+        result
+    }
+
+    /// The attempts of `update_live`, during the session's turn.
+    async fn attempts<T, F>(
+        &self,
+        state: &mut State,
+        name: &str,
+        next: &mut F,
+    ) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let attempts = self.inner.shared.config.update_attempts;
         for attempt in 1..=attempts {
             if let Some(value) = self.attempt(state, name, next, attempt).await? {
                 return Ok(value);
             }
-            // The first attempt wrote against the value as loaded, which
-            // the requests ahead in the queue may have changed since; its
-            // conflict told the value as it is now: retry that at once.
+            // The first attempt wrote against the value as last known,
+            // which the requests ahead in the queue may have changed
+            // since; its conflict told the value as it is now: retry that
+            // at once.
             if attempt > 1 && attempt < attempts {
                 backoff(attempt - 1).await;
             }
@@ -152,10 +171,15 @@ impl Session {
         let outcome = shared.update(live, &write, deadlines, now).await;
         match outcome.map_err(SessionError::Storage)? {
             UpdateOutcome::Updated { version } => {
-                write.apply(&mut live.record.data);
-                live.record.version = version;
-                live.exact = false;
-                live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
+                match live.stored_after(&write, (deadlines, now), version) {
+                    Some(stored) => live.record = stored,
+                    None => {
+                        write.apply(&mut live.record.data);
+                        live.record.version = version;
+                        live.exact = false;
+                        live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
+                    }
+                }
                 *view = live.record.data.clone();
                 *changes = ChangeSet::new();
                 *refresh_cookie = true;

@@ -144,7 +144,12 @@ fn custom(
 ) -> (Router, Arc<ProbeStorage>) {
     let probe = ProbeStorage::new(storage);
     let layer = SessionLayer::from_arc(probe.clone()).with_config(config);
-    (crate::app::routes().route(path, route).layer(layer), probe)
+    (routed(layer, path, route), probe)
+}
+
+/// The test routes and `route` at `path`, under `layer`.
+fn routed(layer: SessionLayer, path: &str, route: axum::routing::MethodRouter) -> Router {
+    crate::app::routes().route(path, route).layer(layer)
 }
 
 /// Checks the default store-failure response.

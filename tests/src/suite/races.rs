@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 use session_core::Timestamp;
 use session_core::conformance::Harness;
-use session_http::{Session, SessionConfig};
+use session_http::{Session, SessionConfig, SessionLayer};
 use tokio::sync::{Barrier, oneshot};
 
-use super::{custom, key_of};
+use super::{custom, key_of, routed};
 use crate::COOKIE;
 use crate::app::{Reply, call, get_request, post_request};
 use crate::probe::{Op, ProbeStorage};
@@ -27,6 +27,7 @@ macro_rules! __http_suite_races {
             concurrent_requests_keep_every_key,
             concurrent_increments_are_exact,
             many_concurrent_increments_take_turns,
+            queued_writes_start_from_the_record_before_them,
             logout_wins_over_a_slow_request,
             an_update_after_a_concurrent_logout_ends_the_session,
             a_write_between_load_and_update_is_kept,
@@ -37,24 +38,11 @@ macro_rules! __http_suite_races {
 /// 100 concurrent requests on one session, each setting its own key: every key survives.
 pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
     const REQUESTS: usize = 100;
-    let barrier = Arc::new(Barrier::new(REQUESTS));
-    let handler = move |session: Session, Path(index): Path<usize>| {
-        let barrier = barrier.clone();
-        async move {
-            let loaded = session.names().await.map(|_| ());
-            barrier.wait().await; // every request has loaded before any writes
-            loaded?;
-            session
-                .insert(&format!("k{index}"), &index)
-                .await
-                .map(|()| "ok")
-        }
-    };
     let (router, probe) = custom(
         harness.storage(),
         SessionConfig::default(),
         "/write/{index}",
-        post(handler),
+        own_value_writes(REQUESTS),
     );
     let pair = call(&router, post_request("/set/base", None))
         .await
@@ -81,9 +69,31 @@ pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
     assert_eq!(probe.calls(Op::Update), REQUESTS);
 }
 
-/// Four concurrent `update` increments of one counter end at exactly four, through conflicts.
+/// `POST /write/{index}` for `requests` concurrent requests: each loads the
+/// session, waits until every one has loaded, then sets `k{index}` (written
+/// at the end of the request).
+fn own_value_writes(requests: usize) -> MethodRouter {
+    let barrier = Arc::new(Barrier::new(requests));
+    post(move |session: Session, Path(index): Path<usize>| {
+        let barrier = barrier.clone();
+        async move {
+            let loaded = session.names().await.map(|_| ());
+            barrier.wait().await;
+            loaded?;
+            session
+                .insert(&format!("k{index}"), &index)
+                .await
+                .map(|()| "ok")
+        }
+    })
+}
+
+/// Four concurrent `update` increments of one counter, each through a
+/// layer of its own (as four processes would, which take no turns with
+/// each other), end at exactly four, through conflicts: all loaded before
+/// any wrote, so every one but the first conflicts at least once.
 pub async fn concurrent_increments_are_exact(harness: &dyn Harness) {
-    let probe = increments(harness, 4, SessionConfig::default()).await;
+    let probe = increments(harness, 4, 4, SessionConfig::default()).await;
     let conflicts = probe.conflicts();
     assert!(conflicts >= 3, "only {conflicts} conflicts");
 }
@@ -97,7 +107,7 @@ pub async fn concurrent_increments_are_exact(harness: &dyn Harness) {
 pub async fn many_concurrent_increments_take_turns(harness: &dyn Harness) {
     const REQUESTS: usize = 64;
     let config = SessionConfig::builder().update_attempts(2).build().unwrap();
-    let probe = increments(harness, REQUESTS, config).await;
+    let probe = increments(harness, REQUESTS, 1, config).await;
     // Each request conflicted at most once, on the value it loaded; the
     // first to write, not at all.
     let conflicts = probe.conflicts();
@@ -105,13 +115,56 @@ pub async fn many_concurrent_increments_take_turns(harness: &dyn Harness) {
     assert_eq!(probe.calls(Op::Update), REQUESTS + conflicts);
 }
 
+/// Three requests of one layer, each setting its own value at its end,
+/// all loaded before any wrote. The first one's write is held until the
+/// other two wait for their turns; then each writes from the record the
+/// one before it wrote, not from the stale one it loaded: no store is
+/// given a stale record, and every value is kept.
+pub async fn queued_writes_start_from_the_record_before_them(harness: &dyn Harness) {
+    const REQUESTS: usize = 3;
+    let probe = ProbeStorage::new(harness.storage());
+    let layer = SessionLayer::from_arc(probe.clone());
+    let router = routed(layer.clone(), "/write/{index}", own_value_writes(REQUESTS));
+    let pair = call(&router, post_request("/set/base", None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap();
+    probe.check_hints();
+    let release = probe.hold_next_update();
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|index| {
+            let (router, pair) = (router.clone(), pair.clone());
+            let path = format!("/write/{index}");
+            tokio::spawn(async move { call(&router, post_request(&path, Some(&pair))).await })
+        })
+        .collect();
+    probe.until_held().await;
+    while layer.in_turns() < REQUESTS {
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    }
+    let names = call(&router, get_request("/names", Some(&pair))).await.body;
+    assert_eq!(names.split(',').count(), REQUESTS + 1, "{names}");
+    assert_eq!(probe.calls(Op::Update), REQUESTS);
+    assert_eq!(
+        probe.stale_hints(),
+        0,
+        "a queued write started from its stale copy"
+    );
+}
+
 /// Sends `requests` concurrent `update` increments of one counter, every
-/// request loaded before any writes, and checks that each answered a
-/// different count and the counter ends at `requests`. Returns the probe
-/// around the storage.
+/// request loaded before any writes, spread over `layers` layers of one
+/// storage, and checks that each answered a different count and the
+/// counter ends at `requests`. Returns the probe around the storage.
 async fn increments(
     harness: &dyn Harness,
     requests: usize,
+    layers: usize,
     config: SessionConfig,
 ) -> Arc<ProbeStorage> {
     let barrier = Arc::new(Barrier::new(requests));
@@ -127,14 +180,21 @@ async fn increments(
                 .map(|n| n.to_string())
         }
     };
-    let (router, probe) = custom(harness.storage(), config, "/count", post(handler));
-    let pair = call(&router, post_request("/set/x", None))
+    let probe = ProbeStorage::new(harness.storage());
+    let routers: Vec<_> = (0..layers)
+        .map(|_| {
+            let layer = SessionLayer::from_arc(probe.clone()).with_config(config.clone());
+            routed(layer, "/count", post(handler.clone()))
+        })
+        .collect();
+    let router = &routers[0];
+    let pair = call(router, post_request("/set/x", None))
         .await
         .cookie_pair(COOKIE)
         .unwrap();
     let sent: Vec<_> = (0..requests)
-        .map(|_| {
-            let (router, pair) = (router.clone(), pair.clone());
+        .map(|index| {
+            let (router, pair) = (routers[index % layers].clone(), pair.clone());
             tokio::spawn(async move { call(&router, post_request("/count", Some(&pair))).await })
         })
         .collect();
@@ -147,7 +207,7 @@ async fn increments(
     answers.sort_unstable();
     assert_eq!(answers, (1..=requests).collect::<Vec<_>>());
     assert_eq!(
-        call(&router, get_request("/read", Some(&pair))).await.body,
+        call(router, get_request("/read", Some(&pair))).await.body,
         format!("n={requests}")
     );
     probe
