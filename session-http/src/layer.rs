@@ -59,7 +59,7 @@ impl<F> SessionLayer<F> {
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     #[must_use]
     pub fn in_turns(&self) -> usize {
-        self.shared.turns.users()
+        self.shared.turns.writers()
     }
 
     /// This layer answering store failures with `on_failure` instead of the

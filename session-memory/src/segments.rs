@@ -13,10 +13,10 @@
 
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
-use session_core::SessionKey;
+use session_core::{KeyHasher, SessionKey};
 
 use crate::bounds::Bounds;
-use crate::stored::{KeyHasher, Stored, StoredExpiry};
+use crate::stored::{Stored, StoredExpiry};
 
 /// One of the two segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

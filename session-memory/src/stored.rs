@@ -1,6 +1,5 @@
 //! What the cache holds for one session, and how long it keeps it.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,42 +68,5 @@ impl Expiry<SessionKey, Stored> for StoredExpiry {
         _: Option<Duration>,
     ) -> Option<Duration> {
         Some(value.ttl)
-    }
-}
-
-/// Hashes session keys by taking their first eight bytes.
-///
-/// A key is already SHA-256 output, uniformly spread, so hashing it again
-/// (moka's default is SipHash, several times per operation) only costs
-/// time. Flooding one bucket would need stored keys with colliding
-/// prefixes, and stored keys only ever come from ids the server drew; a
-/// client choosing ids can only look keys up.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct KeyHasher;
-
-impl BuildHasher for KeyHasher {
-    type Hasher = PrefixHasher;
-
-    fn build_hasher(&self) -> PrefixHasher {
-        PrefixHasher(0)
-    }
-}
-
-/// See [`KeyHasher`].
-#[derive(Debug)]
-pub(crate) struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Mixed in, not taken as is, so that any other writes (such as a
-        // length prefix) still change the hash.
-        let mut prefix = [0; 8];
-        let take = bytes.len().min(8);
-        prefix[..take].copy_from_slice(&bytes[..take]);
-        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(prefix);
     }
 }

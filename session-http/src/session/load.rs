@@ -67,6 +67,7 @@ impl Session {
                     found = Some(Live {
                         id: id.clone(),
                         key,
+                        ticket: shared.turns.join(key),
                         record,
                         exact: true,
                         from_cookie: true,

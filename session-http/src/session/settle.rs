@@ -108,8 +108,9 @@ impl Session {
     ) -> Result<Outcome, SessionError> {
         let shared = &self.inner.shared;
         let key = live.key;
-        let turn = shared.turns.take(key).await;
-        live.catch_up(turn.passed());
+        let turn = live.ticket.turn().await;
+        let passed = turn.passed(&live.record);
+        live.catch_up(passed);
         let deadlines = shared.lifetime.extended(live.record.deadlines, now);
         let outcome = shared.update(&live, &state.changes, deadlines, now).await;
         let outcome = outcome.map_err(SessionError::Storage)?;

@@ -30,8 +30,8 @@ pub(crate) struct Shared {
     pub(super) lifetime: Lifetime,
     pub(super) cookies: CookieRules,
     pub(super) throttles: Throttles,
-    /// `update`s of one session wait for each other here.
-    pub(crate) turns: Turns,
+    /// The requests at each session, and their turns at writing it.
+    pub(crate) turns: Arc<Turns>,
 }
 
 impl Shared {
@@ -42,7 +42,7 @@ impl Shared {
             cookies: CookieRules::new(&config),
             config,
             throttles: Throttles::default(),
-            turns: Turns::default(),
+            turns: Arc::default(),
         }
     }
 
@@ -128,6 +128,7 @@ impl Shared {
         Ok(Live {
             id,
             key,
+            ticket: self.turns.join(key),
             record,
             exact: true,
             from_cookie: false,
@@ -171,6 +172,7 @@ impl Shared {
         Ok(Some(Live {
             id,
             key,
+            ticket: self.turns.join(key),
             record,
             // Concurrent writes to the old record moved with it, unseen.
             exact: false,
@@ -220,6 +222,7 @@ impl Shared {
         Ok(Some(Live {
             id,
             key,
+            ticket: self.turns.join(key),
             record,
             exact: old.is_none(),
             from_cookie: false,

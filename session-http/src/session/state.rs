@@ -5,6 +5,7 @@ use session_core::{
     ChangeSet, Deadlines, Record, SessionData, SessionId, SessionKey, Timestamp, UserKey, Value,
 };
 
+use super::turns::Ticket;
 use crate::SessionError;
 
 /// A session found in storage or created during this request.
@@ -12,6 +13,9 @@ pub(super) struct Live {
     pub(super) id: SessionId,
     /// The id's hash, computed once per request.
     pub(super) key: SessionKey,
+    /// This request's place among those at the session, for its turns at
+    /// writing it.
+    pub(super) ticket: Ticket,
     /// The record as last known to be stored.
     pub(super) record: Record,
     /// Whether `record` is exactly what storage returned or wrote, so that
@@ -23,21 +27,16 @@ pub(super) struct Live {
 }
 
 impl Live {
-    /// Takes `passed`, the record the request before this one in the
-    /// session's turns wrote, as the one known to be stored, if it is a
-    /// later version of the same session: the copy loaded is then stale.
-    /// Whether it did.
+    /// Takes `passed`, a later version of the record written by the turn
+    /// before this request's, as the one known to be stored: the copy
+    /// loaded is then stale. Whether it did.
     pub(super) fn catch_up(&mut self, passed: Option<Record>) -> bool {
         let Some(record) = passed else {
             return false;
         };
-        let later =
-            record.created_at == self.record.created_at && record.version > self.record.version;
-        if later {
-            self.record = record;
-            self.exact = true;
-        }
-        later
+        self.record = record;
+        self.exact = true;
+        true
     }
 
     /// The record stored once `changes` were written from this one and

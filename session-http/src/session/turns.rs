@@ -1,93 +1,87 @@
-//! Turns: the requests of one layer that update the same session queue up
+//! Turns: the requests of one layer that write the same session queue up
 //! and write one at a time, in arrival order, so that a conditioned write
 //! conflicts only with writers in other processes.
 //!
 //! Without turns, every retry of [`Session::update`](crate::Session::update)
 //! races the other requests of the process again, and a request that backed
 //! off comes back to a value that moved on: under enough contention it
-//! starves and gives up. Each session being updated has an entry holding a
-//! fair (FIFO) async mutex; the entry exists only while someone holds or
-//! waits for the turn, so the map never outgrows the updates in flight.
+//! starves and gives up.
 //!
-//! A request whose turn ends passes the record it wrote to the next in
-//! the queue: that one loaded the session before the write, so its own
-//! copy is stale, and a store's write from a stale copy costs it a wasted
-//! check (a round trip, on Redis) before the full write. The record passed
-//! on is a hint like any loaded one: a store checks it against what is
-//! stored, so a writer in another process in between costs only the
-//! check.
+//! A request has a [`Ticket`] at its session from when it has the session
+//! (loaded or created) to its end; the session's entry exists while some
+//! request holds one, so the map never outgrows the requests in flight.
+//! Writing takes a [`Turn`] on the ticket, from a fair (FIFO) async mutex.
+//! A turn ends by passing the record it wrote to the entry, for the
+//! requests that hold the session still: they loaded it before that
+//! write, so their own copies are stale, and a store's write from a stale
+//! copy costs a wasted check (a round trip, on Redis) before the full
+//! write. The record passed on is a hint like any loaded one: a store
+//! checks it against what is stored, so a writer in another process in
+//! between costs only the check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use session_core::{Record, SessionKey};
+use session_core::{KeyHasher, Record, SessionKey};
 use tokio::sync::{Mutex as Fair, OwnedMutexGuard};
 
-/// The queue of each session some request is updating now.
+/// The entry of each session some request of the layer holds.
 #[derive(Default)]
 pub(crate) struct Turns {
-    entries: Mutex<HashMap<SessionKey, Entry>>,
+    entries: Mutex<HashMap<SessionKey, Entry, KeyHasher>>,
 }
 
-/// One session's queue.
+/// One session's requests.
+#[derive(Default)]
 struct Entry {
-    /// Held by the request whose turn it is; tokio's mutex wakes waiters in
-    /// the order they came.
-    turn: Arc<Fair<()>>,
-    /// Requests holding or waiting for the turn: the entry goes with the
-    /// last of them.
-    users: usize,
-    /// The record the last holder wrote, for the next one.
+    /// Held by the request whose turn it is to write; tokio's mutex wakes
+    /// waiters in the order they came. Made by the first writer.
+    turn: Option<Arc<Fair<()>>>,
+    /// Tickets and writers: the entry goes with the last of them.
+    holders: usize,
+    /// Requests holding or waiting for the turn.
+    writers: usize,
+    /// The record the last turn wrote, for the holders after it.
     written: Option<Record>,
 }
 
-/// A request's turn at a session: others wait until it is dropped.
-pub(crate) struct Turn<'a> {
-    // Declared first so it is dropped first: the turn passes on before the
-    // ticket can remove the entry, so no newcomer makes a second queue
-    // while this one is still held.
-    _held: OwnedMutexGuard<()>,
-    ticket: Ticket<'a>,
-}
-
-/// A place in a session's queue, given back on drop, also when the waiting
-/// future is dropped (a client that went away, a timeout).
-struct Ticket<'a> {
-    turns: &'a Turns,
+/// A session's entry, as a ticket or a turn reaches it.
+#[derive(Clone)]
+struct Place {
+    turns: Arc<Turns>,
     key: SessionKey,
 }
 
-impl Turns {
-    /// Waits for `key`'s turn, after every request of this layer that asked
-    /// before.
-    pub(crate) async fn take(&self, key: SessionKey) -> Turn<'_> {
-        let (ticket, turn) = self.join(key);
-        Turn {
-            _held: turn.lock_owned().await,
-            ticket,
-        }
-    }
+/// A request's place at a session, given back on drop.
+pub(crate) struct Ticket(Place);
 
-    /// Joins `key`'s queue, making it if nobody is in it.
-    fn join(&self, key: SessionKey) -> (Ticket<'_>, Arc<Fair<()>>) {
-        let mut entries = self.entries();
-        let entry = entries.entry(key).or_insert_with(|| Entry {
-            turn: Arc::new(Fair::new(())),
-            users: 0,
-            written: None,
-        });
-        entry.users += 1;
-        let turn = Arc::clone(&entry.turn);
-        (Ticket { turns: self, key }, turn)
+/// A request's turn at writing a session: others wait until it is dropped.
+pub(crate) struct Turn {
+    _held: OwnedMutexGuard<()>,
+    writer: Writer,
+}
+
+/// A request holding or waiting for the turn, counted until dropped (also
+/// when the waiting future is: a client gone, a timeout).
+struct Writer(Place);
+
+impl Turns {
+    /// A ticket at `key`'s session, joining its entry or making it.
+    pub(crate) fn join(self: &Arc<Self>, key: SessionKey) -> Ticket {
+        self.entries().entry(key).or_default().holders += 1;
+        Ticket(Place {
+            turns: Arc::clone(self),
+            key,
+        })
     }
 
     /// The map, even after a panic elsewhere: every change to it is one
     /// step that leaves it consistent.
-    fn entries(&self) -> MutexGuard<'_, HashMap<SessionKey, Entry>> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<SessionKey, Entry, KeyHasher>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sessions with a queue now.
+    /// Sessions with an entry now.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries().len()
@@ -95,46 +89,86 @@ impl Turns {
 
     /// Requests holding or waiting for a turn now, over every session.
     #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn users(&self) -> usize {
-        self.entries().values().map(|entry| entry.users).sum()
+    pub(crate) fn writers(&self) -> usize {
+        self.entries().values().map(|entry| entry.writers).sum()
     }
 }
 
-impl Turn<'_> {
-    /// The record the request before this one wrote and passed on, if it
-    /// did.
-    pub(crate) fn passed(&self) -> Option<Record> {
-        let ticket = &self.ticket;
-        ticket.turns.entries().get_mut(&ticket.key)?.written.take()
+impl Ticket {
+    /// Waits for the turn to write the session, after every request of
+    /// this layer that asked before.
+    pub(crate) async fn turn(&self) -> Turn {
+        // A writer holds the session too: the request may drop its ticket
+        // (the session ended) while its turn lasts.
+        let fair = self.0.with_entry(|entry| {
+            entry.holders += 1;
+            entry.writers += 1;
+            Arc::clone(entry.turn.get_or_insert_with(Arc::default))
+        });
+        let writer = Writer(self.0.clone());
+        Turn {
+            _held: fair.lock_owned().await,
+            writer,
+        }
+    }
+}
+
+impl Turn {
+    /// The record the last turn before this one wrote, if it is a later
+    /// version of the same session than `known`.
+    pub(crate) fn passed(&self, known: &Record) -> Option<Record> {
+        self.writer.0.with_entry(|entry| {
+            entry
+                .written
+                .as_ref()
+                .filter(|written| {
+                    written.created_at == known.created_at && written.version > known.version
+                })
+                .cloned()
+        })
     }
 
-    /// Ends the turn, passing to the next in the queue the record this
-    /// one wrote. `written` runs only if someone waits: alone, a request
+    /// Ends the turn, passing on the record this one wrote. `written`
+    /// runs only if another request holds the session: alone, a request
     /// pays nothing for it.
     pub(crate) fn pass_on(self, written: impl FnOnce() -> Option<Record>) {
-        let ticket = &self.ticket;
-        let waited = |entries: &HashMap<SessionKey, Entry>| {
-            entries
-                .get(&ticket.key)
-                .is_some_and(|entry| entry.users > 1)
-        };
-        if !waited(&ticket.turns.entries()) {
+        // Two holders are this request's ticket and this turn.
+        if self.writer.0.with_entry(|entry| entry.holders <= 2) {
             return;
         }
         // Made outside the map's lock, which every session's turns share.
         let record = written();
-        if let Some(entry) = ticket.turns.entries().get_mut(&ticket.key) {
-            entry.written = record;
-        }
+        self.writer.0.with_entry(|entry| entry.written = record);
     }
 }
 
-impl Drop for Ticket<'_> {
+impl Drop for Writer {
     fn drop(&mut self) {
+        self.0.leave(|entry| entry.writers -= 1);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.leave(|_| ());
+    }
+}
+
+impl Place {
+    /// Runs `change` on the session's entry, which lives while a ticket or
+    /// a writer at it does.
+    fn with_entry<T>(&self, change: impl FnOnce(&mut Entry) -> T) -> T {
+        change(self.turns.entries().entry(self.key).or_default())
+    }
+
+    /// Gives back a holder's place (after `also`, for a writer), the entry
+    /// going with the last holder.
+    fn leave(&self, also: impl FnOnce(&mut Entry)) {
         let mut entries = self.turns.entries();
         if let Some(entry) = entries.get_mut(&self.key) {
-            entry.users -= 1;
-            if entry.users == 0 {
+            also(entry);
+            entry.holders -= 1;
+            if entry.holders == 0 {
                 entries.remove(&self.key);
             }
         }
@@ -146,12 +180,17 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use session_core::SessionId;
+    use session_core::{Deadlines, SessionData, SessionId, Timestamp};
 
     use super::*;
 
     fn key() -> SessionKey {
         SessionId::generate().unwrap().key()
+    }
+
+    fn record(version: u64) -> Record {
+        let at = Timestamp::from_unix_millis(1);
+        Record::from_parts(SessionData::new(), at, Deadlines::new(at, at), version)
     }
 
     /// Many tasks on one key: one at a time, and no entry left after.
@@ -163,7 +202,8 @@ mod tests {
             .map(|_| {
                 let (turns, inside) = (turns.clone(), inside.clone());
                 tokio::spawn(async move {
-                    let _turn = turns.take(key).await;
+                    let ticket = turns.join(key);
+                    let _turn = ticket.turn().await;
                     assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two at once");
                     tokio::task::yield_now().await;
                     inside.fetch_sub(1, Ordering::SeqCst);
@@ -179,14 +219,16 @@ mod tests {
     /// The turns pass in the order they were asked for.
     #[tokio::test]
     async fn first_come_first_served() {
-        let turns = Turns::default();
+        let turns = Arc::new(Turns::default());
         let key = key();
-        let first = turns.take(key).await;
+        let first_ticket = turns.join(key);
+        let first = first_ticket.turn().await;
         let order = Mutex::new(Vec::new());
         let waiter = |n: usize| {
             let (turns, order) = (&turns, &order);
             async move {
-                let _turn = turns.take(key).await;
+                let ticket = turns.join(key);
+                let _turn = ticket.turn().await;
                 order.lock().unwrap().push(n);
             }
         };
@@ -195,54 +237,60 @@ mod tests {
         };
         let release = async {
             tokio::task::yield_now().await;
+            assert_eq!(turns.writers(), 4);
             drop(first);
         };
         tokio::join!(waiters, release);
         assert_eq!(*order.lock().unwrap(), [1, 2, 3]);
-        assert_eq!(turns.len(), 0);
+        drop(first_ticket);
+        assert_eq!((turns.len(), turns.writers()), (0, 0));
     }
 
-    fn record(version: u64) -> Record {
-        let at = session_core::Timestamp::from_unix_millis(1);
-        let deadlines = session_core::Deadlines::new(at, at);
-        Record::from_parts(session_core::SessionData::new(), at, deadlines, version)
-    }
-
-    /// A turn passes its record to the one waiting next, once; alone, it
-    /// does not even make it.
+    /// A turn passes its record to every later holder of the session that
+    /// knows an older one; alone, it does not even make it.
     #[tokio::test]
-    async fn the_record_goes_to_the_next_in_the_queue() {
-        let turns = Turns::default();
+    async fn the_record_goes_to_those_holding_the_session() {
+        let turns = Arc::new(Turns::default());
         let key = key();
-        turns
-            .take(key)
+        let alone = turns.join(key);
+        alone
+            .turn()
             .await
-            .pass_on(|| unreachable!("nobody waits"));
-        let first = turns.take(key).await;
-        assert!(first.passed().is_none());
-        let handover = async {
-            tokio::task::yield_now().await;
-            first.pass_on(|| Some(record(7)));
-        };
-        let (next, ()) = tokio::join!(turns.take(key), handover);
-        assert_eq!(next.passed().map(|record| record.version), Some(7));
-        assert!(next.passed().is_none(), "passed twice");
+            .pass_on(|| unreachable!("nobody else holds it"));
+        let (writer, later) = (turns.join(key), turns.join(key));
+        let turn = writer.turn().await;
+        assert!(turn.passed(&record(1)).is_none());
+        turn.pass_on(|| Some(record(7)));
+        drop((writer, alone));
+        let turn = later.turn().await;
+        assert_eq!(
+            turn.passed(&record(1)).map(|record| record.version),
+            Some(7)
+        );
+        assert!(turn.passed(&record(7)).is_none(), "not later than known");
+        drop(turn);
+        drop(later);
+        assert_eq!(turns.len(), 0);
     }
 
     /// A waiter dropped in the queue (a cancelled request) gives its place
     /// back: the next one gets the turn, and the entry still goes.
     #[tokio::test]
     async fn a_dropped_waiter_leaves_no_entry() {
-        let turns = Turns::default();
+        let turns = Arc::new(Turns::default());
         let (key, other) = (key(), key());
-        let held = turns.take(key).await;
-        let cancelled = tokio::time::timeout(Duration::from_millis(10), turns.take(key)).await;
+        let (holder, waiter, elsewhere) = (turns.join(key), turns.join(key), turns.join(other));
+        let held = holder.turn().await;
+        let cancelled = tokio::time::timeout(Duration::from_millis(10), waiter.turn()).await;
         assert!(cancelled.is_err(), "got a held turn");
-        let elsewhere = turns.take(other).await;
-        assert_eq!(turns.len(), 2);
-        drop(held);
-        assert_eq!(turns.len(), 1, "the cancelled waiter kept its entry");
-        drop((turns.take(key).await, elsewhere));
+        assert_eq!(turns.writers(), 1, "the cancelled waiter is still counted");
+        let other_turn = elsewhere.turn().await;
+        drop((held, holder));
+        drop(waiter.turn().await);
+        drop(waiter);
+        assert_eq!(turns.len(), 1);
+        drop(other_turn);
+        drop(elsewhere);
         assert_eq!(turns.len(), 0);
     }
 }

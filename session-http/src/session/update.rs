@@ -100,8 +100,9 @@ impl Session {
         // Held across every attempt and backoff: no other request of this
         // layer writes the value meanwhile, so a conflict after the first
         // attempt comes from another process.
-        let turn = shared.turns.take(live.key).await;
-        state.catch_up(turn.passed());
+        let turn = live.ticket.turn().await;
+        let passed = turn.passed(&live.record);
+        state.catch_up(passed);
         let result = self.attempts(state, name, next).await;
         turn.pass_on(|| state.exact_record());
         result
