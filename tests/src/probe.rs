@@ -58,6 +58,8 @@ pub struct ProbeStorage {
     conflicts: AtomicUsize,
     faults: [AtomicUsize; 9],
     collisions: [AtomicUsize; 9],
+    /// `update_from` calls (also counted as `Update`).
+    hinted: AtomicUsize,
     /// Whether `update_from` calls are checked against a load first.
     checking_hints: AtomicBool,
     /// `update_from` calls given a record other than the stored version.
@@ -87,11 +89,17 @@ impl ProbeStorage {
             conflicts: AtomicUsize::new(0),
             faults: Default::default(),
             collisions: Default::default(),
+            hinted: AtomicUsize::new(0),
             checking_hints: AtomicBool::new(false),
             stale_hints: AtomicUsize::new(0),
             hold: Mutex::new(None),
             held: Notify::new(),
         })
+    }
+
+    /// Updates so far given a record as loaded (`update_from`).
+    pub fn hinted(&self) -> usize {
+        self.hinted.load(Ordering::SeqCst)
     }
 
     /// Checks every `update_from` call from now on by a load of the inner
@@ -183,6 +191,7 @@ impl ProbeStorage {
         }
         self.conflicts.store(0, Ordering::SeqCst);
         self.stale_hints.store(0, Ordering::SeqCst);
+        self.hinted.store(0, Ordering::SeqCst);
     }
 
     /// Makes `op` fail or hang from now on (`None`: work again).
@@ -281,6 +290,7 @@ impl SessionStorage for ProbeStorage {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
+        self.hinted.fetch_add(1, Ordering::SeqCst);
         let write = async {
             self.wait_if_held().await;
             self.check_hint(key, loaded, now).await;

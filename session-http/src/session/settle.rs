@@ -97,9 +97,11 @@ impl Session {
         self.touch_if_due(live, now).await
     }
 
-    /// Writes the deferred changes, moving the idle deadline, in the
-    /// session's turn: after the requests of this layer that write it
-    /// before, from the record the last of them wrote.
+    /// Writes the deferred changes, moving the idle deadline. They carry
+    /// no conditions, so the write takes no turn; it starts from the
+    /// record the last write of the layer left, unless another is under
+    /// way, which makes any copy likely stale: then the store is not given
+    /// one.
     async fn write_changes(
         &self,
         state: &State,
@@ -108,13 +110,17 @@ impl Session {
     ) -> Result<Outcome, SessionError> {
         let shared = &self.inner.shared;
         let key = live.key;
-        let turn = live.ticket.turn().await;
-        let passed = turn.passed(&live.record);
-        live.catch_up(passed);
+        let (writer, busy) = live.ticket.write_beside();
+        if busy {
+            live.exact = false;
+        } else {
+            let latest = live.ticket.latest(&live.record);
+            live.catch_up(latest);
+        }
         let deadlines = shared.lifetime.extended(live.record.deadlines, now);
         let outcome = shared.update(&live, &state.changes, deadlines, now).await;
         let outcome = outcome.map_err(SessionError::Storage)?;
-        turn.pass_on(|| match outcome {
+        writer.pass_on(|| match outcome {
             UpdateOutcome::Updated { version } => {
                 live.stored_after(&state.changes, (deadlines, now), version)
             }

@@ -27,11 +27,11 @@ pub(super) struct Live {
 }
 
 impl Live {
-    /// Takes `passed`, a later version of the record written by the turn
-    /// before this request's, as the one known to be stored: the copy
-    /// loaded is then stale. Whether it did.
-    pub(super) fn catch_up(&mut self, passed: Option<Record>) -> bool {
-        let Some(record) = passed else {
+    /// Takes `latest`, a later version of the record that another request
+    /// of the layer wrote since this one loaded, as the one known to be
+    /// stored: the copy loaded is then stale. Whether it did.
+    pub(super) fn catch_up(&mut self, latest: Option<Record>) -> bool {
+        let Some(record) = latest else {
             return false;
         };
         self.record = record;
@@ -104,11 +104,11 @@ impl State {
         }
     }
 
-    /// Catches the live session up with `passed` (see [`Live::catch_up`]):
+    /// Catches the live session up with `latest` (see [`Live::catch_up`]):
     /// the view is then that record with the request's changes applied.
-    pub(super) fn catch_up(&mut self, passed: Option<Record>) {
+    pub(super) fn catch_up(&mut self, latest: Option<Record>) {
         if let Origin::Live(live) = &mut self.origin
-            && live.catch_up(passed)
+            && live.catch_up(latest)
         {
             self.view = live.record.data.clone();
             self.changes.apply(&mut self.view);

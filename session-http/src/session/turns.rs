@@ -10,14 +10,17 @@
 //! A request has a [`Ticket`] at its session from when it has the session
 //! (loaded or created) to its end; the session's entry exists while some
 //! request holds one, so the map never outgrows the requests in flight.
-//! Writing takes a [`Turn`] on the ticket, from a fair (FIFO) async mutex.
-//! A turn ends by passing the record it wrote to the entry, for the
-//! requests that hold the session still: they loaded it before that
+//! A conditioned write takes a [`Turn`] on the ticket, from a fair (FIFO)
+//! async mutex; a deferred write, with no conditions, gains nothing by
+//! waiting and writes beside the others.
+//!
+//! Every write of the layer leaves the record it wrote in the entry, for
+//! the requests that hold the session still: they loaded it before that
 //! write, so their own copies are stale, and a store's write from a stale
 //! copy costs a wasted check (a round trip, on Redis) before the full
-//! write. The record passed on is a hint like any loaded one: a store
-//! checks it against what is stored, so a writer in another process in
-//! between costs only the check.
+//! write. The record left is a hint like any loaded one: a store checks it
+//! against what is stored, so a writer in another process in between
+//! costs only the check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -63,7 +66,7 @@ pub(crate) struct Turn {
 
 /// A request holding or waiting for the turn, counted until dropped (also
 /// when the waiting future is: a client gone, a timeout).
-struct Writer(Place);
+pub(crate) struct Writer(Place);
 
 impl Turns {
     /// A ticket at `key`'s session, joining its entry or making it.
@@ -98,48 +101,79 @@ impl Ticket {
     /// Waits for the turn to write the session, after every request of
     /// this layer that asked before.
     pub(crate) async fn turn(&self) -> Turn {
-        // A writer holds the session too: the request may drop its ticket
-        // (the session ended) while its turn lasts.
-        let fair = self.0.with_entry(|entry| {
-            entry.holders += 1;
-            entry.writers += 1;
-            Arc::clone(entry.turn.get_or_insert_with(Arc::default))
-        });
-        let writer = Writer(self.0.clone());
+        let (writer, fair) =
+            self.writer(|entry| Arc::clone(entry.turn.get_or_insert_with(Arc::default)));
         Turn {
             _held: fair.lock_owned().await,
             writer,
         }
     }
-}
 
-impl Turn {
-    /// The record the last turn before this one wrote, if it is a later
+    /// Counts this request as writing the session, without a turn: for a
+    /// write that carries no conditions, which gains nothing by waiting.
+    /// Also whether another request of the layer was writing it already,
+    /// in which case a copy loaded before is likely stale.
+    pub(crate) fn write_beside(&self) -> (Writer, bool) {
+        self.writer(|entry| entry.writers > 0)
+    }
+
+    /// The record last written by a request of the layer, if it is a later
     /// version of the same session than `known`.
-    pub(crate) fn passed(&self, known: &Record) -> Option<Record> {
-        self.writer.0.with_entry(|entry| {
-            entry
-                .written
-                .as_ref()
-                .filter(|written| {
-                    written.created_at == known.created_at && written.version > known.version
-                })
-                .cloned()
+    pub(crate) fn latest(&self, known: &Record) -> Option<Record> {
+        self.0.with_entry(|entry| {
+            let written = entry.written.as_ref()?;
+            later(written, known).then(|| written.clone())
         })
     }
 
-    /// Ends the turn, passing on the record this one wrote. `written`
-    /// runs only if another request holds the session: alone, a request
-    /// pays nothing for it.
+    /// A writer at the session, and what `look` saw of the entry before.
+    // A writer holds the session too: the request may drop its ticket (the
+    // session ended) while it writes.
+    fn writer<T>(&self, look: impl FnOnce(&mut Entry) -> T) -> (Writer, T) {
+        let seen = self.0.with_entry(|entry| {
+            let seen = look(entry);
+            entry.holders += 1;
+            entry.writers += 1;
+            seen
+        });
+        (Writer(self.0.clone()), seen)
+    }
+}
+
+impl Turn {
+    /// Ends the turn, passing on the record this one wrote (see
+    /// [`Writer::pass_on`]).
     pub(crate) fn pass_on(self, written: impl FnOnce() -> Option<Record>) {
-        // Two holders are this request's ticket and this turn.
-        if self.writer.0.with_entry(|entry| entry.holders <= 2) {
+        self.writer.pass_on(written);
+    }
+}
+
+impl Writer {
+    /// Keeps `written()`, the record this request wrote, for the other
+    /// requests that hold the session, unless a later one is kept already.
+    /// `written` runs only if another request holds the session: alone, a
+    /// request pays nothing for it.
+    pub(crate) fn pass_on(self, written: impl FnOnce() -> Option<Record>) {
+        // Two holders are this request's ticket and this writer.
+        if self.0.with_entry(|entry| entry.holders <= 2) {
             return;
         }
         // Made outside the map's lock, which every session's turns share.
-        let record = written();
-        self.writer.0.with_entry(|entry| entry.written = record);
+        let Some(record) = written() else {
+            return;
+        };
+        self.0.with_entry(|entry| {
+            let kept = entry.written.as_ref();
+            if kept.is_none_or(|kept| later(&record, kept)) {
+                entry.written = Some(record);
+            }
+        });
     }
+}
+
+/// Whether `record` is a later version of the same session than `known`.
+fn later(record: &Record, known: &Record) -> bool {
+    record.created_at == known.created_at && record.version > known.version
 }
 
 impl Drop for Writer {
@@ -246,31 +280,29 @@ mod tests {
         assert_eq!((turns.len(), turns.writers()), (0, 0));
     }
 
-    /// A turn passes its record to every later holder of the session that
-    /// knows an older one; alone, it does not even make it.
+    /// A write passes its record to every holder of the session that knows
+    /// an older one, a later write's record staying over an earlier one;
+    /// alone, a writer does not even make it.
     #[tokio::test]
-    async fn the_record_goes_to_those_holding_the_session() {
+    async fn the_latest_record_goes_to_those_holding_the_session() {
         let turns = Arc::new(Turns::default());
         let key = key();
         let alone = turns.join(key);
-        alone
-            .turn()
-            .await
-            .pass_on(|| unreachable!("nobody else holds it"));
-        let (writer, later) = (turns.join(key), turns.join(key));
-        let turn = writer.turn().await;
-        assert!(turn.passed(&record(1)).is_none());
+        (alone.turn().await).pass_on(|| unreachable!("nobody else holds it"));
+        let (first, second, later) = (turns.join(key), turns.join(key), turns.join(key));
+        let (beside, busy) = first.write_beside();
+        assert!(!busy, "nobody was writing");
+        let turn = second.turn().await;
+        assert!(second.write_beside().1, "the turn is writing");
+        assert!(later.latest(&record(1)).is_none());
         turn.pass_on(|| Some(record(7)));
-        drop((writer, alone));
-        let turn = later.turn().await;
-        assert_eq!(
-            turn.passed(&record(1)).map(|record| record.version),
-            Some(7)
-        );
-        assert!(turn.passed(&record(7)).is_none(), "not later than known");
-        drop(turn);
+        beside.pass_on(|| Some(record(6)));
+        drop((first, second, alone));
+        let version = |known| later.latest(&record(known)).map(|record| record.version);
+        assert_eq!(version(1), Some(7), "the later write's record");
+        assert_eq!(version(7), None, "not later than known");
         drop(later);
-        assert_eq!(turns.len(), 0);
+        assert_eq!((turns.len(), turns.writers()), (0, 0));
     }
 
     /// A waiter dropped in the queue (a cancelled request) gives its place

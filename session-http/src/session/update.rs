@@ -23,13 +23,14 @@ impl Session {
     /// yet, this creates one. Unlike [`insert`](Self::insert), the write has
     /// happened when this returns, whatever the response.
     ///
-    /// Requests of one layer take turns per session: an `update`, like the
-    /// write of a request's deferred changes at its end, waits until those
-    /// of the same session that other requests of the layer started before
-    /// it are done, in the order they came, and starts from the record the
-    /// last of them wrote. Within one process they never race each other,
-    /// so retries (and [`SessionError::Contended`]) are left to writers in
-    /// other processes sharing the storage.
+    /// Requests of one layer take turns per session: an `update` waits
+    /// until those of the same session that other requests of the layer
+    /// started before it are done, in the order they came, and starts from
+    /// the record the last write of the layer left. Within one process
+    /// they never race each other, so retries (and
+    /// [`SessionError::Contended`]) are left to writers in other processes
+    /// sharing the storage, or to another request's deferred write of the
+    /// same name at its end, which takes no turn.
     ///
     /// # Errors
     ///
@@ -101,8 +102,8 @@ impl Session {
         // layer writes the value meanwhile, so a conflict after the first
         // attempt comes from another process.
         let turn = live.ticket.turn().await;
-        let passed = turn.passed(&live.record);
-        state.catch_up(passed);
+        let latest = live.ticket.latest(&live.record);
+        state.catch_up(latest);
         let result = self.attempts(state, name, next).await;
         turn.pass_on(|| state.exact_record());
         result

@@ -27,7 +27,8 @@ macro_rules! __http_suite_races {
             concurrent_requests_keep_every_key,
             concurrent_increments_are_exact,
             many_concurrent_increments_take_turns,
-            queued_writes_start_from_the_record_before_them,
+            queued_updates_start_from_the_record_before_them,
+            a_deferred_write_beside_another_gives_no_stale_copy,
             logout_wins_over_a_slow_request,
             an_update_after_a_concurrent_logout_ends_the_session,
             a_write_between_load_and_update_is_kept,
@@ -67,6 +68,25 @@ pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
     let keys = call(&router, get_request("/names", Some(&pair))).await.body;
     assert_eq!(keys.split(',').count(), REQUESTS + 1, "{keys}");
     assert_eq!(probe.calls(Op::Update), REQUESTS);
+}
+
+/// `POST /count` for `requests` concurrent requests: each loads the
+/// session, waits until every one has loaded, then increments `n` with
+/// `update`. Its clones share the wait, so it may serve several layers.
+fn increment_updates(requests: usize) -> MethodRouter {
+    let barrier = Arc::new(Barrier::new(requests));
+    post(move |session: Session| {
+        let barrier = barrier.clone();
+        async move {
+            let loaded = session.get::<i64>("n").await;
+            barrier.wait().await;
+            loaded?;
+            session
+                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await
+                .map(|n| n.to_string())
+        }
+    })
 }
 
 /// `POST /write/{index}` for `requests` concurrent requests: each loads the
@@ -115,46 +135,87 @@ pub async fn many_concurrent_increments_take_turns(harness: &dyn Harness) {
     assert_eq!(probe.calls(Op::Update), REQUESTS + conflicts);
 }
 
-/// Three requests of one layer, each setting its own value at its end,
-/// all loaded before any wrote. The first one's write is held until the
-/// other two wait for their turns; then each writes from the record the
-/// one before it wrote, not from the stale one it loaded: no store is
-/// given a stale record, and every value is kept.
-pub async fn queued_writes_start_from_the_record_before_them(harness: &dyn Harness) {
+/// Three `update` increments of one layer, all loaded before any wrote.
+/// The first one's write is held until the other two wait for their
+/// turns; then each writes from the record the one before it wrote, not
+/// from the stale one it loaded: no store is given a stale record, and
+/// nothing conflicts.
+pub async fn queued_updates_start_from_the_record_before_them(harness: &dyn Harness) {
     const REQUESTS: usize = 3;
     let probe = ProbeStorage::new(harness.storage());
     let layer = SessionLayer::from_arc(probe.clone());
-    let router = routed(layer.clone(), "/write/{index}", own_value_writes(REQUESTS));
-    let pair = call(&router, post_request("/set/base", None))
+    let router = routed(layer.clone(), "/count", increment_updates(REQUESTS));
+    let pair = call(&router, post_request("/set/x", None))
         .await
         .cookie_pair(COOKIE)
         .unwrap();
     probe.check_hints();
     let release = probe.hold_next_update();
-    let requests: Vec<_> = (0..REQUESTS)
-        .map(|index| {
-            let (router, pair) = (router.clone(), pair.clone());
-            let path = format!("/write/{index}");
-            tokio::spawn(async move { call(&router, post_request(&path, Some(&pair))).await })
-        })
-        .collect();
+    let sent = send_all(&router, &pair, &["/count"; REQUESTS]);
     probe.until_held().await;
     while layer.in_turns() < REQUESTS {
         tokio::task::yield_now().await;
     }
     release.send(()).unwrap();
-    for request in requests {
-        let reply = request.await.unwrap();
+    let mut answers = Vec::new();
+    for reply in sent {
+        let reply = reply.await.unwrap();
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        answers.push(reply.body);
     }
-    let names = call(&router, get_request("/names", Some(&pair))).await.body;
-    assert_eq!(names.split(',').count(), REQUESTS + 1, "{names}");
+    answers.sort_unstable();
+    assert_eq!(answers, ["1", "2", "3"]);
     assert_eq!(probe.calls(Op::Update), REQUESTS);
+    assert_eq!(probe.conflicts(), 0);
     assert_eq!(
         probe.stale_hints(),
         0,
-        "a queued write started from its stale copy"
+        "a queued update started from its stale copy"
     );
+}
+
+/// Two requests of one layer, each setting its own value at its end, both
+/// loaded before either wrote. While the first one's write is held, the
+/// second writes beside it (deferred changes carry no conditions, so take
+/// no turn) and, knowing its copy likely stale, gives the store none.
+pub async fn a_deferred_write_beside_another_gives_no_stale_copy(harness: &dyn Harness) {
+    let probe = ProbeStorage::new(harness.storage());
+    let layer = SessionLayer::from_arc(probe.clone());
+    let router = routed(layer, "/write/{index}", own_value_writes(2));
+    let pair = call(&router, post_request("/set/base", None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap();
+    probe.reset();
+    let release = probe.hold_next_update();
+    let sent = send_all(&router, &pair, &["/write/0", "/write/1"]);
+    probe.until_held().await;
+    while probe.calls(Op::Update) < 2 {
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    for reply in sent {
+        let reply = reply.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    }
+    let names = call(&router, get_request("/names", Some(&pair))).await.body;
+    assert_eq!(names.split(',').count(), 3, "{names}");
+    assert_eq!(
+        probe.hinted(),
+        1,
+        "the write beside the held one had a copy"
+    );
+}
+
+/// Sends a POST to each of `paths` with the session cookie `pair`, at once.
+fn send_all(router: &Router, pair: &str, paths: &[&str]) -> Vec<tokio::task::JoinHandle<Reply>> {
+    paths
+        .iter()
+        .map(|path| {
+            let (router, pair, path) = (router.clone(), pair.to_owned(), (*path).to_owned());
+            tokio::spawn(async move { call(&router, post_request(&path, Some(&pair))).await })
+        })
+        .collect()
 }
 
 /// Sends `requests` concurrent `update` increments of one counter, every
@@ -167,24 +228,12 @@ async fn increments(
     layers: usize,
     config: SessionConfig,
 ) -> Arc<ProbeStorage> {
-    let barrier = Arc::new(Barrier::new(requests));
-    let handler = move |session: Session| {
-        let barrier = barrier.clone();
-        async move {
-            let loaded = session.get::<i64>("n").await;
-            barrier.wait().await;
-            loaded?;
-            session
-                .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
-                .await
-                .map(|n| n.to_string())
-        }
-    };
     let probe = ProbeStorage::new(harness.storage());
+    let route = increment_updates(requests);
     let routers: Vec<_> = (0..layers)
         .map(|_| {
             let layer = SessionLayer::from_arc(probe.clone()).with_config(config.clone());
-            routed(layer, "/count", post(handler.clone()))
+            routed(layer, "/count", route.clone())
         })
         .collect();
     let router = &routers[0];
