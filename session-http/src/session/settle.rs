@@ -6,6 +6,7 @@ use session_core::{TouchOutcome, UpdateOutcome};
 
 use super::Session;
 use super::state::{Live, Origin, State};
+use super::turns::Beside;
 use crate::SessionError;
 use crate::cookie::rules::Outcome;
 
@@ -110,12 +111,12 @@ impl Session {
     ) -> Result<Outcome, SessionError> {
         let shared = &self.inner.shared;
         let key = live.key;
-        let (writer, busy) = live.ticket.write_beside();
-        if busy {
-            live.exact = false;
-        } else {
-            let latest = live.ticket.latest(&live.record);
-            live.catch_up(latest);
+        let (writer, start) = live.ticket.write_beside(&live.record);
+        match start {
+            Beside::Busy => live.exact = false,
+            Beside::Free(latest) => {
+                live.catch_up(latest);
+            }
         }
         let deadlines = shared.lifetime.extended(live.record.deadlines, now);
         let outcome = shared.update(&live, &state.changes, deadlines, now).await;

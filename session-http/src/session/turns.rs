@@ -68,6 +68,16 @@ pub(crate) struct Turn {
 /// when the waiting future is: a client gone, a timeout).
 pub(crate) struct Writer(Place);
 
+/// Where a write beside the others starts.
+pub(crate) enum Beside {
+    /// Another request of the layer is writing the session: a copy loaded
+    /// before is likely stale.
+    Busy,
+    /// Nobody is: the record the last write left, if later than the one
+    /// this request has.
+    Free(Option<Record>),
+}
+
 impl Turns {
     /// A ticket at `key`'s session, joining its entry or making it.
     pub(crate) fn join(self: &Arc<Self>, key: SessionKey) -> Ticket {
@@ -111,19 +121,22 @@ impl Ticket {
 
     /// Counts this request as writing the session, without a turn: for a
     /// write that carries no conditions, which gains nothing by waiting.
-    /// Also whether another request of the layer was writing it already,
-    /// in which case a copy loaded before is likely stale.
-    pub(crate) fn write_beside(&self) -> (Writer, bool) {
-        self.writer(|entry| entry.writers > 0)
+    /// Also where to start from, given `known`, the record this request
+    /// has (see [`Beside`]).
+    pub(crate) fn write_beside(&self, known: &Record) -> (Writer, Beside) {
+        self.writer(|entry| {
+            if entry.writers > 0 {
+                Beside::Busy
+            } else {
+                Beside::Free(latest(entry, known))
+            }
+        })
     }
 
     /// The record last written by a request of the layer, if it is a later
     /// version of the same session than `known`.
     pub(crate) fn latest(&self, known: &Record) -> Option<Record> {
-        self.0.with_entry(|entry| {
-            let written = entry.written.as_ref()?;
-            later(written, known).then(|| written.clone())
-        })
+        self.0.with_entry(|entry| latest(entry, known))
     }
 
     /// A writer at the session, and what `look` saw of the entry before.
@@ -154,21 +167,31 @@ impl Writer {
     /// `written` runs only if another request holds the session: alone, a
     /// request pays nothing for it.
     pub(crate) fn pass_on(self, written: impl FnOnce() -> Option<Record>) {
-        // Two holders are this request's ticket and this writer.
-        if self.0.with_entry(|entry| entry.holders <= 2) {
-            return;
-        }
-        // Made outside the map's lock, which every session's turns share.
-        let Some(record) = written() else {
-            return;
-        };
         self.0.with_entry(|entry| {
-            let kept = entry.written.as_ref();
-            if kept.is_none_or(|kept| later(&record, kept)) {
+            // Two holders are this request's ticket and this writer.
+            if entry.holders <= 2 {
+                return;
+            }
+            // Made under the map's lock, which every session's entries
+            // share, but only when the session is contended: a copy.
+            let Some(record) = written() else {
+                return;
+            };
+            if entry
+                .written
+                .as_ref()
+                .is_none_or(|kept| later(&record, kept))
+            {
                 entry.written = Some(record);
             }
         });
     }
+}
+
+/// The entry's record if it is a later version than `known`.
+fn latest(entry: &Entry, known: &Record) -> Option<Record> {
+    let written = entry.written.as_ref()?;
+    later(written, known).then(|| written.clone())
 }
 
 /// Whether `record` is a later version of the same session than `known`.
@@ -290,10 +313,11 @@ mod tests {
         let alone = turns.join(key);
         (alone.turn().await).pass_on(|| unreachable!("nobody else holds it"));
         let (first, second, later) = (turns.join(key), turns.join(key), turns.join(key));
-        let (beside, busy) = first.write_beside();
-        assert!(!busy, "nobody was writing");
+        let (beside, start) = first.write_beside(&record(1));
+        assert!(matches!(start, Beside::Free(None)), "nobody was writing");
         let turn = second.turn().await;
-        assert!(second.write_beside().1, "the turn is writing");
+        let start = second.write_beside(&record(1)).1;
+        assert!(matches!(start, Beside::Busy), "the turn is writing");
         assert!(later.latest(&record(1)).is_none());
         turn.pass_on(|| Some(record(7)));
         beside.pass_on(|| Some(record(6)));
