@@ -52,9 +52,10 @@ impl<F> SessionLayer<F> {
         }
     }
 
-    /// Requests of this layer holding or waiting for a session's turn to
-    /// write, over every session: a test hook, to know a write is queued
-    /// before releasing the one ahead of it.
+    /// Requests of this layer writing a session now (in their turn,
+    /// waiting for it, or beside the others), over every session: a test
+    /// hook, to know a write is queued before releasing the one ahead of
+    /// it.
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     #[must_use]

@@ -205,7 +205,8 @@ impl SessionConfigBuilder {
     /// before giving up with [`SessionError::Contended`](crate::SessionError::Contended)
     /// (default 12). The first retry comes at once, the later ones after a
     /// growing random pause. Requests of one layer take turns, so past the
-    /// first attempt only writers in other processes cause retries.
+    /// first attempt only writers in other processes (or another request's
+    /// deferred write of the same name) cause retries.
     pub fn update_attempts(mut self, attempts: u32) -> Self {
         self.config.update_attempts = attempts;
         self

@@ -1,6 +1,7 @@
-//! Turns: the requests of one layer that write the same session queue up
-//! and write one at a time, in arrival order, so that a conditioned write
-//! conflicts only with writers in other processes.
+//! Turns: the requests of one layer that update the same session
+//! ([`Session::update`](crate::Session::update)) queue up and write one at
+//! a time, in arrival order, so that a conditioned write conflicts only
+//! with writers in other processes.
 //!
 //! Without turns, every retry of [`Session::update`](crate::Session::update)
 //! races the other requests of the process again, and a request that backed
@@ -42,13 +43,15 @@ struct Entry {
     turn: Option<Arc<Fair<()>>>,
     /// Tickets and writers: the entry goes with the last of them.
     holders: usize,
-    /// Requests holding or waiting for the turn.
+    /// Requests writing the session now: in their turn, waiting for it,
+    /// or beside the others.
     writers: usize,
-    /// The record the last turn wrote, for the holders after it.
+    /// The latest record a write of the layer left, for the holders after
+    /// it.
     written: Option<Record>,
 }
 
-/// A session's entry, as a ticket or a turn reaches it.
+/// A session's entry, as a ticket or a writer reaches it.
 #[derive(Clone)]
 struct Place {
     turns: Arc<Turns>,
@@ -64,8 +67,9 @@ pub(crate) struct Turn {
     writer: Writer,
 }
 
-/// A request holding or waiting for the turn, counted until dropped (also
-/// when the waiting future is: a client gone, a timeout).
+/// A request writing the session (in its turn, waiting for it, or
+/// beside), counted until dropped (also when a waiting future is: a client
+/// gone, a timeout).
 pub(crate) struct Writer(Place);
 
 /// Where a write beside the others starts.
@@ -100,7 +104,7 @@ impl Turns {
         self.entries().len()
     }
 
-    /// Requests holding or waiting for a turn now, over every session.
+    /// Requests writing now, over every session (see [`Entry::writers`]).
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn writers(&self) -> usize {
         self.entries().values().map(|entry| entry.writers).sum()

@@ -12,6 +12,7 @@ use session_core::Timestamp;
 use session_core::conformance::Harness;
 use session_http::{Session, SessionConfig, SessionLayer};
 use tokio::sync::{Barrier, oneshot};
+use tokio::task::JoinHandle;
 
 use super::{custom, key_of, routed};
 use crate::COOKIE;
@@ -45,26 +46,11 @@ pub async fn concurrent_requests_keep_every_key(harness: &dyn Harness) {
         "/write/{index}",
         own_value_writes(REQUESTS),
     );
-    let pair = call(&router, post_request("/set/base", None))
-        .await
-        .cookie_pair(COOKIE)
-        .unwrap();
-    let requests: Vec<_> = (0..REQUESTS)
-        .map(|index| {
-            let (router, pair) = (router.clone(), pair.clone());
-            tokio::spawn(async move {
-                call(
-                    &router,
-                    post_request(&format!("/write/{index}"), Some(&pair)),
-                )
-                .await
-            })
-        })
+    let pair = session_from(&router, "/set/base").await;
+    let paths: Vec<_> = (0..REQUESTS)
+        .map(|index| format!("/write/{index}"))
         .collect();
-    for request in requests {
-        let reply = request.await.unwrap();
-        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    }
+    all_ok(send_all(std::slice::from_ref(&router), &pair, &paths)).await;
     let keys = call(&router, get_request("/names", Some(&pair))).await.body;
     assert_eq!(keys.split(',').count(), REQUESTS + 1, "{keys}");
     assert_eq!(probe.calls(Op::Update), REQUESTS);
@@ -145,24 +131,20 @@ pub async fn queued_updates_start_from_the_record_before_them(harness: &dyn Harn
     let probe = ProbeStorage::new(harness.storage());
     let layer = SessionLayer::from_arc(probe.clone());
     let router = routed(layer.clone(), "/count", increment_updates(REQUESTS));
-    let pair = call(&router, post_request("/set/x", None))
-        .await
-        .cookie_pair(COOKIE)
-        .unwrap();
+    let pair = session_from(&router, "/set/x").await;
     probe.check_hints();
     let release = probe.hold_next_update();
-    let sent = send_all(&router, &pair, &["/count"; REQUESTS]);
+    let sent = send_all(&[router], &pair, &vec!["/count".to_owned(); REQUESTS]);
     probe.until_held().await;
     while layer.in_turns() < REQUESTS {
         tokio::task::yield_now().await;
     }
     release.send(()).unwrap();
-    let mut answers = Vec::new();
-    for reply in sent {
-        let reply = reply.await.unwrap();
-        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-        answers.push(reply.body);
-    }
+    let mut answers: Vec<_> = all_ok(sent)
+        .await
+        .into_iter()
+        .map(|reply| reply.body)
+        .collect();
     answers.sort_unstable();
     assert_eq!(answers, ["1", "2", "3"]);
     assert_eq!(probe.calls(Op::Update), REQUESTS);
@@ -182,22 +164,17 @@ pub async fn a_deferred_write_beside_another_gives_no_stale_copy(harness: &dyn H
     let probe = ProbeStorage::new(harness.storage());
     let layer = SessionLayer::from_arc(probe.clone());
     let router = routed(layer, "/write/{index}", own_value_writes(2));
-    let pair = call(&router, post_request("/set/base", None))
-        .await
-        .cookie_pair(COOKIE)
-        .unwrap();
+    let pair = session_from(&router, "/set/base").await;
     probe.reset();
     let release = probe.hold_next_update();
-    let sent = send_all(&router, &pair, &["/write/0", "/write/1"]);
+    let paths = ["/write/0".to_owned(), "/write/1".to_owned()];
+    let sent = send_all(std::slice::from_ref(&router), &pair, &paths);
     probe.until_held().await;
     while probe.calls(Op::Update) < 2 {
         tokio::task::yield_now().await;
     }
     release.send(()).unwrap();
-    for reply in sent {
-        let reply = reply.await.unwrap();
-        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    }
+    all_ok(sent).await;
     let names = call(&router, get_request("/names", Some(&pair))).await.body;
     assert_eq!(names.split(',').count(), 3, "{names}");
     assert_eq!(
@@ -207,15 +184,36 @@ pub async fn a_deferred_write_beside_another_gives_no_stale_copy(harness: &dyn H
     );
 }
 
-/// Sends a POST to each of `paths` with the session cookie `pair`, at once.
-fn send_all(router: &Router, pair: &str, paths: &[&str]) -> Vec<tokio::task::JoinHandle<Reply>> {
+/// A new session, made by a POST to `path` through `router`: its cookie.
+async fn session_from(router: &Router, path: &str) -> String {
+    call(router, post_request(path, None))
+        .await
+        .cookie_pair(COOKIE)
+        .unwrap()
+}
+
+/// Sends a POST to each of `paths` with the session cookie `pair`, all at
+/// once, the one at index `i` through `routers[i % routers.len()]`.
+fn send_all(routers: &[Router], pair: &str, paths: &[String]) -> Vec<JoinHandle<Reply>> {
     paths
         .iter()
-        .map(|path| {
-            let (router, pair, path) = (router.clone(), pair.to_owned(), (*path).to_owned());
+        .zip(routers.iter().cycle())
+        .map(|(path, router)| {
+            let (router, pair, path) = (router.clone(), pair.to_owned(), path.clone());
             tokio::spawn(async move { call(&router, post_request(&path, Some(&pair))).await })
         })
         .collect()
+}
+
+/// The replies to `sent`, each checked to be 200 OK.
+async fn all_ok(sent: Vec<JoinHandle<Reply>>) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for reply in sent {
+        let reply = reply.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        replies.push(reply);
+    }
+    replies
 }
 
 /// Sends `requests` concurrent `update` increments of one counter, every
@@ -237,22 +235,13 @@ async fn increments(
         })
         .collect();
     let router = &routers[0];
-    let pair = call(router, post_request("/set/x", None))
+    let pair = session_from(router, "/set/x").await;
+    let sent = send_all(&routers, &pair, &vec!["/count".to_owned(); requests]);
+    let mut answers: Vec<usize> = all_ok(sent)
         .await
-        .cookie_pair(COOKIE)
-        .unwrap();
-    let sent: Vec<_> = (0..requests)
-        .map(|index| {
-            let (router, pair) = (routers[index % layers].clone(), pair.clone());
-            tokio::spawn(async move { call(&router, post_request("/count", Some(&pair))).await })
-        })
+        .iter()
+        .map(|reply| reply.body.parse().unwrap())
         .collect();
-    let mut answers = Vec::new();
-    for request in sent {
-        let reply = request.await.unwrap();
-        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-        answers.push(reply.body.parse::<usize>().unwrap());
-    }
     answers.sort_unstable();
     assert_eq!(answers, (1..=requests).collect::<Vec<_>>());
     assert_eq!(
@@ -348,10 +337,7 @@ where
         "/slow",
         post(handler),
     );
-    let pair = call(&router, post_request(setup, None))
-        .await
-        .cookie_pair(COOKIE)
-        .unwrap();
+    let pair = session_from(&router, setup).await;
     let slow_request = {
         let (router, pair) = (router.clone(), pair.clone());
         tokio::spawn(async move { call(&router, post_request("/slow", Some(&pair))).await })
