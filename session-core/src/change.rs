@@ -96,6 +96,36 @@ impl ChangeSet {
         self.cleared
     }
 
+    /// What the set makes of `name`: `Some(Some(value))` if it sets it,
+    /// `Some(None)` if it removes it (or clears every value), `None` if the
+    /// stored value stands. So data with the set applied can be read
+    /// without applying it:
+    ///
+    /// ```
+    /// use session_core::{ChangeSet, SessionData, Value};
+    ///
+    /// let mut stored = SessionData::new();
+    /// stored.insert("n", &1)?;
+    /// stored.insert("theme", "dark")?;
+    /// let mut changes = ChangeSet::new();
+    /// changes.insert("n", Value::encode(&2)?);
+    ///
+    /// fn read<'a>(stored: &'a SessionData, changes: &'a ChangeSet, name: &str) -> Option<&'a Value> {
+    ///     changes.effect(name).unwrap_or_else(|| stored.get_value(name))
+    /// }
+    /// assert_eq!(read(&stored, &changes, "n"), Some(&Value::encode(&2)?));
+    /// assert_eq!(read(&stored, &changes, "theme"), Some(&Value::encode("dark")?));
+    /// changes.clear();
+    /// assert_eq!(read(&stored, &changes, "theme"), None);
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
+    pub fn effect(&self, name: &str) -> Option<Option<&Value>> {
+        if let Some(value) = self.inserts.get(name) {
+            return Some(Some(value));
+        }
+        (self.cleared || self.removals.contains(name)).then_some(None)
+    }
+
     /// The names set, with their new values.
     pub fn inserts(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.inserts
@@ -187,6 +217,47 @@ mod tests {
 
     fn value(n: u32) -> Value {
         Value::encode(&n).unwrap()
+    }
+
+    /// Every sequence of up to three calls on two names, over data holding
+    /// one of them and another: reading through the set's effect sees
+    /// what applying it makes.
+    #[test]
+    fn the_effect_of_a_set_is_what_applying_it_makes() {
+        let calls: [fn(&mut ChangeSet); 5] = [
+            |c| c.insert("a", value(7)),
+            |c| c.insert("b", value(8)),
+            |c| c.remove("a"),
+            |c| c.remove("b"),
+            ChangeSet::clear,
+        ];
+        let mut stored = SessionData::new();
+        stored.insert_value("a".into(), value(1));
+        stored.insert_value("c".into(), value(3));
+        let sequences = (0..=3_u32).flat_map(|length| {
+            (0..5_usize.pow(length)).map(move |mut n| {
+                let mut sequence = Vec::new();
+                for _ in 0..length {
+                    sequence.push(n % 5);
+                    n /= 5;
+                }
+                sequence
+            })
+        });
+        for sequence in sequences {
+            let mut changes = ChangeSet::new();
+            for &call in &sequence {
+                calls[call](&mut changes);
+            }
+            let mut applied = stored.clone();
+            changes.apply(&mut applied);
+            for name in ["a", "b", "c"] {
+                let read = changes
+                    .effect(name)
+                    .unwrap_or_else(|| stored.get_value(name));
+                assert_eq!(read, applied.get_value(name), "{sequence:?} {name}");
+            }
+        }
     }
 
     #[test]

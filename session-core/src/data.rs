@@ -92,8 +92,8 @@ pub struct SessionData(BTreeMap<String, Value>);
 
 impl SessionData {
     /// Empty data.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self(BTreeMap::new())
     }
 
     /// The value under `name` decoded as a `T`, or `None` if absent.

@@ -125,6 +125,7 @@ impl Session {
         if let Some(keep) = keep {
             state.keep_only(keep);
         }
+        let view = state.view();
         // Until the login's fate is known the session is unusable, so that
         // if this future is dropped half way, the request writes nothing
         // more under either id.
@@ -138,12 +139,10 @@ impl Session {
             }
         };
         // A login from no stored session starts from empty data.
-        let created = old.is_none().then(|| inserts(&state.view));
+        let created = old.is_none().then(|| inserts(&view));
         let changes = created.as_ref().unwrap_or(&state.changes);
         let shared = &self.inner.shared;
-        let outcome = shared
-            .login(old.as_ref(), changes, &state.view, login)
-            .await;
+        let outcome = shared.login(old.as_ref(), changes, view, login).await;
         moved(&mut state, outcome)
     }
 

@@ -16,11 +16,7 @@ impl Session {
     /// [`SessionError::Value`] if the value is not a `T`; a storage error if
     /// the session cannot be loaded.
     pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, SessionError> {
-        self.state()
-            .await?
-            .view
-            .get(name)
-            .map_err(SessionError::Value)
+        self.state().await?.get(name)
     }
 
     /// Whether the session holds `name`.
@@ -29,7 +25,7 @@ impl Session {
     ///
     /// A storage error if the session cannot be loaded.
     pub async fn contains(&self, name: &str) -> Result<bool, SessionError> {
-        Ok(self.state().await?.view.contains(name))
+        Ok(self.state().await?.value(name).is_some())
     }
 
     /// The names of the values the session holds.
@@ -41,7 +37,7 @@ impl Session {
         Ok(self
             .state()
             .await?
-            .view
+            .view()
             .names()
             .map(str::to_owned)
             .collect())
@@ -80,8 +76,7 @@ impl Session {
         async move {
             let value = encoded?;
             let mut state = self.writable().await?;
-            state.changes.insert(name.as_str(), value.clone());
-            state.view.insert_value(name, value);
+            state.changes.insert(name, value);
             Ok(())
         }
     }
@@ -95,7 +90,6 @@ impl Session {
     pub async fn remove(&self, name: &str) -> Result<(), SessionError> {
         let mut state = self.writable().await?;
         state.changes.remove(name);
-        state.view.remove(name);
         Ok(())
     }
 
@@ -109,7 +103,6 @@ impl Session {
     pub async fn clear(&self) -> Result<(), SessionError> {
         let mut state = self.writable().await?;
         state.changes.clear();
-        state.view.clear();
         Ok(())
     }
 
@@ -159,6 +152,7 @@ impl Session {
 
     /// Moves a session the browser named to a fresh id, now.
     async fn cycle_now(&self, state: &mut State) -> Result<(), SessionError> {
+        let view = state.view();
         // Until the cycle's fate is known the session is unusable, so that
         // if this future is dropped half way, the request writes nothing
         // more under either id.
@@ -170,7 +164,7 @@ impl Session {
             }
         };
         let shared = &self.inner.shared;
-        let outcome = shared.cycle(&live, &state.changes, &state.view).await;
+        let outcome = shared.cycle(&live, &state.changes, view).await;
         moved(state, outcome)
     }
 

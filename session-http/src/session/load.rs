@@ -17,10 +17,7 @@ impl Session {
         state.accessed = true;
         if matches!(state.origin, Origin::Unloaded) {
             match self.load().await {
-                Ok(Some(live)) => {
-                    state.view = live.record.data.clone();
-                    state.origin = Origin::Live(live);
-                }
+                Ok(Some(live)) => state.origin = Origin::Live(live),
                 Ok(None) => state.origin = Origin::Anonymous,
                 Err(error) => {
                     tracing::error!(%error, "session storage failed to load the session");

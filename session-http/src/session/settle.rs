@@ -55,14 +55,15 @@ impl Session {
         state: &State,
         persist: bool,
     ) -> Result<Outcome, SessionError> {
-        if !persist || state.view.is_empty() {
+        let data = state.view();
+        if !persist || data.is_empty() {
             return Ok(Outcome::NoSession {
                 removal: state.removal,
             });
         }
         let shared = &self.inner.shared;
         let now = shared.now();
-        let live = shared.create(state.view.clone(), now).await?;
+        let live = shared.create(data, now).await?;
         Ok(Outcome::Live {
             deadlines: live.record.deadlines,
             id: live.id,

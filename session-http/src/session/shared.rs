@@ -141,7 +141,7 @@ impl Shared {
         &self,
         live: &Live,
         changes: &ChangeSet,
-        view: &SessionData,
+        view: SessionData,
     ) -> Result<Option<Live>, SessionError> {
         let now = self.now();
         let deadlines = self.lifetime.at_login(live.record.deadlines, now);
@@ -165,8 +165,7 @@ impl Shared {
         }
         tracing::debug!(%old, new = %key, "session id cycled");
         let version = live.record.version.saturating_add(1);
-        let mut record =
-            Record::from_parts(view.clone(), live.record.created_at, deadlines, version);
+        let mut record = Record::from_parts(view, live.record.created_at, deadlines, version);
         // The binding moves with the record.
         record.account = live.record.account.clone();
         Ok(Some(Live {
@@ -188,7 +187,7 @@ impl Shared {
         &self,
         old: Option<&Live>,
         changes: &ChangeSet,
-        view: &SessionData,
+        view: SessionData,
         login: &Login,
     ) -> Result<Option<Live>, SessionError> {
         let now = self.now();
@@ -217,7 +216,7 @@ impl Shared {
         // What `Record::logged_in` stores; exact when no concurrent write
         // to an old record could have moved with it.
         let version = old.map_or(1, |live| live.record.version.saturating_add(1));
-        let record = Record::from_parts(view.clone(), now, deadlines, version)
+        let record = Record::from_parts(view, now, deadlines, version)
             .with_account(Some(login.account(now)));
         Ok(Some(Live {
             id,

@@ -1,6 +1,7 @@
 //! Where a request stands with its session: the state a handle's calls
 //! move through, from unloaded to live, ended or failed.
 
+use serde::de::DeserializeOwned;
 use session_core::{
     ChangeSet, Deadlines, Record, SessionData, SessionId, SessionKey, Timestamp, UserKey, Value,
 };
@@ -74,11 +75,11 @@ pub(super) enum Origin {
     Ended,
 }
 
-/// The request's view of its session.
+/// The request's view of its session: the record as last known to be
+/// stored with the request's changes over it, read through them rather
+/// than kept as a second copy of the data.
 pub(super) struct State {
     pub(super) origin: Origin,
-    /// What the handler sees: the stored data with `changes` applied.
-    pub(super) view: SessionData,
     /// Changes to write at the end of the request.
     pub(super) changes: ChangeSet,
     /// The session was destroyed and the request carried a session cookie:
@@ -96,7 +97,6 @@ impl State {
     pub(super) fn new() -> Self {
         Self {
             origin: Origin::Unloaded,
-            view: SessionData::new(),
             changes: ChangeSet::new(),
             removal: false,
             refresh_cookie: false,
@@ -104,14 +104,38 @@ impl State {
         }
     }
 
+    /// The data the changes apply to: the live record's, else none.
+    fn base(&self) -> &SessionData {
+        static NO_DATA: SessionData = SessionData::new();
+        match &self.origin {
+            Origin::Live(live) => &live.record.data,
+            _ => &NO_DATA,
+        }
+    }
+
+    /// The value the handler sees under `name`.
+    pub(super) fn value(&self, name: &str) -> Option<&Value> {
+        (self.changes.effect(name)).unwrap_or_else(|| self.base().get_value(name))
+    }
+
+    /// The value the handler sees under `name`, decoded as a `T`.
+    pub(super) fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, SessionError> {
+        let value = self.value(name).map(Value::decode);
+        value.transpose().map_err(SessionError::Value)
+    }
+
+    /// All the data the handler sees, as one copy (to write it whole).
+    pub(super) fn view(&self) -> SessionData {
+        let mut view = self.base().clone();
+        self.changes.apply(&mut view);
+        view
+    }
+
     /// Catches the live session up with `latest` (see [`Live::catch_up`]):
-    /// the view is then that record with the request's changes applied.
+    /// the handler then sees that record with the request's changes over it.
     pub(super) fn catch_up(&mut self, latest: Option<Record>) {
-        if let Origin::Live(live) = &mut self.origin
-            && live.catch_up(latest)
-        {
-            self.view = live.record.data.clone();
-            self.changes.apply(&mut self.view);
+        if let Origin::Live(live) = &mut self.origin {
+            live.catch_up(latest);
         }
     }
 
@@ -127,29 +151,27 @@ impl State {
     pub(super) fn end(&mut self) {
         self.origin = Origin::Ended;
         self.refresh_cookie = false;
-        self.view = SessionData::new();
         self.changes = ChangeSet::new();
     }
 
     /// Drops every value but those under `keep`, here and in storage.
     pub(super) fn keep_only(&mut self, keep: &[&str]) {
-        let kept: Vec<(String, Value)> = keep
+        let kept: Vec<(&str, Value)> = keep
             .iter()
-            .filter_map(|&key| Some((key.to_owned(), self.view.get_value(key)?.clone())))
+            .filter_map(|&key| Some((key, self.value(key)?.clone())))
             .collect();
-        self.changes.clear();
-        self.view.clear();
+        let mut changes = ChangeSet::new();
+        changes.clear();
         for (key, value) in kept {
-            self.changes.insert(key.as_str(), value.clone());
-            self.view.insert_value(key, value);
+            changes.insert(key, value);
         }
+        self.changes = changes;
     }
 
     /// Start over with no session (after `destroy`).
     pub(super) fn forget(&mut self) {
         self.origin = Origin::Anonymous;
         self.refresh_cookie = false;
-        self.view = SessionData::new();
         self.changes = ChangeSet::new();
     }
 

@@ -67,14 +67,13 @@ impl Session {
         F: FnMut(Option<T>) -> T,
     {
         let shared = &self.inner.shared;
-        let value = next(state.view.get(name).map_err(SessionError::Value)?);
-        let mut data = state.view.clone();
+        let value = next(state.get(name)?);
+        let mut data = state.view();
         data.insert_value(
             name.to_owned(),
             Value::encode(&value).map_err(SessionError::Value)?,
         );
         let live = shared.create(data, shared.now()).await?;
-        state.view = live.record.data.clone();
         state.changes = ChangeSet::new();
         state.origin = Origin::Live(live);
         Ok(value)
@@ -137,7 +136,7 @@ impl Session {
     }
 
     /// One conditioned write of `update_live`: the value it wrote, or
-    /// `None` on a conflict, the view then holding the stored value.
+    /// `None` on a conflict, the record then holding the stored value.
     async fn attempt<T, F>(
         &self,
         state: &mut State,
@@ -150,9 +149,9 @@ impl Session {
         F: FnMut(Option<T>) -> T,
     {
         let shared = &self.inner.shared;
+        let value = next(state.get(name)?);
         let State {
             origin: Origin::Live(live),
-            view,
             changes,
             refresh_cookie,
             ..
@@ -162,7 +161,6 @@ impl Session {
             // (which ends the loop) leaves it.
             return Err(SessionError::Contended { attempts: attempt });
         };
-        let value = next(view.get(name).map_err(SessionError::Value)?);
         let encoded = Value::encode(&value).map_err(SessionError::Value)?;
         let mut write = changes.clone();
         write.require(name, live.record.data.get_value(name).cloned());
@@ -182,7 +180,6 @@ impl Session {
                         live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
                     }
                 }
-                *view = live.record.data.clone();
                 *changes = ChangeSet::new();
                 *refresh_cookie = true;
                 Ok(Some(value))
@@ -197,8 +194,6 @@ impl Session {
                     None => live.record.data.remove(name),
                 };
                 live.exact = false;
-                *view = live.record.data.clone();
-                changes.apply(view);
                 Ok(None)
             }
             UpdateOutcome::Gone => {
