@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use rmp::{decode, encode};
+use rmp::{Marker, decode, encode};
 
 use crate::{Account, Device, Error, SessionData, Timestamp, UserKey, Value};
 
@@ -232,6 +232,18 @@ fn read_data(body: &mut &[u8]) -> Result<SessionData, Error> {
 
 /// Reads the field name `expected`, refusing any other.
 fn expect_field(body: &mut &[u8], expected: &str) -> Result<(), Error> {
+    // The form every writer uses (a short name is a fixstr) compared as
+    // bytes; any other encoding of the name is read in full.
+    let fixstr = u8::try_from(expected.len())
+        .ok()
+        .filter(|&length| length < 32);
+    if let Some(rest) = fixstr
+        .and_then(|length| body.strip_prefix(&[Marker::FixStr(length).to_u8()]))
+        .and_then(|rest| rest.strip_prefix(expected.as_bytes()))
+    {
+        *body = rest;
+        return Ok(());
+    }
     let name = read_str(body)?;
     if name == expected {
         Ok(())
@@ -433,5 +445,17 @@ mod tests {
         assert!(matches!(decode_data(&duplicate), Err(Error::Decode(_))));
         assert!(matches!(decode_data(&[]), Err(Error::Decode(_))));
         assert!(matches!(decode_data(&[2, 0x80]), Err(Error::Decode(_))));
+    }
+
+    /// Field names in a longer form than the writers use (`str8` instead
+    /// of a fixstr) are still field names: the byte comparison is only a
+    /// shortcut.
+    #[test]
+    fn field_names_in_any_string_form_decode() {
+        let good = encode_record(HEADER, &data(), None).unwrap();
+        let mut long = good.clone();
+        let at = good.windows(2).position(|w| w == [0xa1, b'c']).unwrap();
+        long.splice(at..at + 2, [0xd9, 0x01, b'c']);
+        assert_eq!(decode_record(&long).unwrap(), decode_record(&good).unwrap());
     }
 }
