@@ -19,14 +19,15 @@
 //! already waiting for SQLite's lock would be.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use session_core::{Error, SessionKey};
+use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::SqliteStorage;
+use crate::queue::TaskQueue;
 use crate::row::{Columns, ReadStamp};
 use crate::schema::BATCH_SIZES;
 
@@ -92,34 +93,13 @@ impl Write {
 
 /// A queued write and where its outcome goes: `true` if its row was
 /// written.
-struct Queued {
+pub(crate) struct Queued {
     write: Write,
     done: oneshot::Sender<Result<bool, Error>>,
 }
 
-/// The queue to a storage's batch writer, started on first use (in the
-/// runtime of that use) and again if the runtime it ran on has gone.
-#[derive(Clone, Default)]
-pub(crate) struct Batches(Arc<Mutex<Option<mpsc::UnboundedSender<Queued>>>>);
-
-impl Batches {
-    /// Queues `queued`, starting a writer with `start` if none runs.
-    fn send(&self, queued: Queued, start: impl Fn() -> mpsc::UnboundedSender<Queued>) {
-        let mut sender = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let queued = match sender.as_ref().filter(|sender| !sender.is_closed()) {
-            Some(running) => match running.send(queued) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(queued)) => queued,
-            },
-            None => queued,
-        };
-        let started = start();
-        // A writer started just now holds its receiver: this send succeeds,
-        // and if it did not, dropping `queued` answers its request.
-        let _ = started.send(queued);
-        *sender = Some(started);
-    }
-}
+/// The queue to a storage's batch writer.
+pub(crate) type Batches = TaskQueue<Queued>;
 
 /// A batch failed: every write in it reports the same failure.
 #[derive(Debug, thiserror::Error)]
@@ -138,16 +118,10 @@ impl SqliteStorage {
             .unwrap_or_else(|_| Err(Error::backend("the session batch writer stopped")))
     }
 
-    /// Starts the batch writer: a task with a copy of this storage that
-    /// has no queue of its own, so that the task ends once every storage
-    /// holding the queue has been dropped.
+    /// Starts the batch writer, on a [`detached`](Self::detached) copy.
     fn start_writer(&self) -> mpsc::UnboundedSender<Queued> {
         let (sender, queue) = mpsc::unbounded_channel();
-        let writer = Self {
-            batches: Batches::default(),
-            ..self.clone()
-        };
-        tokio::spawn(writer.write_queued(queue));
+        tokio::spawn(self.detached().write_queued(queue));
         sender
     }
 
@@ -182,16 +156,7 @@ impl SqliteStorage {
         connection: &mut Option<SqliteConnection>,
         writes: &[Write],
     ) -> Result<Vec<bool>, Error> {
-        let connection = match connection {
-            Some(connection) => connection,
-            None => connection.insert(
-                self.pool
-                    .connect_options()
-                    .connect()
-                    .await
-                    .map_err(Error::backend)?,
-            ),
-        };
+        let connection = self.own_connection(connection).await?;
         self.write_batch(connection, writes).await
     }
 

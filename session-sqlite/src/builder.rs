@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 
 use crate::batch::Batches;
+use crate::loads::Loads;
 use crate::schema::{self, Statements};
 use crate::writers::Writers;
 use crate::{InvalidTableName, SqliteStorage};
@@ -108,6 +109,7 @@ impl SqliteStorageBuilder {
             pool,
             writers: Writers::default(),
             batches: Batches::default(),
+            loads: Loads::default(),
             sql: Statements::for_table(&self.table),
             max_record_bytes: self.max_record_bytes,
             clock: self.clock,

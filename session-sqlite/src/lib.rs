@@ -69,7 +69,10 @@
 //! transaction has committed. A write alone is written as one statement,
 //! as before. Every other write (a cycle, a login, a touch, a delete, an
 //! update whose loaded record is stale) is its own statement or
-//! transaction, in the same turn-taking.
+//! transaction, in the same turn-taking. Loads are read in batches too:
+//! a task of the storage reads what has queued while it read the last
+//! batch, with one `SELECT ... WHERE key IN (...)` per 64 keys, on a
+//! connection of its own; a load alone is one statement, as before.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accounts;
@@ -79,6 +82,8 @@ mod builder;
 mod cleanup;
 #[cfg(feature = "conformance")]
 mod harness;
+mod loads;
+mod queue;
 mod row;
 mod schema;
 mod storage;

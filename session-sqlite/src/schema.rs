@@ -122,7 +122,6 @@ pub(crate) struct Statements {
     pub(crate) drop_old_user_index: Sql,
     pub(crate) has_binding_columns: Sql,
     pub(crate) add_binding_columns: Vec<Sql>,
-    pub(crate) load: Sql,
     pub(crate) load_for_write: Sql,
     pub(crate) insert: Sql,
     pub(crate) insert_bound: Sql,
@@ -136,6 +135,10 @@ pub(crate) struct Statements {
     /// For each of [`BATCH_SIZES`], writes-if-unchanged of that many rows,
     /// returning the keys written.
     pub(crate) write_many_if_unchanged: Vec<Sql>,
+    /// For each of [`BATCH_SIZES`], the live rows of that many keys, each
+    /// with its key: `?1` now, `?2` the longest data fetched, the keys
+    /// from `?3` on.
+    pub(crate) load_many: Vec<Sql>,
     pub(crate) touch: Sql,
     pub(crate) delete: Sql,
     pub(crate) delete_expired: Sql,
@@ -203,7 +206,6 @@ impl Statements {
                 .iter()
                 .map(|column| sql(&format!("ALTER TABLE {{table}} ADD COLUMN {column}")))
                 .collect(),
-            load: sql("SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3"),
             load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1"),
             insert: sql("INSERT INTO {table} {row_values}"),
             insert_bound: sql("INSERT INTO {table} {bound_row_values}"),
@@ -253,6 +255,16 @@ impl Statements {
                          AND {{table}}.user_key IS b.column11 AND {{table}}.expires_at > b.column12
                          RETURNING {{table}}.key",
                         placeholders(*size, 12)
+                    ))
+                })
+                .collect(),
+            load_many: BATCH_SIZES
+                .iter()
+                .map(|size| {
+                    let keys: Vec<String> = (3..size + 3).map(|n| format!("?{n}")).collect();
+                    sql(&format!(
+                        "SELECT key, {{row}} FROM {{table}} WHERE key IN ({}) AND expires_at > ?1",
+                        keys.join(", ")
                     ))
                 })
                 .collect(),

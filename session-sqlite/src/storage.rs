@@ -7,10 +7,12 @@ use session_core::{
     LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome,
     UpdateOutcome, UserKey, async_trait,
 };
-use sqlx::sqlite::SqlitePool;
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::SqliteStorageBuilder;
 use crate::batch::{Batches, Write};
+use crate::loads::Loads;
 use crate::row::{Columns, millis};
 use crate::schema::{self, Statements};
 use crate::table::Locked;
@@ -25,6 +27,8 @@ pub struct SqliteStorage {
     /// Where creates and updates from a loaded record queue to be written
     /// in batches.
     pub(crate) batches: Batches,
+    /// Where loads queue to be read in batches.
+    pub(crate) loads: Loads,
     pub(crate) sql: Statements,
     pub(crate) max_record_bytes: usize,
     /// Where the cleanup task reads the time.
@@ -68,12 +72,38 @@ impl SqliteStorage {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// A copy for a task of this storage (the batch writer, the loader):
+    /// it has no queues of its own, so the task ends once every storage
+    /// holding its queue has been dropped.
+    pub(crate) fn detached(&self) -> Self {
+        Self {
+            batches: Batches::default(),
+            loads: Loads::default(),
+            ..self.clone()
+        }
+    }
+
+    /// A task's connection of its own, opened if it has none (at its first
+    /// call, and again after a failed one): not from the pool, so that it
+    /// keeps its page cache from call to call and closing the pool never
+    /// waits for the task.
+    pub(crate) async fn own_connection<'c>(
+        &self,
+        connection: &'c mut Option<SqliteConnection>,
+    ) -> Result<&'c mut SqliteConnection, Error> {
+        Ok(match connection {
+            Some(connection) => connection,
+            None => connection
+                .insert((self.pool.connect_options().connect().await).map_err(Error::backend)?),
+        })
+    }
 }
 
 #[async_trait]
 impl SessionStorage for SqliteStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
-        let found = self.read(&self.pool, key, Some(now)).await?;
+        let found = self.load_batched(key, now).await?;
         // `expires_at` found the row; both deadlines decide.
         Ok(found.filter(|record| record.is_live(now)))
     }

@@ -64,10 +64,38 @@ pub struct ProbeStorage {
     checking_hints: AtomicBool,
     /// `update_from` calls given a record other than the stored version.
     stale_hints: AtomicUsize,
-    /// Where the next update waits, if the test is holding it.
+    /// Where the next update waits before it reaches the inner storage,
+    /// if the test is holding it.
+    update_gate: Gate,
+    /// Where the next load waits after the inner storage answered, if the
+    /// test is holding it.
+    load_gate: Gate,
+}
+
+/// Where the next call of one kind waits, if the test holds it.
+#[derive(Default)]
+struct Gate {
     hold: Mutex<Option<oneshot::Receiver<()>>>,
-    /// Told when an update starts waiting there.
+    /// Told when a call starts waiting here.
     held: Notify,
+}
+
+impl Gate {
+    /// Holds the next call until the returned sender sends or drops.
+    fn close(&self) -> oneshot::Sender<()> {
+        let (release, hold) = oneshot::channel();
+        *self.hold.lock().unwrap() = Some(hold);
+        release
+    }
+
+    /// Waits if the test holds this call.
+    async fn pass(&self) {
+        let hold = self.hold.lock().unwrap().take();
+        if let Some(hold) = hold {
+            self.held.notify_one();
+            let _ = hold.await;
+        }
+    }
 }
 
 impl ProbeStorage {
@@ -92,8 +120,8 @@ impl ProbeStorage {
             hinted: AtomicUsize::new(0),
             checking_hints: AtomicBool::new(false),
             stale_hints: AtomicUsize::new(0),
-            hold: Mutex::new(None),
-            held: Notify::new(),
+            update_gate: Gate::default(),
+            load_gate: Gate::default(),
         })
     }
 
@@ -118,23 +146,24 @@ impl ProbeStorage {
     /// Makes the next update (`update` or `update_from`) wait, before it
     /// reaches the inner storage, until the returned sender sends or drops.
     pub fn hold_next_update(&self) -> oneshot::Sender<()> {
-        let (release, hold) = oneshot::channel();
-        *self.hold.lock().unwrap() = Some(hold);
-        release
+        self.update_gate.close()
     }
 
     /// Returns once the update held by [`hold_next_update`](Self::hold_next_update) waits.
     pub async fn until_held(&self) {
-        self.held.notified().await;
+        self.update_gate.held.notified().await;
     }
 
-    /// Waits if the test holds this update.
-    async fn wait_if_held(&self) {
-        let hold = self.hold.lock().unwrap().take();
-        if let Some(hold) = hold {
-            self.held.notify_one();
-            let _ = hold.await;
-        }
+    /// Makes the next load wait, once the inner storage has answered it
+    /// (so it returns the record as it was then), until the returned
+    /// sender sends or drops.
+    pub fn hold_next_load(&self) -> oneshot::Sender<()> {
+        self.load_gate.close()
+    }
+
+    /// Returns once the load held by [`hold_next_load`](Self::hold_next_load) waits.
+    pub async fn until_load_held(&self) {
+        self.load_gate.held.notified().await;
     }
 
     /// Counts `loaded` if it is not the version stored under `key`.
@@ -249,7 +278,12 @@ impl ProbeStorage {
 #[async_trait]
 impl SessionStorage for ProbeStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
-        self.run(Op::Load, self.inner.load(key, now)).await
+        let load = async {
+            let loaded = self.inner.load(key, now).await;
+            self.load_gate.pass().await;
+            loaded
+        };
+        self.run(Op::Load, load).await
     }
 
     async fn create(
@@ -275,7 +309,7 @@ impl SessionStorage for ProbeStorage {
         now: Timestamp,
     ) -> Result<UpdateOutcome, Error> {
         let write = async {
-            self.wait_if_held().await;
+            self.update_gate.pass().await;
             self.inner.update(key, changes, deadlines, now).await
         };
         self.count_conflict(self.run(Op::Update, write).await)
@@ -292,7 +326,7 @@ impl SessionStorage for ProbeStorage {
     ) -> Result<UpdateOutcome, Error> {
         self.hinted.fetch_add(1, Ordering::SeqCst);
         let write = async {
-            self.wait_if_held().await;
+            self.update_gate.pass().await;
             self.check_hint(key, loaded, now).await;
             self.inner
                 .update_from(key, loaded, changes, deadlines, now)

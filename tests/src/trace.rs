@@ -32,11 +32,7 @@ impl<'a> MakeWriter<'a> for Buffer {
 /// target, written as text; returns that text and what `body` returned.
 pub fn capture<T>(body: impl FnOnce() -> T) -> (String, T) {
     let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(buffer.clone())
-        .finish();
+    let subscriber = writing_to(&buffer);
     let returned = tracing::subscriber::with_default(subscriber, || {
         // Other tests' threads may have registered callsites while this
         // subscriber was being installed, caching "never" for them: make
@@ -46,4 +42,24 @@ pub fn capture<T>(body: impl FnOnce() -> T) -> (String, T) {
     });
     let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
     (text, returned)
+}
+
+/// Captures every event of this process from now on, TRACE and up from
+/// every target and every thread (sqlx, say, logs statements from its
+/// worker threads), written as text; the closure returned reads what has
+/// been written so far. A process has one such subscriber: for a test
+/// binary of one test.
+pub fn capture_process() -> impl Fn() -> String {
+    let buffer = Buffer::default();
+    tracing::subscriber::set_global_default(writing_to(&buffer)).unwrap();
+    move || String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned()
+}
+
+/// A subscriber writing every event, TRACE and up, as text to `buffer`.
+fn writing_to(buffer: &Buffer) -> impl tracing::Subscriber + Send + Sync + use<> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(buffer.clone())
+        .finish()
 }

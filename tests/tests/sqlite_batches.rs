@@ -2,7 +2,7 @@
 //! requests queue, so the batch writer's first write waits alone and the
 //! rest queue behind it and are written together once the lock is free.
 //! What shows they were: the WAL, which gains frames per commit, and the
-//! outcomes each request gets.
+//! outcomes each request gets. (Loads: `sqlite_loads.rs`.)
 
 #![allow(clippy::unwrap_used)] // test set-up: a failed unwrap is a failed test
 

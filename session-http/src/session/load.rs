@@ -49,6 +49,10 @@ impl Session {
         let mut found = None;
         for id in &self.inner.candidates {
             let key = id.key();
+            // Joined before the load, so that a write of the layer that
+            // ends while it runs leaves this request its record: the copy
+            // loaded may predate it.
+            let ticket = shared.turns.join(key);
             match shared.timed(shared.storage.load(&key, now)).await {
                 Ok(Some(_)) if found.is_some() => {
                     tracing::debug!("several session cookies name live sessions");
@@ -64,7 +68,7 @@ impl Session {
                     found = Some(Live {
                         id: id.clone(),
                         key,
-                        ticket: shared.turns.join(key),
+                        ticket,
                         record,
                         exact: true,
                         from_cookie: true,

@@ -30,6 +30,7 @@ macro_rules! __http_suite_races {
             many_concurrent_increments_take_turns,
             queued_updates_start_from_the_record_before_them,
             a_deferred_write_beside_another_gives_no_stale_copy,
+            a_write_during_a_load_leaves_the_loader_its_record,
             logout_wins_over_a_slow_request,
             an_update_after_a_concurrent_logout_ends_the_session,
             a_write_between_load_and_update_is_kept,
@@ -181,6 +182,36 @@ pub async fn a_deferred_write_beside_another_gives_no_stale_copy(harness: &dyn H
         probe.hinted(),
         1,
         "the write beside the held one had a copy"
+    );
+}
+
+/// A request whose load has read the session but not yet returned (held)
+/// while another request of the layer increments it: the first one's
+/// copy is stale by then, and its own increment starts from the record
+/// the other wrote instead, so the store sees no stale copy and no
+/// conflict.
+pub async fn a_write_during_a_load_leaves_the_loader_its_record(harness: &dyn Harness) {
+    let probe = ProbeStorage::new(harness.storage());
+    let increment = post(|session: Session| async move {
+        let n = session.update("n", |n: Option<i64>| n.unwrap_or(0) + 1);
+        n.await.map(|n| n.to_string())
+    });
+    let router = routed(SessionLayer::from_arc(probe.clone()), "/count", increment);
+    let pair = session_from(&router, "/set/x").await;
+    probe.check_hints();
+    let release = probe.hold_next_load();
+    let slow = send_all(std::slice::from_ref(&router), &pair, &["/count".to_owned()]);
+    probe.until_load_held().await;
+    let fast = call(&router, post_request("/count", Some(&pair))).await;
+    assert_eq!(fast.body, "1");
+    release.send(()).unwrap();
+    let slow = all_ok(slow).await;
+    assert_eq!(slow[0].body, "2");
+    assert_eq!(probe.conflicts(), 0);
+    assert_eq!(
+        probe.stale_hints(),
+        0,
+        "the held request wrote from the copy it loaded"
     );
 }
 
