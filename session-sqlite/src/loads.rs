@@ -2,10 +2,13 @@
 //!
 //! A load alone is one statement through sqlx's worker thread, and under
 //! load most of its cost is that trip (two thread switches and their
-//! wake-ups), not the row. So loads go to one task per storage, which
-//! takes what has queued while it read the last batch and reads it with
-//! one `SELECT ... WHERE key IN (...)` per piece of up to 64 distinct
-//! keys, on a connection of its own. Each statement outside a
+//! wake-ups), not the row. So a load that starts while others are under
+//! way goes to one task per storage, which takes what has queued while it
+//! read the last batch and reads it with one `SELECT ... WHERE key IN
+//! (...)` per piece of up to 64 distinct keys, on a connection of its
+//! own. A load that starts while no other is under way is read at once,
+//! through the pool: the trip to the task would only add to its
+//! latency. Each statement outside a
 //! transaction reads the database as committed when it starts, so a load
 //! sees every write acknowledged before it was queued. A row that does
 //! not decode fails only the loads of its key; a failed statement fails
@@ -13,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use session_core::{Error, Record, SessionKey, Timestamp};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
@@ -35,8 +39,29 @@ pub(crate) struct QueuedLoad {
     done: oneshot::Sender<Result<Option<Record>, Error>>,
 }
 
-/// The queue to a storage's loader.
-pub(crate) type Loads = TaskQueue<QueuedLoad>;
+/// A storage's loads: the queue to its loader, and how many are under way.
+#[derive(Clone, Default)]
+pub(crate) struct Loads {
+    queue: TaskQueue<QueuedLoad>,
+    under_way: Arc<AtomicUsize>,
+}
+
+/// One load under way, counted until dropped.
+struct UnderWay(Arc<AtomicUsize>);
+
+impl Loads {
+    /// Counts a load under way; whether it is the only one.
+    fn start(&self) -> (UnderWay, bool) {
+        let before = self.under_way.fetch_add(1, Ordering::AcqRel);
+        (UnderWay(Arc::clone(&self.under_way)), before == 0)
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// What a batch found: the row under each key that has a live one, not
 /// yet decoded (each load decodes its own, so that a row refused is
@@ -50,19 +75,24 @@ struct BatchFailed(#[source] Arc<Error>);
 
 impl SqliteStorage {
     /// The record under `key`, if its earlier deadline is after `now` (the
-    /// caller checks both), read with whatever other loads are queued.
+    /// caller checks both): at once if no other load is under way, else
+    /// with whatever other loads are queued.
     pub(crate) async fn load_batched(
         &self,
         key: &SessionKey,
         now: Timestamp,
     ) -> Result<Option<Record>, Error> {
+        let (_under_way, alone) = self.loads.start();
+        if alone {
+            return self.read(&self.pool, key, Some(now)).await;
+        }
         let (done, found) = oneshot::channel();
         let load = QueuedLoad {
             key: *key,
             now,
             done,
         };
-        self.loads.send(load, || self.start_loader());
+        self.loads.queue.send(load, || self.start_loader());
         found
             .await
             .unwrap_or_else(|_| Err(Error::backend("the session loader stopped")))

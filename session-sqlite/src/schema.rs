@@ -122,6 +122,7 @@ pub(crate) struct Statements {
     pub(crate) drop_old_user_index: Sql,
     pub(crate) has_binding_columns: Sql,
     pub(crate) add_binding_columns: Vec<Sql>,
+    pub(crate) load: Sql,
     pub(crate) load_for_write: Sql,
     pub(crate) insert: Sql,
     pub(crate) insert_bound: Sql,
@@ -206,6 +207,7 @@ impl Statements {
                 .iter()
                 .map(|column| sql(&format!("ALTER TABLE {{table}} ADD COLUMN {column}")))
                 .collect(),
+            load: sql("SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3"),
             load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1"),
             insert: sql("INSERT INTO {table} {row_values}"),
             insert_bound: sql("INSERT INTO {table} {bound_row_values}"),

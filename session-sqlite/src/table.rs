@@ -35,15 +35,24 @@ impl SqliteStorage {
         i64::try_from(longest).unwrap_or(i64::MAX)
     }
 
-    /// The record under `key`, whatever its deadlines.
+    /// The record under `key`: with `live_at`, only if its earlier deadline
+    /// is after it (the caller checks both); without, whatever its deadlines.
     pub(crate) async fn read<'c>(
         &self,
         executor: impl SqliteExecutor<'c>,
         key: &SessionKey,
+        live_at: Option<Timestamp>,
     ) -> Result<Option<Record>, Error> {
-        let query = sqlx::query_as(self.sql.load_for_write.get())
-            .bind(key.as_bytes().as_slice())
-            .bind(self.longest_data());
+        let key = key.as_bytes().as_slice();
+        let query = match live_at {
+            Some(now) => sqlx::query_as(self.sql.load.get())
+                .bind(key)
+                .bind(self.longest_data())
+                .bind(millis(now)),
+            None => sqlx::query_as(self.sql.load_for_write.get())
+                .bind(key)
+                .bind(self.longest_data()),
+        };
         let row: Option<StoredRow> = query.fetch_optional(executor).await.map_err(read_error)?;
         row.map(|row| row.into_record(self.max_record_bytes))
             .transpose()
@@ -60,7 +69,7 @@ impl SqliteStorage {
         gone: O,
         transition: impl FnOnce(Record) -> Transition<O>,
     ) -> Result<Result<(ReadStamp, Record), O>, Error> {
-        let Some(current) = self.read(executor, key).await? else {
+        let Some(current) = self.read(executor, key, None).await? else {
             return Ok(Err(gone));
         };
         let read = ReadStamp::of(&current);
