@@ -32,6 +32,7 @@ import os
 import shutil
 import socket
 import statistics
+import re
 import subprocess
 import sys
 import tempfile
@@ -138,14 +139,33 @@ def contention(variant, name, addresses, servers, redis_port, args, results):
                   f"{row['errors']} errors ({row['unavailable']} 503s)", flush=True)
 
 
+# A minimal compare-and-write: compare one field, write two and the expiry
+# (what a conditioned session write needs at the least).
+COMPARE_AND_WRITE = ("if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then "
+                     "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2]) "
+                     "redis.call('PEXPIRE', KEYS[1], 600000) end return 1")
+
+
 def redis_limit():
+    """The Redis server's own limit on this machine: requests per second of
+    plain commands and of a minimal compare-and-write script (64 clients),
+    and Redis's own time per call of each (`INFO commandstats`)."""
     if not shutil.which("redis-benchmark"):
         return "redis-benchmark not installed"
     redis, port = start_redis()
+    bench = ["redis-benchmark", "-p", str(port), "-q", "-n", "200000", "-c", "64"]
+    cli = ["redis-cli", "-p", str(port)]
     try:
-        out = subprocess.run(pinned(1, ["redis-benchmark", "-p", str(port), "-q", "-n", "200000", "-c", "64", "-t", "get,set"]),
-                             capture_output=True, text=True).stdout
-        return "; ".join(line.strip().split("\r")[-1] for line in out.splitlines() if "requests per second" in line)
+        out = subprocess.run(pinned(1, bench + ["-t", "get,set,hset"]), capture_output=True, text=True).stdout
+        subprocess.run(cli + ["HSET", "session", "v", "1", "d", "x"], capture_output=True, check=True)
+        out += subprocess.run(pinned(1, bench + ["EVAL", COMPARE_AND_WRITE, "1", "session", "1", "x"]),
+                              capture_output=True, text=True).stdout
+        rates = [re.sub(r"^EVAL .*?:", "EVAL compare-and-write:", line.strip().split("\r")[-1])
+                 for line in out.splitlines() if "requests per second" in line]
+        stats = subprocess.run(cli + ["INFO", "commandstats"], capture_output=True, text=True).stdout
+        per_call = [f"{name.upper()} {usec} µs" for name, usec in re.findall(
+            r"cmdstat_(get|set|hset|eval):.*?usec_per_call=([0-9.]+)", stats)]
+        return "; ".join(rates) + ". Redis time per call: " + ", ".join(per_call)
     finally:
         redis.kill()
         redis.wait()
@@ -227,7 +247,7 @@ def main():
     print()
     if args.contention_only:
         return
-    print("Redis limit (redis-benchmark, 64 clients):", redis_limit())
+    print("Redis limit (redis-benchmark, 64 clients, the last EVAL a minimal compare-and-write):", redis_limit())
 
 
 def platform():

@@ -1,18 +1,18 @@
 //! Batched loads: the loads of concurrent requests share a statement.
 //!
-//! A load alone is one statement through sqlx's worker thread, and under
-//! load most of its cost is that trip (two thread switches and their
-//! wake-ups), not the row. So a load that starts while others are under
-//! way goes to one task per storage, which takes what has queued while it
-//! read the last batch and reads it with one `SELECT ... WHERE key IN
-//! (...)` per piece of up to 64 distinct keys, on a connection of its
-//! own. A load that starts while no other is under way is read at once,
-//! through the pool: the trip to the task would only add to its
-//! latency. Each statement outside a
-//! transaction reads the database as committed when it starts, so a load
-//! sees every write acknowledged before it was queued. A row that does
-//! not decode fails only the loads of its key; a failed statement fails
-//! the loads of its batch.
+//! A load is one statement through sqlx's worker thread, and under load
+//! most of its cost is that trip (two thread switches and their wake-ups),
+//! not the row. So a load that starts while others are under way goes to
+//! one task per storage, which takes what has queued while it read the
+//! last batch and reads it with one `SELECT ... WHERE key IN (...)` per
+//! piece of up to 64 distinct keys, on a connection of its own. A load
+//! that starts while no other is under way is read at once, through the
+//! pool: the trip to the task would only add to its latency.
+//!
+//! Each statement outside a transaction reads the database as committed
+//! when it starts, so a load sees every write acknowledged before it was
+//! queued. A row that does not decode fails only the loads of its key; a
+//! failed statement fails the loads of its batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
