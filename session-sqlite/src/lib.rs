@@ -69,10 +69,12 @@
 //! transaction has committed. A write alone is written as one statement,
 //! as before. Every other write (a cycle, a login, a touch, a delete, an
 //! update whose loaded record is stale) is its own statement or
-//! transaction, in the same turn-taking. Loads are read in batches too:
-//! a task of the storage reads what has queued while it read the last
-//! batch, with one `SELECT ... WHERE key IN (...)` per 64 keys, on a
-//! connection of its own; a load alone is one statement, as before.
+//! transaction, in the same turn-taking.
+//!
+//! Loads that start while others are under way are read in batches too: a
+//! task of the storage reads what has queued while it read the last batch,
+//! with one `SELECT ... WHERE key IN (...)` per piece of at most 64 keys,
+//! on a connection of its own. A load alone is one statement, as before.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accounts;

@@ -12,7 +12,10 @@
 //! Each statement outside a transaction reads the database as committed
 //! when it starts, so a load sees every write acknowledged before it was
 //! queued. A row that does not decode fails only the loads of its key; a
-//! failed statement fails the loads of its batch.
+//! failed statement fails the loads of its batch. Like the batch writer,
+//! the loader runs on the runtime of the load that started it, and again
+//! on a later load's if that runtime has gone (loads waiting on the old
+//! one then fail).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -158,7 +161,7 @@ impl SqliteStorage {
         let query = keys
             .iter()
             .fold(query, |query, key| query.bind(key.as_bytes().as_slice()));
-        let rows = query.fetch_all(connection).await.map_err(Error::backend)?;
+        let rows = query.fetch_all(connection).await.map_err(read_error)?;
         for row in rows {
             // The statement matched the key as one of these 32-byte blobs.
             let key = session_key(row.try_get(0).map_err(Error::decode)?)?;

@@ -152,12 +152,15 @@ impl Session {
 
     /// Moves a session the browser named to a fresh id, now.
     async fn cycle_now(&self, state: &mut State) -> Result<(), SessionError> {
+        if !matches!(&state.origin, Origin::Live(live) if live.from_cookie) {
+            return Ok(());
+        }
         let view = state.view();
         // Until the cycle's fate is known the session is unusable, so that
         // if this future is dropped half way, the request writes nothing
         // more under either id.
         let live = match std::mem::replace(&mut state.origin, Origin::Failed) {
-            Origin::Live(live) if live.from_cookie => live,
+            Origin::Live(live) => live,
             other => {
                 state.origin = other;
                 return Ok(());

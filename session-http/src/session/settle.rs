@@ -55,6 +55,8 @@ impl Session {
         state: &State,
         persist: bool,
     ) -> Result<Outcome, SessionError> {
+        // The changes over no data (`finish` has ended the origin, and an
+        // anonymous session had none).
         let data = state.view();
         if !persist || data.is_empty() {
             return Ok(Outcome::NoSession {
@@ -115,9 +117,7 @@ impl Session {
         let (writer, start) = live.ticket.write_beside(&live.record);
         match start {
             Beside::Busy => live.exact = false,
-            Beside::Free(latest) => {
-                live.catch_up(latest);
-            }
+            Beside::Free(latest) => live.catch_up(latest),
         }
         let deadlines = shared.lifetime.extended(live.record.deadlines, now);
         let outcome = shared.update(&live, &state.changes, deadlines, now).await;

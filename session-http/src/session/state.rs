@@ -30,14 +30,12 @@ pub(super) struct Live {
 impl Live {
     /// Takes `latest`, a later version of the record that another request
     /// of the layer wrote since this one loaded, as the one known to be
-    /// stored: the copy loaded is then stale. Whether it did.
-    pub(super) fn catch_up(&mut self, latest: Option<Record>) -> bool {
-        let Some(record) = latest else {
-            return false;
-        };
-        self.record = record;
-        self.exact = true;
-        true
+    /// stored: the copy loaded is then stale.
+    pub(super) fn catch_up(&mut self, latest: Option<Record>) {
+        if let Some(record) = latest {
+            self.record = record;
+            self.exact = true;
+        }
     }
 
     /// The record stored once `changes` were written from this one and

@@ -8,8 +8,10 @@
 //! off comes back to a value that moved on: under enough contention it
 //! starves and gives up.
 //!
-//! A request has a [`Ticket`] at its session from when it has the session
-//! (loaded or created) to its end; the session's entry exists while some
+//! A request has a [`Ticket`] at its session from just before it loads it
+//! (or once it created it) to its end, so that a write ending during the
+//! load leaves it the record; a cookie that names no session holds one
+//! for the length of its load only; the session's entry exists while some
 //! request holds one, so the map never outgrows the requests in flight.
 //! A conditioned write takes a [`Turn`] on the ticket, from a fair (FIFO)
 //! async mutex; a deferred write, with no conditions, gains nothing by
