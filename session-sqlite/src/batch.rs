@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::SqliteStorage;
 use crate::queue::TaskQueue;
 use crate::row::{Columns, ReadStamp};
-use crate::schema::BATCH_SIZES;
+use crate::schema::{self, BATCH_SIZES};
 
 /// The most writes one batch takes from the queue.
 const MAX_BATCH: usize = 256;
@@ -206,10 +206,7 @@ impl SqliteStorage {
         writes: &[Write],
         indexes: &[usize],
     ) -> Result<HashSet<SessionKey>, Error> {
-        let size = BATCH_SIZES
-            .iter()
-            .position(|size| *size == indexes.len())
-            .ok_or_else(|| Error::backend("a batch statement of no known size"))?;
+        let size = schema::statement_for(indexes.len())?;
         let inserts = writes[indexes[0]].is_insert();
         let sql = if inserts {
             &self.sql.insert_many[size]
@@ -293,22 +290,13 @@ fn statements(writes: &[Write]) -> Vec<Vec<usize>> {
     }
     statements
         .into_iter()
-        .flat_map(|(_, members)| split(members))
+        .flat_map(|(_, members)| {
+            schema::pieces(&members)
+                .into_iter()
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
         .collect()
-}
-
-/// `members` in pieces whose sizes are in [`BATCH_SIZES`], largest first,
-/// so that a few statement texts serve every batch (sqlx prepares each
-/// text once per connection).
-fn split(mut members: Vec<usize>) -> Vec<Vec<usize>> {
-    let mut pieces = Vec::new();
-    for size in BATCH_SIZES.iter().rev() {
-        while members.len() >= *size {
-            let rest = members.split_off(*size);
-            pieces.push(std::mem::replace(&mut members, rest));
-        }
-    }
-    pieces
 }
 
 /// Sends each request its outcome, or the batch's failure.
@@ -381,20 +369,6 @@ mod tests {
         for statement in &planned {
             let keys: HashSet<_> = statement.iter().map(|index| writes[*index].key()).collect();
             assert_eq!(keys.len(), statement.len(), "a key twice in one statement");
-        }
-    }
-
-    #[test]
-    fn pieces_are_of_the_known_sizes() {
-        for length in 0..300 {
-            let pieces = split((0..length).collect());
-            assert!(
-                pieces
-                    .iter()
-                    .all(|piece| BATCH_SIZES.contains(&piece.len()))
-            );
-            let flat: Vec<usize> = pieces.into_iter().flatten().collect();
-            assert_eq!(flat, (0..length).collect::<Vec<_>>());
         }
     }
 }

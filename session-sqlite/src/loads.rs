@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::SqliteStorage;
 use crate::queue::TaskQueue;
 use crate::row::{KeyedRow, millis, read_error, session_key};
-use crate::schema::BATCH_SIZES;
+use crate::schema;
 
 /// The most loads one batch takes from the queue.
 const MAX_BATCH: usize = 256;
@@ -136,14 +136,14 @@ impl SqliteStorage {
         keys.sort_unstable();
         keys.dedup();
         let mut found = Found::new();
-        for piece in pieces(&keys) {
+        for piece in schema::pieces(&keys) {
             self.read_many(connection, piece, now, &mut found).await?;
         }
         Ok(found)
     }
 
     /// One statement: the live rows under `keys` (a size of
-    /// [`BATCH_SIZES`]) into `found`.
+    /// [`BATCH_SIZES`](schema::BATCH_SIZES)) into `found`.
     async fn read_many(
         &self,
         connection: &mut SqliteConnection,
@@ -151,10 +151,7 @@ impl SqliteStorage {
         now: Timestamp,
         found: &mut Found,
     ) -> Result<(), Error> {
-        let size = BATCH_SIZES
-            .iter()
-            .position(|size| *size == keys.len())
-            .ok_or_else(|| Error::backend("a load statement of no known size"))?;
+        let size = schema::statement_for(keys.len())?;
         let query = sqlx::query(self.sql.load_many[size].get())
             .bind(millis(now))
             .bind(self.longest_data());
@@ -197,17 +194,4 @@ impl SqliteStorage {
             .into_record(self.max_record_bytes)?;
         Ok(record)
     }
-}
-
-/// `keys` in pieces whose sizes are in [`BATCH_SIZES`], largest first.
-fn pieces(mut keys: &[SessionKey]) -> Vec<&[SessionKey]> {
-    let mut pieces = Vec::new();
-    for size in BATCH_SIZES.iter().rev() {
-        while keys.len() >= *size {
-            let (piece, rest) = keys.split_at(*size);
-            pieces.push(piece);
-            keys = rest;
-        }
-    }
-    pieces
 }

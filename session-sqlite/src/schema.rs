@@ -20,6 +20,30 @@ pub(crate) const CLEANUP_BATCH: i64 = 1_000;
 /// statement texts (each prepared once per connection) serve every batch.
 pub(crate) const BATCH_SIZES: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
+/// `items` in pieces whose sizes are in [`BATCH_SIZES`], largest first,
+/// so that a few statement texts serve every batch (sqlx prepares each
+/// text once per connection).
+pub(crate) fn pieces<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut pieces = Vec::new();
+    for size in BATCH_SIZES.iter().rev() {
+        while items.len() >= *size {
+            let (piece, rest) = items.split_at(*size);
+            pieces.push(piece);
+            items = rest;
+        }
+    }
+    pieces
+}
+
+/// Where a piece of `length` items finds its statement among those made
+/// for each of [`BATCH_SIZES`].
+pub(crate) fn statement_for(length: usize) -> Result<usize, Error> {
+    BATCH_SIZES
+        .iter()
+        .position(|size| *size == length)
+        .ok_or_else(|| Error::backend(format!("no batch statement holds {length} rows")))
+}
+
 /// Version of the schema written to `PRAGMA user_version`: 1, the session
 /// columns; 2, the binding columns (`user_key`, `last_seen`, `device`) and
 /// the index of each user's sessions.
@@ -363,6 +387,20 @@ async fn execute(connection: &mut SqliteConnection, statement: &Sql) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_are_of_the_known_sizes() {
+        for length in 0..300 {
+            let items: Vec<usize> = (0..length).collect();
+            let pieces = pieces(&items);
+            assert!(
+                pieces
+                    .iter()
+                    .all(|piece| statement_for(piece.len()).is_ok())
+            );
+            assert_eq!(pieces.concat(), items);
+        }
+    }
 
     #[test]
     fn table_names_are_plain_identifiers() {
