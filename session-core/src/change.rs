@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{SessionData, Value};
+use crate::{Lifetime, SessionData, Value};
 
 /// The changes one request made to a session, and the conditions under which
 /// they may be written.
@@ -50,6 +50,7 @@ pub struct ChangeSet {
     inserts: BTreeMap<String, Value>,
     removals: BTreeSet<String>,
     conditions: BTreeMap<String, Option<Value>>,
+    lifetime: Option<Lifetime>,
 }
 
 impl ChangeSet {
@@ -86,9 +87,26 @@ impl ChangeSet {
         self.conditions.insert(name.into(), expected);
     }
 
+    /// Gives the session its own `lifetime` (the default [`Lifetime`]: its
+    /// layer's again), written with the rest of the set: the record's
+    /// [`lifetime`](crate::Record::lifetime). Not part of the data, so
+    /// [`clear`](Self::clear) leaves it, and [`apply`](Self::apply) does
+    /// not apply it.
+    pub fn set_lifetime(&mut self, lifetime: Lifetime) {
+        self.lifetime = Some(lifetime);
+    }
+
+    /// The lifetime the set gives the session, if it changes it.
+    pub fn lifetime(&self) -> Option<Lifetime> {
+        self.lifetime
+    }
+
     /// Whether the set changes nothing (conditions alone change nothing).
     pub fn is_empty(&self) -> bool {
-        !self.cleared && self.inserts.is_empty() && self.removals.is_empty()
+        !self.cleared
+            && self.inserts.is_empty()
+            && self.removals.is_empty()
+            && self.lifetime.is_none()
     }
 
     /// Whether the set drops all stored values before its other changes.

@@ -5,7 +5,10 @@
 //! a map of five named fields: `c`, `i`, `a`, `v` (created, idle deadline,
 //! absolute deadline, version: unsigned integers) and `d` (the data), and
 //! a sixth, `u`, for a session bound to a user: a map of `k` (the user key,
-//! 32 bytes), `s` (last seen) and `f` (the device facts, strings). This
+//! 32 bytes), `s` (last seen) and `f` (the device facts, strings), and
+//! last, for a session with its own [`Lifetime`], `l`: a map of those of
+//! `p` (persistent cookie, a boolean), `i` and `a` (idle and absolute
+//! timeouts, milliseconds) it sets, in that order. This
 //! is what `rmp-serde` writes for such structs with field names, so records
 //! stay readable by any MessagePack reader; it is written and read here with
 //! `rmp`'s primitives instead, because it runs on every request and serde's
@@ -15,7 +18,9 @@ use std::collections::BTreeMap;
 
 use rmp::{Marker, decode, encode};
 
-use crate::{Account, Device, Error, SessionData, Timestamp, UserKey, Value};
+use std::time::Duration;
+
+use crate::{Account, Device, Error, Lifetime, SessionData, Timestamp, UserKey, Value};
 
 /// First byte of every encoded record or session data. Bytes whose first
 /// byte is unknown are refused with [`Error::Decode`], never guessed at.
@@ -41,6 +46,13 @@ const ACCOUNT_FIELD: &str = "u";
 
 /// The names of the account's fields, in encoding order.
 const ACCOUNT_FIELDS: [&str; 3] = ["k", "s", "f"];
+
+/// The name of the lifetime field, last, in records with their own
+/// lifetime only.
+const LIFETIME_FIELD: &str = "l";
+
+/// The names of the lifetime's fields, in encoding order; each only if set.
+const LIFETIME_FIELDS: [&str; 3] = ["p", "i", "a"];
 
 /// `data` alone, in the versioned encoding.
 pub(crate) fn encode_data(data: &SessionData) -> Result<Vec<u8>, Error> {
@@ -71,15 +83,23 @@ pub(crate) fn decode_data(bytes: &[u8]) -> Result<SessionData, Error> {
     Ok(data)
 }
 
-/// A record: `header`, `data` and `account`, in the versioned encoding.
+/// What a record holds beside its header and data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Extras<'a> {
+    pub(crate) account: Option<&'a Account>,
+    pub(crate) lifetime: Lifetime,
+}
+
+/// A record: `header`, `data` and `extras`, in the versioned encoding.
 pub(crate) fn encode_record(
     header: Header,
     data: &SessionData,
-    account: Option<&Account>,
+    extras: Extras<'_>,
 ) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::with_capacity(48 + data.size() + 3 * data.len());
     bytes.push(FORMAT_V1);
-    let fields = if account.is_some() { 6 } else { 5 };
+    let Extras { account, lifetime } = extras;
+    let fields = 5 + u32::from(account.is_some()) + u32::from(!lifetime.is_default());
     encode::write_map_len(&mut bytes, fields).map_err(Error::encode)?;
     let values = [
         header.created_at,
@@ -97,7 +117,77 @@ pub(crate) fn encode_record(
         encode::write_str(&mut bytes, ACCOUNT_FIELD).map_err(Error::encode)?;
         write_account(&mut bytes, account)?;
     }
+    if !lifetime.is_default() {
+        encode::write_str(&mut bytes, LIFETIME_FIELD).map_err(Error::encode)?;
+        write_lifetime(&mut bytes, &lifetime)?;
+    }
     Ok(bytes)
+}
+
+/// A lifetime alone, in the versioned encoding.
+pub(crate) fn encode_lifetime(lifetime: &Lifetime) -> Vec<u8> {
+    let mut bytes = vec![FORMAT_V1];
+    // Writing to a `Vec` cannot fail, and the map has at most three entries.
+    let _ = write_lifetime(&mut bytes, lifetime);
+    bytes
+}
+
+/// Bytes made by [`encode_lifetime`]; anything else is [`Error::Decode`].
+pub(crate) fn decode_lifetime(bytes: &[u8]) -> Result<Lifetime, Error> {
+    let mut body = body(bytes, "session lifetime")?;
+    let lifetime = read_lifetime(&mut body)?;
+    finished(body, "session lifetime")?;
+    Ok(lifetime)
+}
+
+fn write_lifetime(bytes: &mut Vec<u8>, lifetime: &Lifetime) -> Result<(), Error> {
+    let [persistent, idle, absolute] = LIFETIME_FIELDS;
+    let timeouts = [(idle, lifetime.idle()), (absolute, lifetime.absolute())];
+    let count = u32::from(lifetime.persistence().is_some())
+        + timeouts
+            .iter()
+            .map(|(_, t)| u32::from(t.is_some()))
+            .sum::<u32>();
+    encode::write_map_len(bytes, count).map_err(Error::encode)?;
+    if let Some(value) = lifetime.persistence() {
+        encode::write_str(bytes, persistent).map_err(Error::encode)?;
+        encode::write_bool(bytes, value).map_err(Error::encode)?;
+    }
+    for (name, timeout) in timeouts {
+        if let Some(timeout) = timeout {
+            encode::write_str(bytes, name).map_err(Error::encode)?;
+            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            encode::write_uint(bytes, millis).map_err(Error::encode)?;
+        }
+    }
+    Ok(())
+}
+
+/// A lifetime's map: the fields it sets, in their order, each at most once.
+fn read_lifetime(body: &mut &[u8]) -> Result<Lifetime, Error> {
+    let count = decode::read_map_len(body).map_err(Error::decode)?;
+    let mut lifetime = Lifetime::new();
+    let mut next = 0;
+    for _ in 0..count {
+        let name = read_str(body)?;
+        let at = LIFETIME_FIELDS[next..]
+            .iter()
+            .position(|field| *field == name)
+            .ok_or_else(|| Error::decode("unknown, repeated or misplaced lifetime field"))?;
+        next += at + 1;
+        lifetime = match next {
+            1 => lifetime.persistent(decode::read_bool(body).map_err(Error::decode)?),
+            2 => lifetime.idle_timeout(read_millis(body)?),
+            _ => lifetime.absolute_timeout(read_millis(body)?),
+        };
+    }
+    Ok(lifetime)
+}
+
+fn read_millis(body: &mut &[u8]) -> Result<Duration, Error> {
+    Ok(Duration::from_millis(
+        decode::read_int(body).map_err(Error::decode)?,
+    ))
 }
 
 fn write_account(bytes: &mut Vec<u8>, account: &Account) -> Result<(), Error> {
@@ -138,36 +228,48 @@ fn read_account(body: &mut &[u8]) -> Result<Account, Error> {
     Ok(Account::new(UserKey::from_bytes(user), device, last_seen))
 }
 
+/// What [`decode_record`] reads.
+pub(crate) type Decoded = (Header, SessionData, Option<Account>, Lifetime);
+
 /// Bytes made by [`encode_record`]; anything else (empty, another format
 /// byte, fields missing, repeated, unknown or out of order, truncated or
 /// corrupt MessagePack, trailing bytes) is [`Error::Decode`].
-pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Header, SessionData, Option<Account>), Error> {
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<Decoded, Error> {
     let mut body = body(bytes, "session record")?;
-    let bound = match decode::read_map_len(&mut body).map_err(Error::decode)? {
-        5 => false,
-        6 => true,
-        _ => return Err(Error::decode("a session record has five or six fields")),
-    };
+    let extras = record_extras(&mut body)?;
     let header = read_header(&mut body)?;
     expect_field(&mut body, DATA_FIELD)?;
     let data = read_data(&mut body)?;
-    let account = if bound {
-        expect_field(&mut body, ACCOUNT_FIELD)?;
-        Some(read_account(&mut body)?)
-    } else {
-        None
-    };
+    let (mut account, mut lifetime) = (None, None);
+    for _ in 0..extras {
+        // The account first, the lifetime last, each at most once.
+        match read_str(&mut body)? {
+            ACCOUNT_FIELD if account.is_none() && lifetime.is_none() => {
+                account = Some(read_account(&mut body)?);
+            }
+            LIFETIME_FIELD if lifetime.is_none() => lifetime = Some(read_lifetime(&mut body)?),
+            _ => return Err(Error::decode("unknown, repeated or misplaced record field")),
+        }
+    }
+    let lifetime = lifetime.unwrap_or_default();
     finished(body, "session record")?;
-    Ok((header, data, account))
+    Ok((header, data, account, lifetime))
+}
+
+/// How many fields a record has beyond its header and data: the map's
+/// length, which must be five to seven.
+fn record_extras(body: &mut &[u8]) -> Result<u32, Error> {
+    match decode::read_map_len(body).map_err(Error::decode)? {
+        fields @ 5..=7 => Ok(fields - 5),
+        _ => Err(Error::decode("a session record has five to seven fields")),
+    }
 }
 
 /// The header of bytes made by [`encode_record`], read up to the data.
 pub(crate) fn decode_header(bytes: &[u8]) -> Result<Header, Error> {
     let mut body = body(bytes, "session record")?;
-    match decode::read_map_len(&mut body).map_err(Error::decode)? {
-        5 | 6 => read_header(&mut body),
-        _ => Err(Error::decode("a session record has five or six fields")),
-    }
+    record_extras(&mut body)?;
+    read_header(&mut body)
 }
 
 /// The header's fields, in their order.
@@ -329,21 +431,65 @@ mod tests {
 
     #[test]
     fn records_are_what_rmp_serde_writes() {
-        let bytes = encode_record(HEADER, &data(), None).unwrap();
+        let bytes = encode_record(HEADER, &data(), Extras::default()).unwrap();
         assert_eq!(bytes, by_serde(HEADER, &data()));
-        assert_eq!(decode_record(&bytes).unwrap(), (HEADER, data(), None));
+        assert_eq!(
+            decode_record(&bytes).unwrap(),
+            (HEADER, data(), None, Lifetime::new())
+        );
     }
 
     #[test]
     fn bound_records_round_trip() {
         let device = Device::new().with("user_agent", "curl/8").with("ip", "::1");
         let account = Account::new(UserKey::of("ada"), device, Timestamp::from_unix_millis(9));
-        let bytes = encode_record(HEADER, &data(), Some(&account)).unwrap();
+        let extras = Extras {
+            account: Some(&account),
+            lifetime: Lifetime::new(),
+        };
+        let bytes = encode_record(HEADER, &data(), extras).unwrap();
         assert_eq!(bytes[1], 0x86, "a map of six fields");
         let decoded = decode_record(&bytes).unwrap();
-        assert_eq!(decoded, (HEADER, data(), Some(account)));
+        assert_eq!(decoded, (HEADER, data(), Some(account), Lifetime::new()));
         for cut in 1..bytes.len() {
             assert!(decode_record(&bytes[..cut]).is_err(), "{cut}");
+        }
+    }
+
+    /// A lifetime comes last, after the account if there is one; records
+    /// with the fields in another order, or twice, are refused.
+    #[test]
+    fn records_with_their_own_lifetime_round_trip() {
+        let account = Account::new(UserKey::of("ada"), Device::new(), Timestamp::MAX);
+        let lifetime = Lifetime::new()
+            .persistent(true)
+            .absolute_timeout(Duration::from_secs(9));
+        for account in [None, Some(&account)] {
+            let extras = Extras { account, lifetime };
+            let bytes = encode_record(HEADER, &data(), extras).unwrap();
+            let decoded = decode_record(&bytes).unwrap();
+            assert_eq!(decoded, (HEADER, data(), account.cloned(), lifetime));
+            assert_eq!(decode_header(&bytes).unwrap(), HEADER);
+            for cut in 1..bytes.len() {
+                assert!(decode_record(&bytes[..cut]).is_err(), "{cut}");
+            }
+        }
+        let both = Extras {
+            account: Some(&account),
+            lifetime,
+        };
+        let good = encode_record(HEADER, &data(), both).unwrap();
+        let at = |name: u8| good.windows(2).position(|w| w == [0xa1, name]).unwrap();
+        let (account_at, lifetime_at) = (at(b'u'), at(b'l'));
+        let account_field = &good[account_at..lifetime_at];
+        let lifetime_field = &good[lifetime_at..];
+        let reordered = [&good[..account_at], lifetime_field, account_field].concat();
+        let lifetime_twice = [&good[..account_at], lifetime_field, lifetime_field].concat();
+        for bad in [reordered, lifetime_twice] {
+            assert!(
+                matches!(decode_record(&bad), Err(Error::Decode(_))),
+                "{bad:x?}"
+            );
         }
     }
 
@@ -402,14 +548,14 @@ mod tests {
         }
         encode::write_str(&mut bytes, DATA_FIELD).unwrap();
         bytes.push(0x80);
-        let (header, data, _) = decode_record(&bytes).unwrap();
+        let (header, data, ..) = decode_record(&bytes).unwrap();
         assert_eq!(header.version, 5);
         assert!(data.is_empty());
     }
 
     #[test]
     fn anything_else_is_a_decode_error() {
-        let good = encode_record(HEADER, &data(), None).unwrap();
+        let good = encode_record(HEADER, &data(), Extras::default()).unwrap();
         let swap = |from: &[u8], to: &[u8]| {
             let at = good.windows(from.len()).position(|w| w == from).unwrap();
             let mut bad = good.clone();
@@ -452,7 +598,7 @@ mod tests {
     /// shortcut.
     #[test]
     fn field_names_in_any_string_form_decode() {
-        let good = encode_record(HEADER, &data(), None).unwrap();
+        let good = encode_record(HEADER, &data(), Extras::default()).unwrap();
         let mut long = good.clone();
         let at = good.windows(2).position(|w| w == [0xa1, b'c']).unwrap();
         long.splice(at..at + 2, [0xd9, 0x01, b'c']);

@@ -1,9 +1,11 @@
 //! The stored form of a session: its data, timestamps and version, and the
 //! versioned byte encoding stores that keep whole records use.
 
-use crate::codec::{self, Header};
+use crate::codec::{self, Extras, Header};
 use crate::storage::{CycleOutcome, LoginOutcome, UpdateOutcome};
-use crate::{Account, ChangeSet, Conflict, Deadlines, Error, Login, SessionData, Stamp, Timestamp};
+use crate::{
+    Account, ChangeSet, Conflict, Deadlines, Error, Lifetime, Login, SessionData, Stamp, Timestamp,
+};
 
 /// Default cap on a record's size ([`SessionData::size`]): 64 KiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -31,6 +33,11 @@ pub struct Record {
     /// Boxed: most sessions have none, and a record is moved often enough
     /// on every request that 64 bytes more of it would show.
     pub account: Option<Box<Account>>,
+    /// The session's own lifetime, where a handler chose one (the
+    /// default: its layer's). Set by a write whose change set carries one
+    /// ([`ChangeSet::set_lifetime`]), kept by every other write, moved
+    /// with the record by `cycle` and `login`.
+    pub lifetime: Lifetime,
 }
 
 impl Record {
@@ -52,6 +59,7 @@ impl Record {
             deadlines,
             version,
             account: None,
+            lifetime: Lifetime::new(),
         }
     }
 
@@ -59,6 +67,13 @@ impl Record {
     #[must_use]
     pub fn with_account(mut self, account: Option<Account>) -> Self {
         self.account = account.map(Box::new);
+        self
+    }
+
+    /// This record, with its own `lifetime`.
+    #[must_use]
+    pub fn with_lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = lifetime;
         self
     }
 
@@ -96,7 +111,11 @@ impl Record {
             absolute: self.deadlines.absolute().as_unix_millis(),
             version: self.version,
         };
-        codec::encode_record(header, &self.data, self.account.as_deref())
+        let extras = Extras {
+            account: self.account.as_deref(),
+            lifetime: self.lifetime,
+        };
+        codec::encode_record(header, &self.data, extras)
     }
 
     /// Decodes bytes made by [`encode`](Self::encode).
@@ -106,7 +125,7 @@ impl Record {
     /// [`Error::Decode`] for anything else: empty input, an unknown format
     /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let (header, data, account) = codec::decode_record(bytes)?;
+        let (header, data, account, lifetime) = codec::decode_record(bytes)?;
         let Stamp {
             created_at,
             deadlines,
@@ -118,6 +137,7 @@ impl Record {
             deadlines,
             version,
             account: account.map(Box::new),
+            lifetime,
         })
     }
 
@@ -207,7 +227,8 @@ impl Record {
     }
 
     /// The rule `update` and `cycle` share: a live record whose conditions
-    /// hold gets the changes, the deadlines and a new version.
+    /// hold gets the changes (its lifetime too, if they carry one), the
+    /// deadlines and a new version.
     fn changed(
         mut self,
         changes: &ChangeSet,
@@ -219,6 +240,9 @@ impl Record {
         }
         changes.check(&self.data).map_err(Refused::Conflict)?;
         changes.apply(&mut self.data);
+        if let Some(lifetime) = changes.lifetime() {
+            self.lifetime = lifetime;
+        }
         self.deadlines = deadlines;
         // Saturating: stored bytes must never make this panic.
         self.version = self.version.saturating_add(1);

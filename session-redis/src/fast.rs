@@ -27,7 +27,7 @@ use redis::{Script, ScriptInvocation};
 use session_core::{ChangeSet, Deadlines, Record, Timestamp};
 
 use crate::invocation::{MAX_TTL_MS, millis};
-use crate::layout::{data_field, encode_meta};
+use crate::layout::{LIFETIME, data_field, each_field, encode_meta};
 use crate::scripts::{MEMO_ENTRY, TOKENS_KEPT};
 
 /// The most fields a short script sets or deletes: `unpack` puts every
@@ -100,9 +100,9 @@ pub(crate) fn create(
         .arg(encode_meta(record))
         .arg("t")
         .arg(memo_entry(token, record.version));
-    for (name, value) in record.data.iter() {
-        invocation.arg(data_field(name)).arg(value.as_bytes());
-    }
+    each_field(record, |field, value| {
+        invocation.arg(field).arg(value);
+    });
     Some(invocation)
 }
 
@@ -126,14 +126,25 @@ pub(crate) fn update(
     }
     // Those present only: deleting absent fields would cost Redis for
     // nothing. A cleared set deletes every loaded value.
-    let removals: Vec<String> = loaded
+    let mut removals: Vec<String> = loaded
         .data
         .iter()
         .map(|(name, _)| name)
         .filter(|name| changes.is_cleared() || changes.removals().any(|gone| gone == *name))
         .map(data_field)
         .collect();
-    let inserts: Vec<_> = changes.inserts().collect();
+    let mut inserts: Vec<(String, &[u8])> = changes
+        .inserts()
+        .map(|(name, value)| (data_field(name), value.as_bytes()))
+        .collect();
+    // The lifetime field as the full scripts' `apply_changes` writes it.
+    let chosen = changes.lifetime().filter(|lifetime| !lifetime.is_default());
+    let chosen = chosen.map(|lifetime| lifetime.encode());
+    if let Some(bytes) = &chosen {
+        inserts.push((LIFETIME.to_owned(), bytes));
+    } else if changes.lifetime().is_some() && !loaded.lifetime.is_default() {
+        removals.push(LIFETIME.to_owned());
+    }
     if removals.len() + inserts.len() > MOST_FIELDS {
         return None;
     }
@@ -153,8 +164,8 @@ pub(crate) fn update(
         .arg(millis(next.deadlines.native_ttl(now)).min(MAX_TTL_MS))
         .arg(removals.len())
         .arg(removals);
-    for (name, value) in inserts {
-        invocation.arg(data_field(name)).arg(value.as_bytes());
+    for (field, value) in inserts {
+        invocation.arg(field).arg(value);
     }
     Some(invocation)
 }

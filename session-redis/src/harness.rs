@@ -6,7 +6,7 @@ use std::sync::Arc;
 use session_core::conformance::Harness;
 use session_core::{Error, Record, SessionKey, SessionStorage, Timestamp, UserKey, async_trait};
 
-use crate::layout::{Fields, META, data_field, encode_meta, hex_bytes};
+use crate::layout::{Fields, META, each_field, encode_meta, hex_bytes};
 use crate::storage::RedisStorage;
 
 /// How long bytes planted by [`Harness::write_raw`] live, in milliseconds.
@@ -85,9 +85,9 @@ impl Harness for RedisHarness {
         _: Timestamp,
     ) -> Result<(), Error> {
         let mut fields = vec![(META.as_bytes().to_vec(), encode_meta(record).into_bytes())];
-        for (name, value) in record.data.iter() {
-            fields.push((data_field(name).into_bytes(), value.as_bytes().to_vec()));
-        }
+        each_field(record, |field, value| {
+            fields.push((field.into_bytes(), value.to_vec()));
+        });
         self.replace_hash(key, fields).await
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::ScriptInvocation;
 use session_core::{ChangeSet, Deadlines, EXPIRY_SLACK, Error, Record, Timestamp, UserKey};
 
-use crate::layout::{data_field, encode_meta};
+use crate::layout::{data_field, each_field, encode_meta, lifetime_change};
 use crate::scripts::{CREATE_SCRIPT, CYCLE_SCRIPT, DELETE_SCRIPT, TOUCH_SCRIPT, UPDATE_SCRIPT};
 use crate::write_token;
 
@@ -56,9 +56,9 @@ pub(crate) fn create(
         Some(index) => invocation.key(index).arg("="),
         None => invocation.arg("-"),
     };
-    for (name, value) in record.data.iter() {
-        invocation.arg(data_field(name)).arg(value.as_bytes());
-    }
+    each_field(record, |field, value| {
+        invocation.arg(field).arg(value);
+    });
     invocation
 }
 
@@ -151,7 +151,8 @@ pub(crate) fn push_write(
 }
 
 /// Appends a change set to a script's arguments: cleared flag, removed
-/// fields, inserted field/value pairs, conditions (field, present, value).
+/// fields, inserted field/value pairs, conditions (field, present, value),
+/// the lifetime ([`lifetime_change`]).
 pub(crate) fn push_changes(invocation: &mut ScriptInvocation<'_>, changes: &ChangeSet) {
     invocation.arg(if changes.is_cleared() { "1" } else { "0" });
     let removals: Vec<&str> = changes.removals().collect();
@@ -172,6 +173,7 @@ pub(crate) fn push_changes(invocation: &mut ScriptInvocation<'_>, changes: &Chan
             .arg(if expected.is_some() { "1" } else { "0" })
             .arg(expected.map_or(&[][..], |value| value.as_bytes()));
     }
+    invocation.arg(lifetime_change(changes));
 }
 
 /// Whole milliseconds, saturating.

@@ -1,13 +1,17 @@
 //! How a record is laid out in its Redis hash (see [`scripts`](crate::scripts)).
 
 use session_core::{
-    Account, Deadlines, Device, Error, Record, SessionData, Timestamp, UserKey, Value,
+    Account, ChangeSet, Deadlines, Device, Error, Lifetime, Record, SessionData, Timestamp,
+    UserKey, Value,
 };
 
 /// The metadata field.
 pub(crate) const META: &str = "m";
 /// The prefix of every value's field.
 const DATA: &str = "d:";
+/// The field of a session's own lifetime ([`Lifetime::encode`]); absent
+/// for the layer's defaults.
+pub(crate) const LIFETIME: &str = "l";
 /// The metadata of a record a cluster `cycle` has sealed.
 const SEALED: &[u8] = b"S;";
 /// The metadata of a tombstone: a key a cluster `revoke` ended while a
@@ -20,6 +24,29 @@ pub(crate) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 /// The field of the value `name`.
 pub(crate) fn data_field(name: &str) -> String {
     format!("{DATA}{name}")
+}
+
+/// Calls `field` with each field a record's values and lifetime take, as
+/// the scripts write them.
+pub(crate) fn each_field(record: &Record, mut field: impl FnMut(String, &[u8])) {
+    for (name, value) in record.data.iter() {
+        field(data_field(name), value.as_bytes());
+    }
+    if !record.lifetime.is_default() {
+        field(LIFETIME.to_owned(), &record.lifetime.encode());
+    }
+}
+
+/// What a change set does to the lifetime field, as the scripts'
+/// `read_changes` takes it: empty, nothing; `-`, delete it (the layer's
+/// defaults again); else the lifetime to write (never `-`: an encoded
+/// lifetime starts with its format byte).
+pub(crate) fn lifetime_change(changes: &ChangeSet) -> Vec<u8> {
+    match changes.lifetime() {
+        None => Vec::new(),
+        Some(lifetime) if lifetime.is_default() => b"-".to_vec(),
+        Some(lifetime) => lifetime.encode(),
+    }
 }
 
 /// The value's name in a value's field; `None` for other fields.
@@ -96,9 +123,12 @@ pub(crate) fn decode_record(fields: Fields, limit: usize) -> Result<Option<Recor
     }
     let mut meta = None;
     let mut data = SessionData::new();
+    let mut lifetime = Lifetime::new();
     for (field, value) in fields {
         if field == META.as_bytes() {
             meta = Some(value);
+        } else if field == LIFETIME.as_bytes() {
+            lifetime = Lifetime::decode(&value)?;
         } else if let Some(name) = value_name(&field) {
             let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
             data.insert_value(name, Value::from_bytes(value));
@@ -111,7 +141,7 @@ pub(crate) fn decode_record(fields: Fields, limit: usize) -> Result<Option<Recor
     if meta.starts_with(SEALED) || meta == TOMBSTONE.as_bytes() {
         return Ok(None);
     }
-    decode_meta(&meta, data).map(Some)
+    Ok(Some(decode_meta(&meta, data)?.with_lifetime(lifetime)))
 }
 
 /// What [`SessionData::size`] will say of the data in `fields`: each

@@ -2,7 +2,9 @@
 //!
 //! A session is one hash: field `m` holds the metadata as ASCII,
 //! `1;<created>;<idle>;<absolute>;<version>` (format `1`, times in Unix
-//! milliseconds), and field `d:<name>` holds each encoded value. A record
+//! milliseconds), field `d:<name>` holds each encoded value, and field
+//! `l`, only for a session with its own lifetime, that lifetime (its
+//! versioned encoding, which the scripts copy without reading). A record
 //! that a Redis Cluster `cycle` is moving has its metadata prefixed with
 //! `S;<token>;` (sealed, by the write with that token): it no longer counts
 //! as live.
@@ -209,7 +211,8 @@ local function chunked(command, key, args)
 end
 
 -- The change set in ARGV from index `at`: cleared flag, removed fields,
--- inserted field/value pairs, conditions (field, present, value).
+-- inserted field/value pairs, conditions (field, present, value), the
+-- lifetime ('' unchanged, '-' the layer's defaults, else field `l`).
 local function read_changes(at)
   local changes = {cleared = ARGV[at] == '1', removals = {}, inserts = {}, conditions = {}}
   at = at + 1
@@ -223,6 +226,7 @@ local function read_changes(at)
   for _ = 1, count do
     table.insert(changes.conditions, {ARGV[at], ARGV[at + 1] == '1', ARGV[at + 2]}); at = at + 3
   end
+  changes.lifetime = ARGV[at]
   return changes
 end
 
@@ -279,6 +283,11 @@ local function apply_changes(key, fields, changes, meta, memo)
   end
   chunked('HDEL', key, changes.removals)
   local writes = {'m', meta, 't', memo}
+  if changes.lifetime == '-' then
+    redis.call('HDEL', key, 'l')
+  elseif changes.lifetime ~= '' then
+    table.insert(writes, 'l'); table.insert(writes, changes.lifetime)
+  end
   for _, item in ipairs(changes.inserts) do table.insert(writes, item) end
   chunked('HSET', key, writes)
 end

@@ -243,6 +243,7 @@ fn bind<'q>(query: ScalarQuery<'q>, write: &'q Write) -> ScalarQuery<'q> {
                 .bind(binding.map(|bound| bound.user_key.as_slice()))
                 .bind(binding.map(|bound| bound.last_seen))
                 .bind(binding.map(|bound| bound.device.as_slice()))
+                .bind(columns.lifetime.as_deref())
         }
         Write::IfUnchanged(IfUnchanged {
             key,
@@ -261,7 +262,8 @@ fn bind<'q>(query: ScalarQuery<'q>, write: &'q Write) -> ScalarQuery<'q> {
             .bind(read.created_at)
             .bind(read.absolute_deadline)
             .bind(read.user_key())
-            .bind(*now),
+            .bind(*now)
+            .bind(columns.lifetime.as_deref()),
     }
 }
 
@@ -333,6 +335,7 @@ mod tests {
                 expires_at: 0,
                 version: 1,
                 binding: None,
+                lifetime: None,
             },
         }
     }

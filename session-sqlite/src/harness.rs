@@ -88,6 +88,7 @@ impl Harness for SqliteHarness {
             expires_at: end,
             version: 1,
             binding: None,
+            lifetime: None,
         };
         self.replace(key, columns).await
     }

@@ -4,7 +4,9 @@
 //! Times are Unix milliseconds and versions plain integers, as SQLite
 //! stores them.
 
-use session_core::{Deadlines, Error, Record, SessionData, SessionKey, Timestamp, UserKey};
+use session_core::{
+    Deadlines, Error, Lifetime, Record, SessionData, SessionKey, Timestamp, UserKey,
+};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{FromRow, Row, Sqlite, TypeInfo, ValueRef};
@@ -21,6 +23,8 @@ pub(crate) struct StoredRow {
     version: i64,
     /// The binding columns as `schema` composes them into one.
     binding: Option<Vec<u8>>,
+    /// The session's own lifetime, encoded; `NULL` for the defaults.
+    lifetime: Option<Vec<u8>>,
 }
 
 /// The `data` column as `schema` reads it.
@@ -64,6 +68,7 @@ impl StoredRow {
             absolute_deadline: row.try_get(first + 3)?,
             version: row.try_get(first + 4)?,
             binding: row.try_get(first + 5)?,
+            lifetime: row.try_get(first + 6)?,
         })
     }
 }
@@ -113,7 +118,8 @@ impl StoredRow {
             ),
             u64::try_from(self.version).map_err(Error::decode)?,
         )
-        .with_account(binding::read(self.binding.as_deref())?);
+        .with_account(binding::read(self.binding.as_deref())?)
+        .with_lifetime(lifetime(self.lifetime.as_deref())?);
         record.check_size(limit)?;
         Ok(record)
     }
@@ -159,6 +165,8 @@ pub(crate) struct Columns {
     pub(crate) expires_at: i64,
     pub(crate) version: i64,
     pub(crate) binding: Option<BoundColumns>,
+    /// The session's own lifetime, encoded; `None` for the defaults.
+    pub(crate) lifetime: Option<Vec<u8>>,
 }
 
 /// A statement with its arguments, as sqlx builds it.
@@ -180,6 +188,7 @@ impl Columns {
                 .as_deref()
                 .map(BoundColumns::of)
                 .transpose()?,
+            lifetime: (!record.lifetime.is_default()).then(|| record.lifetime.encode()),
         })
     }
 
@@ -205,13 +214,14 @@ impl Columns {
             .bind(self.absolute)
             .bind(self.expires_at)
             .bind(self.version);
-        match self.binding {
+        let query = match self.binding {
             None => query,
             Some(binding) => query
                 .bind(binding.user_key)
                 .bind(binding.last_seen)
                 .bind(binding.device),
-        }
+        };
+        query.bind(self.lifetime)
     }
 }
 
@@ -239,6 +249,11 @@ pub(crate) fn session_key(bytes: Vec<u8>) -> Result<SessionKey, Error> {
     <[u8; 32]>::try_from(bytes)
         .map(SessionKey::from_bytes)
         .map_err(|_| Error::decode("a session key is 32 bytes"))
+}
+
+/// The lifetime in a `lifetime` column: the defaults for `NULL`.
+fn lifetime(column: Option<&[u8]>) -> Result<Lifetime, Error> {
+    column.map_or(Ok(Lifetime::new()), Lifetime::decode)
 }
 
 /// A timestamp read back from a column.

@@ -46,8 +46,8 @@ pub(crate) fn statement_for(length: usize) -> Result<usize, Error> {
 
 /// Version of the schema written to `PRAGMA user_version`: 1, the session
 /// columns; 2, the binding columns (`user_key`, `last_seen`, `device`) and
-/// the index of each user's sessions.
-const SCHEMA_VERSION: i64 = 2;
+/// the index of each user's sessions; 3, the `lifetime` column.
+const SCHEMA_VERSION: i64 = 3;
 
 /// The table name is not `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,9 +71,9 @@ pub(crate) fn validate(name: &str) -> Result<(), InvalidTableName> {
 
 /// The columns a record is read from, in the order
 /// [`StoredRow`](crate::row::StoredRow) reads them: `data`, or its length
-/// (an integer) when longer than `?2`; then [`BINDING`].
+/// (an integer) when longer than `?2`; then [`BINDING`], then `lifetime`.
 const ROW: &str = "CASE WHEN length(data) <= ?2 THEN data ELSE length(data) END AS data,
-    created_at, idle_deadline, absolute_deadline, version, {binding}";
+    created_at, idle_deadline, absolute_deadline, version, {binding}, lifetime";
 
 /// The binding columns, read as one: `NULL` for a row bound to no one, the
 /// 32-byte `user_key`, `last_seen` as 8 bytes big-endian and the `device`
@@ -94,19 +94,27 @@ const BINDING: &str = "CASE
 
 /// A row's session columns and their parameters, in the order
 /// [`Columns::into_row_query`](crate::row::Columns::into_row_query) binds
-/// them: all a row bound to no one has.
+/// them: all a row bound to no one has, and its lifetime.
 const ROW_VALUES: &str = "(key, data, created_at, idle_deadline, absolute_deadline, expires_at,
-    version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    version, lifetime) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// [`ROW_VALUES`] and the binding columns: a bound row.
 const BOUND_ROW_VALUES: &str = "(key, data, created_at, idle_deadline, absolute_deadline,
-    expires_at, version, user_key, last_seen, device)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    expires_at, version, user_key, last_seen, device, lifetime)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-/// The binding columns a table at schema version 1 lacks, as
-/// `ALTER TABLE ADD COLUMN` takes them (in the order `CREATE TABLE` has
-/// them): `NULL` in every existing row, which is bound to no one.
-const BINDING_COLUMNS: [&str; 3] = ["user_key BLOB", "last_seen INTEGER", "device BLOB"];
+/// The columns tables of earlier schema versions lack, as `ALTER TABLE ADD
+/// COLUMN` takes them (in the order `CREATE TABLE` has them), each group
+/// with the column that tells whether it is there: `NULL` in every
+/// existing row, which is bound to no one and lives by its layer's
+/// defaults.
+const ADDED_COLUMNS: [(&str, &[&str]); 2] = [
+    (
+        "user_key",
+        &["user_key BLOB", "last_seen INTEGER", "device BLOB"],
+    ),
+    ("lifetime", &["lifetime BLOB"]),
+];
 
 /// A statement ready to hand to sqlx.
 #[derive(Clone)]
@@ -128,7 +136,9 @@ impl Sql {
 /// Columns: `key` (SHA-256 of the id), `data` (the values, versioned
 /// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
 /// `expires_at` (the earlier deadline, indexed for cleanup), `version`,
-/// and for a session bound to a user, `NULL` otherwise: `user_key` (the
+/// `lifetime` (the session's own [`Lifetime`](session_core::Lifetime),
+/// encoded; `NULL` for its layer's defaults), and for a session bound to
+/// a user, `NULL` otherwise: `user_key` (the
 /// [`UserKey`](session_core::UserKey), indexed for the
 /// bound rows only), `last_seen` and `device` (the facts, in the data's
 /// encoding); times in Unix milliseconds. The statements that read a
@@ -144,8 +154,9 @@ pub(crate) struct Statements {
     pub(crate) create_index: Sql,
     pub(crate) create_user_index: Sql,
     pub(crate) drop_old_user_index: Sql,
-    pub(crate) has_binding_columns: Sql,
-    pub(crate) add_binding_columns: Vec<Sql>,
+    /// Per group of [`ADDED_COLUMNS`], whether it is there (a count of 0
+    /// or 1) and the statements adding it.
+    pub(crate) added_columns: Vec<(Sql, Vec<Sql>)>,
     pub(crate) load: Sql,
     pub(crate) load_for_write: Sql,
     pub(crate) insert: Sql,
@@ -206,7 +217,8 @@ impl Statements {
                     version INTEGER NOT NULL,
                     user_key BLOB,
                     last_seen INTEGER,
-                    device BLOB
+                    device BLOB,
+                    lifetime BLOB
                 ) WITHOUT ROWID",
             ),
             create_index: sql(
@@ -224,12 +236,18 @@ impl Statements {
             ),
             // The first index of version 2, on `(user_key, expires_at)`.
             drop_old_user_index: sql("DROP INDEX IF EXISTS {table}_user_key"),
-            has_binding_columns: sql(
-                "SELECT count(*) FROM pragma_table_info('{table}') WHERE name = 'user_key'",
-            ),
-            add_binding_columns: BINDING_COLUMNS
+            added_columns: ADDED_COLUMNS
                 .iter()
-                .map(|column| sql(&format!("ALTER TABLE {{table}} ADD COLUMN {column}")))
+                .map(|(probe, columns)| {
+                    let has = sql(&format!(
+                        "SELECT count(*) FROM pragma_table_info('{{table}}') WHERE name = '{probe}'"
+                    ));
+                    let add = columns
+                        .iter()
+                        .map(|column| sql(&format!("ALTER TABLE {{table}} ADD COLUMN {column}")))
+                        .collect();
+                    (has, add)
+                })
                 .collect(),
             load: sql("SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3"),
             load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1"),
@@ -239,16 +257,16 @@ impl Statements {
             is_live: sql("SELECT 1 FROM {table} WHERE key = ?1 AND expires_at > ?2"),
             // A write never changes a row's binding (a login inserts a new
             // row): an unbound row's write sets no binding column, and a
-            // bound one's only `last_seen`.
+            // bound one's only `last_seen`. The lifetime comes last.
             write_if_unchanged: sql(
                 "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
-                 expires_at = ?5, version = ?6
+                 expires_at = ?5, version = ?6, lifetime = ?11
                  WHERE key = ?1 AND version = ?7 AND created_at = ?8
                  AND absolute_deadline = ?9 AND user_key IS NULL AND expires_at > ?10",
             ),
             write_if_unchanged_bound: sql(
                 "UPDATE {table} SET data = ?2, idle_deadline = ?3, absolute_deadline = ?4,
-                 expires_at = ?5, version = ?6, last_seen = ?7
+                 expires_at = ?5, version = ?6, last_seen = ?7, lifetime = ?13
                  WHERE key = ?1 AND version = ?8 AND created_at = ?9
                  AND absolute_deadline = ?10 AND user_key = ?11 AND expires_at > ?12",
             ),
@@ -257,30 +275,31 @@ impl Statements {
                 .map(|size| {
                     sql(&format!(
                         "INSERT INTO {{table}} (key, data, created_at, idle_deadline,
-                         absolute_deadline, expires_at, version, user_key, last_seen, device)
+                         absolute_deadline, expires_at, version, user_key, last_seen, device,
+                         lifetime)
                          VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-                        placeholders(*size, 10)
+                        placeholders(*size, 11)
                     ))
                 })
                 .collect(),
             // The `VALUES` columns: key, data, idle, absolute, expires_at,
             // version, last_seen (`NULL` for an unbound row, which stays
             // `NULL`), then the read row's version, created_at, absolute
-            // deadline and user key, and now.
+            // deadline and user key, now, and the lifetime.
             write_many_if_unchanged: BATCH_SIZES
                 .iter()
                 .map(|size| {
                     sql(&format!(
                         "UPDATE {{table}} SET data = b.column2, idle_deadline = b.column3,
                          absolute_deadline = b.column4, expires_at = b.column5,
-                         version = b.column6, last_seen = b.column7
+                         version = b.column6, last_seen = b.column7, lifetime = b.column13
                          FROM (VALUES {}) AS b
                          WHERE {{table}}.key = b.column1 AND {{table}}.version = b.column8
                          AND {{table}}.created_at = b.column9
                          AND {{table}}.absolute_deadline = b.column10
                          AND {{table}}.user_key IS b.column11 AND {{table}}.expires_at > b.column12
                          RETURNING {{table}}.key",
-                        placeholders(*size, 12)
+                        placeholders(*size, 13)
                     ))
                 })
                 .collect(),
@@ -329,8 +348,8 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-/// Creates the table and indexes if missing and adds the binding columns
-/// to a table made at schema version 1, under `BEGIN IMMEDIATE` so that two
+/// Creates the table and indexes if missing and adds the columns a table
+/// made at an earlier schema version lacks, under `BEGIN IMMEDIATE` so that two
 /// processes opening the file at once take turns. Every step is idempotent,
 /// and the columns are looked for rather than assumed from the version:
 /// `PRAGMA user_version` is the file's, and the file may hold another
@@ -347,13 +366,15 @@ pub(crate) async fn migrate(storage: &SqliteStorage) -> Result<(), Error> {
         )));
     }
     execute(&mut tx, &storage.sql.create_table).await?;
-    let bound: i64 = sqlx::query_scalar(storage.sql.has_binding_columns.get())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::backend)?;
-    if bound == 0 {
-        for statement in &storage.sql.add_binding_columns {
-            execute(&mut tx, statement).await?;
+    for (has, add) in &storage.sql.added_columns {
+        let there: i64 = sqlx::query_scalar(has.get())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(Error::backend)?;
+        if there == 0 {
+            for statement in add {
+                execute(&mut tx, statement).await?;
+            }
         }
     }
     let indexes = [

@@ -137,6 +137,7 @@ impl SqliteStorage {
         };
         let written = query
             .bind(now)
+            .bind(columns.lifetime)
             .execute(executor)
             .await
             .map_err(Error::backend)?;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use session_core::conformance::Harness;
 use session_core::{
-    ChangeSet, Clock, CreateOutcome, Deadlines, Error, Login, LoginOutcome, Record, SessionData,
-    SessionHandle, SessionId, SessionKey, SessionStorage, Timestamp, UserKey,
+    ChangeSet, Clock, CreateOutcome, Deadlines, Error, Lifetime, Login, LoginOutcome, Record,
+    SessionData, SessionHandle, SessionId, SessionKey, SessionStorage, Timestamp, UserKey,
 };
 use session_http::SessionConfig;
 use session_sqlite::{SqliteHarness, SqliteStorage};
@@ -397,7 +397,7 @@ async fn the_table_name_is_configurable_and_validated() {
         .fetch_one(storage.pool())
         .await
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test]
@@ -462,22 +462,25 @@ async fn a_version_1_file_migrates_and_keeps_its_sessions() {
         .fetch_one(storage.pool())
         .await
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let kept = storage.load(&key, now).await.unwrap().unwrap();
     assert_eq!(
         (kept.data.clone(), kept.version, kept.account),
         (data, 7, None)
     );
 
-    // The migrated session logs in, and its user lists it.
+    // The migrated session logs in with its own lifetime, and its user
+    // lists it.
     let user = UserKey::of("ada");
     let new = SessionId::generate().unwrap().key();
     let deadlines = Deadlines::new(end, end);
+    let mut remember = ChangeSet::new();
+    remember.set_lifetime(Lifetime::new().persistent(true));
     let outcome = storage
         .login(
             Some(&key),
             &new,
-            &ChangeSet::new(),
+            &remember,
             deadlines,
             &Login::new(user),
             now,
@@ -485,6 +488,8 @@ async fn a_version_1_file_migrates_and_keeps_its_sessions() {
         .await
         .unwrap();
     assert_eq!(outcome, LoginOutcome::LoggedIn { revoked: 0 });
+    let logged_in = storage.load(&new, now).await.unwrap().unwrap();
+    assert_eq!(logged_in.lifetime, Lifetime::new().persistent(true));
     let listed = storage.list(&user, now).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].handle, SessionHandle::of(&new));

@@ -222,6 +222,7 @@ mod fixtures;
 mod gone;
 mod harness;
 mod index;
+mod lifetimes;
 mod loaded;
 mod races;
 #[doc(hidden)]
@@ -239,6 +240,7 @@ pub use expiry::*;
 pub use gone::*;
 pub use harness::{Failure, Harness, Report};
 pub use index::*;
+pub use lifetimes::*;
 pub use loaded::*;
 pub use races::*;
 
@@ -307,6 +309,7 @@ macro_rules! __conformance {
         $crate::__conformance_accounts!($mode $arguments);
         $crate::__conformance_index!($mode $arguments);
         $crate::__conformance_account_races!($mode $arguments);
+        $crate::__conformance_lifetimes!($mode $arguments);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
         $(

@@ -16,11 +16,12 @@ use crate::scripts::script;
 /// seal (`<token>;<new key hex>`: a revoke that meets the sealed record
 /// ends the new key too), now, limit, changes (from index 4).
 const SEAL: &str = r#"
--- The answer of a seal: the metadata it sealed, then the data.
+-- The answer of a seal: the metadata it sealed, then the data and the
+-- lifetime.
 local function sealed(raw, fields)
   local answer = {'sealed', raw}
   for field, value in pairs(fields) do
-    if string.sub(field, 1, 2) == 'd:' then
+    if string.sub(field, 1, 2) == 'd:' or field == 'l' then
       table.insert(answer, field); table.insert(answer, value)
     end
   end
