@@ -100,6 +100,8 @@ pub use service::{ResponseFuture, SessionService};
 pub use session::{Session, SessionInfo};
 /// The storage contract, whole: for writing a custom store.
 pub use session_core;
+/// A session's own cookie kind and timeouts, for [`Session::set_lifetime`].
+pub use session_core::Lifetime;
 /// What the account calls take and return: the user a [`Login`] binds
 /// (a [`UserKey`], the hash of the application's user id), the [`Device`]
 /// facts it records, a session's [`Account`], and the [`SessionHandle`],

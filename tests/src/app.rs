@@ -42,6 +42,7 @@ pub fn routes() -> Router {
         .route("/cached", get(cached))
         .route("/public", get(public))
         .merge(crate::app_accounts::routes())
+        .merge(crate::app_lifetimes::routes())
 }
 
 /// A test application: the routes over probed storage and a fake clock.

@@ -16,6 +16,7 @@ pub const COOKIE: &str = session_http::DEFAULT_COOKIE_NAME;
 
 pub mod app;
 pub mod app_accounts;
+pub mod app_lifetimes;
 pub mod clock;
 pub mod kept;
 pub mod net;

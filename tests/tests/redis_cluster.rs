@@ -37,6 +37,11 @@ async fn conformance_on_a_cluster_spanning_masters() {
     if let Err(report) = session_core::conformance::run_all(harness).await {
         panic!("{report}");
     }
+    // Sessions' own lifetimes through the HTTP layer, on the cluster too:
+    // what a cross-node cycle and login must carry.
+    suite::remember_me_keeps_a_persistent_cookie_on_its_deadline(&harness().await).await;
+    suite::the_cookie_kind_follows_the_lifetime(&harness().await).await;
+    suite::a_login_restarts_the_absolute_deadline_from_the_own_timeout(&harness().await).await;
 
     // The suite's sessions were spread over the masters, so cross-node
     // cycles really happened.

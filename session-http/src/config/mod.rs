@@ -33,6 +33,7 @@ pub enum SameSite {
 /// | persistent | off | a browser-session cookie ends with the browser |
 /// | idle timeout | 30 min | OWASP, ordinary sites |
 /// | absolute timeout | 12 h | OWASP; activity never outlives it |
+/// | max idle / absolute timeout | the idle / absolute timeout | a handler's [`Lifetime`](crate::Lifetime) may shorten a session, not lengthen it, unless raised |
 /// | store timeout | 1 s | a request fails fast instead of hanging on a dead store |
 /// | persist on 5xx | off | a failed request does not half-save its changes |
 /// | login resets absolute | on | the absolute lifetime counts from login |
@@ -73,6 +74,9 @@ pub struct SessionConfig {
     pub(crate) persistent: bool,
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
+    /// The bounds of a session's own timeouts; `None`: the defaults.
+    pub(crate) max_idle_timeout: Option<Duration>,
+    pub(crate) max_absolute_timeout: Option<Duration>,
     pub(crate) store_timeout: Duration,
     pub(crate) persist_on_server_error: bool,
     pub(crate) reset_absolute_on_login: bool,
@@ -100,12 +104,26 @@ impl SessionConfig {
             persistent: false,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
+            max_idle_timeout: None,
+            max_absolute_timeout: None,
             store_timeout: Duration::from_secs(1),
             persist_on_server_error: false,
             reset_absolute_on_login: true,
             update_attempts: 12,
             clock: Clock::system(),
         }
+    }
+}
+
+impl SessionConfig {
+    /// The longest idle timeout a session may choose.
+    pub(crate) fn max_idle_timeout(&self) -> Duration {
+        self.max_idle_timeout.unwrap_or(self.idle_timeout)
+    }
+
+    /// The longest absolute timeout a session may choose.
+    pub(crate) fn max_absolute_timeout(&self) -> Duration {
+        self.max_absolute_timeout.unwrap_or(self.absolute_timeout)
     }
 }
 
@@ -161,21 +179,42 @@ impl SessionConfigBuilder {
     }
 
     /// A persistent cookie (`Max-Age` = time left in the session, at most
-    /// 400 days) instead of a browser-session one (default off).
+    /// 400 days) instead of a browser-session one (default off), for the
+    /// sessions that do not choose for themselves
+    /// ([`Session::set_lifetime`](crate::Session::set_lifetime)).
     pub fn persistent(mut self, persistent: bool) -> Self {
         self.config.persistent = persistent;
         self
     }
 
-    /// How long a session lives without requests (default 30 minutes).
+    /// How long a session lives without requests (default 30 minutes),
+    /// unless it chooses its own.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.config.idle_timeout = timeout;
         self
     }
 
-    /// How long a session lives at most, however active (default 12 hours).
+    /// How long a session lives at most, however active (default 12
+    /// hours), unless it chooses its own.
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.config.absolute_timeout = timeout;
+        self
+    }
+
+    /// The longest idle timeout a session may choose for itself
+    /// ([`Session::set_lifetime`](crate::Session::set_lifetime); a longer
+    /// one is cut to this). Default: the [idle timeout](Self::idle_timeout),
+    /// so a session may only shorten it. Raise it for remember me.
+    pub fn max_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.max_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest absolute timeout a session may choose for itself, as
+    /// [`max_idle_timeout`](Self::max_idle_timeout) bounds the idle one.
+    /// Default: the [absolute timeout](Self::absolute_timeout).
+    pub fn max_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.config.max_absolute_timeout = Some(timeout);
         self
     }
 
@@ -266,6 +305,10 @@ pub enum ConfigError {
     /// A timeout or the number of update attempts is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// A bound on sessions' own timeouts is shorter than the default it
+    /// bounds.
+    #[error("{0} is shorter than the timeout it bounds")]
+    BelowDefault(&'static str),
     /// The cookie name, path or domain is longer than browsers accept.
     #[error("cookie {0} is too long")]
     TooLong(&'static str),

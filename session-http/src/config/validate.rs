@@ -76,6 +76,22 @@ pub(super) fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
             return Err(ConfigError::Zero(what));
         }
     }
+    for (what, bound, default) in [
+        (
+            "max idle timeout",
+            config.max_idle_timeout(),
+            config.idle_timeout,
+        ),
+        (
+            "max absolute timeout",
+            config.max_absolute_timeout(),
+            config.absolute_timeout,
+        ),
+    ] {
+        if bound < default {
+            return Err(ConfigError::BelowDefault(what));
+        }
+    }
     Ok(())
 }
 
@@ -219,6 +235,15 @@ mod tests {
                 ConfigError::Zero("idle timeout"),
             ),
             (b().update_attempts(0), ConfigError::Zero("update attempts")),
+            (
+                b().max_idle_timeout(Duration::from_secs(60)),
+                ConfigError::BelowDefault("max idle timeout"),
+            ),
+            (
+                b().absolute_timeout(Duration::from_secs(7200))
+                    .max_absolute_timeout(Duration::from_secs(3600)),
+                ConfigError::BelowDefault("max absolute timeout"),
+            ),
             (
                 b().cookie_name("__HOST-id").domain("example.com"),
                 ConfigError::HostPrefix,

@@ -19,10 +19,16 @@ pub(crate) enum Outcome {
         id: SessionId,
         /// Its deadlines as last written.
         deadlines: Deadlines,
+        /// Its cookie is persistent (else it lasts for the browser
+        /// session).
+        persistent: bool,
         /// The request's cookie named this id (the browser has it).
         known: bool,
         /// This request moved the deadlines (a write or a touch).
         moved: bool,
+        /// This request wrote the session a new lifetime: the browser's
+        /// cookie may be of the other kind.
+        reshaped: bool,
         /// When the deadlines were last looked at: a persistent cookie's
         /// `Max-Age` counts from here.
         now: Timestamp,
@@ -34,7 +40,6 @@ pub(crate) enum Outcome {
 pub(crate) struct CookieRules {
     template: CookieTemplate,
     removal: Option<HeaderValue>,
-    persistent: bool,
 }
 
 impl CookieRules {
@@ -42,13 +47,13 @@ impl CookieRules {
         Self {
             template: CookieTemplate::new(config),
             removal: removal_cookie(config),
-            persistent: config.persistent,
         }
     }
 
     /// The `Set-Cookie` a response owes the browser: a session's cookie when
-    /// the browser lacks its id, or when a persistent cookie's `Max-Age`
-    /// must follow deadlines that moved; a removal after a logout; else
+    /// the browser lacks its id, when a persistent cookie's `Max-Age` must
+    /// follow deadlines that moved, or when the session's lifetime changed
+    /// (so the cookie's kind may have); a removal after a logout; else
     /// none (and never a removal for a session that ended elsewhere: it
     /// could overwrite the cookie of a concurrent login).
     pub(crate) fn set_cookie(&self, outcome: &Outcome) -> Option<HeaderValue> {
@@ -57,21 +62,28 @@ impl CookieRules {
             Outcome::Live {
                 id,
                 deadlines,
+                persistent,
                 known,
                 moved,
+                reshaped,
                 now,
             } => {
-                let owed = !known || (self.persistent && *moved);
-                owed.then(|| self.render(id, *deadlines, *now)).flatten()
+                let owed = !known || (*persistent && *moved) || *reshaped;
+                owed.then(|| self.render(id, *deadlines, *persistent, *now))
+                    .flatten()
             }
         }
     }
 
     /// A live session's cookie: `Max-Age` to its deadline if persistent.
-    fn render(&self, id: &SessionId, deadlines: Deadlines, now: Timestamp) -> Option<HeaderValue> {
-        let max_age = self
-            .persistent
-            .then(|| deadlines.expires_at().saturating_duration_since(now));
+    fn render(
+        &self,
+        id: &SessionId,
+        deadlines: Deadlines,
+        persistent: bool,
+        now: Timestamp,
+    ) -> Option<HeaderValue> {
+        let max_age = persistent.then(|| deadlines.expires_at().saturating_duration_since(now));
         self.template.render(id, max_age)
     }
 }
@@ -127,40 +139,49 @@ fn directives<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<It
 mod tests {
     use super::*;
 
-    fn live(known: bool, moved: bool) -> Outcome {
+    fn live(persistent: bool, (known, moved, reshaped): (bool, bool, bool)) -> Outcome {
         let at = Timestamp::from_unix_millis;
         Outcome::Live {
             id: SessionId::generate().unwrap(),
             deadlines: Deadlines::new(at(61_000), at(90_000)),
+            persistent,
             known,
             moved,
+            reshaped,
             now: at(1_000),
         }
     }
 
     /// Every case of the decision, for browser-session and persistent
-    /// cookies.
+    /// cookies: (known, moved, reshaped), then whether each kind is sent.
     #[test]
-    fn a_cookie_goes_out_when_the_browser_lacks_it_or_its_max_age_moved() {
-        let session = CookieRules::new(&SessionConfig::default());
-        let persistent =
-            CookieRules::new(&SessionConfig::builder().persistent(true).build().unwrap());
-        for (outcome, browser_session, persistent_cookie) in [
-            (live(false, false), true, true),
-            (live(false, true), true, true),
-            (live(true, false), false, false),
-            (live(true, true), false, true),
-            (Outcome::NoSession { removal: false }, false, false),
-            (Outcome::NoSession { removal: true }, true, true),
+    fn a_cookie_goes_out_when_the_browser_lacks_it_or_it_changed() {
+        let rules = CookieRules::new(&SessionConfig::default());
+        for (case, browser_session, persistent) in [
+            ((false, false, false), true, true),
+            ((false, true, false), true, true),
+            ((true, false, false), false, false),
+            ((true, true, false), false, true),
+            ((true, true, true), true, true),
+            ((true, false, true), true, true),
         ] {
-            let sent = |rules: &CookieRules| rules.set_cookie(&outcome).is_some();
-            assert_eq!(sent(&session), browser_session, "{outcome:?}");
-            assert_eq!(sent(&persistent), persistent_cookie, "{outcome:?}");
+            let sent = |kind| rules.set_cookie(&live(kind, case)).is_some();
+            assert_eq!(sent(false), browser_session, "{case:?}");
+            assert_eq!(sent(true), persistent, "{case:?}");
         }
-        let cookie = persistent.set_cookie(&live(true, true)).unwrap();
+        for (removal, sent) in [(false, false), (true, true)] {
+            let outcome = Outcome::NoSession { removal };
+            assert_eq!(rules.set_cookie(&outcome).is_some(), sent);
+        }
+        let cookie = rules.set_cookie(&live(true, (true, true, false))).unwrap();
         assert!(
             cookie.to_str().unwrap().ends_with("; Max-Age=60"),
             "{cookie:?}"
+        );
+        let reshaped = rules.set_cookie(&live(false, (true, true, true))).unwrap();
+        assert!(
+            !reshaped.to_str().unwrap().contains("Max-Age"),
+            "{reshaped:?}"
         );
     }
 

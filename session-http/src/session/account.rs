@@ -139,7 +139,7 @@ impl Session {
             }
         };
         // A login from no stored session starts from empty data.
-        let created = old.is_none().then(|| inserts(&view));
+        let created = old.is_none().then(|| inserts(&view, &state.changes));
         let changes = created.as_ref().unwrap_or(&state.changes);
         let shared = &self.inner.shared;
         let outcome = shared.login(old.as_ref(), changes, view, login).await;
@@ -272,11 +272,15 @@ impl Session {
     }
 }
 
-/// A change set that creates `view` from empty data.
-fn inserts(view: &SessionData) -> ChangeSet {
+/// A change set that creates `view` from empty data, with the lifetime
+/// `pending` sets, if any.
+fn inserts(view: &SessionData, pending: &ChangeSet) -> ChangeSet {
     let mut changes = ChangeSet::new();
     for (name, value) in view.iter() {
         changes.insert(name, value.clone());
+    }
+    if let Some(lifetime) = pending.lifetime() {
+        changes.set_lifetime(lifetime);
     }
     changes
 }

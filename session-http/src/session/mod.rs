@@ -1,13 +1,15 @@
 //! The [`Session`] handle a handler gets, and what happens to it at the end
 //! of the request. One job a file: the handle's API (`handle`), the
 //! conditioned update and its retries (`update`), logins, lists and
-//! revokes of a user's sessions (`account`), lazy loading (`load`),
+//! revokes of a user's sessions (`account`), the session's own lifetime
+//! (`lifetime`), lazy loading (`load`),
 //! the request's state (`state`), the end-of-request write (`settle`),
 //! what a layer's requests share (`shared`), and the queue in which they
 //! take turns at writing a session (`turns`).
 
 mod account;
 mod handle;
+mod lifetime;
 mod load;
 mod settle;
 mod shared;
@@ -39,7 +41,8 @@ use crate::cookie::parse::Candidates;
 /// | method | I/O |
 /// |---|---|
 /// | [`get`](Self::get), [`contains`](Self::contains), [`names`](Self::names), [`id`](Self::id) | the first call of the request loads |
-/// | [`insert`](Self::insert), [`remove`](Self::remove), [`clear`](Self::clear) | load if not yet loaded; the change is written once, at the end of the request |
+/// | [`insert`](Self::insert), [`remove`](Self::remove), [`clear`](Self::clear), [`set_lifetime`](Self::set_lifetime) | load if not yet loaded; the change is written once, at the end of the request |
+/// | [`lifetime`](Self::lifetime) | the first call of the request loads |
 /// | [`update`](Self::update) | reads and writes now, conditioned on what it read |
 /// | [`cycle_id`](Self::cycle_id), [`cycle_id_keeping`](Self::cycle_id_keeping) | now |
 /// | [`destroy`](Self::destroy) | now |
@@ -141,6 +144,8 @@ mod tests {
         send(session.insert("k", &Unsync(std::cell::Cell::new(1))));
         send(session.remove("k"));
         send(session.clear());
+        send(session.set_lifetime(session_core::Lifetime::new()));
+        send(session.lifetime());
         send(session.update("k", |n: Option<u8>| n.unwrap_or(0)));
         send(session.cycle_id());
         send(session.cycle_id_keeping(&["k"]));

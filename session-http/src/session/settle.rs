@@ -2,7 +2,7 @@
 //! the browser is owed goes to the cookie rules.
 
 use http::{HeaderValue, StatusCode};
-use session_core::{TouchOutcome, UpdateOutcome};
+use session_core::{Deadlines, Lifetime, Timestamp, TouchOutcome, UpdateOutcome};
 
 use super::Session;
 use super::state::{Live, Origin, State};
@@ -65,14 +65,10 @@ impl Session {
         }
         let shared = &self.inner.shared;
         let now = shared.now();
-        let live = shared.create(data, now).await?;
-        Ok(Outcome::Live {
-            deadlines: live.record.deadlines,
-            id: live.id,
-            known: false,
-            moved: true,
-            now,
-        })
+        let own = state.changes.lifetime().unwrap_or_default();
+        let live = shared.create(data, own, now).await?;
+        let deadlines = live.record.deadlines;
+        Ok(self.live_outcome(live, own, deadlines, (true, false), now))
     }
 
     /// A live session: the deferred changes are written, or the session is
@@ -90,13 +86,9 @@ impl Session {
         // Writes made during the request (an `update`, a login) hold even
         // on a 5xx, and already moved the deadlines: nothing to touch.
         if !persist || !live.from_cookie || state.refresh_cookie {
-            return Ok(Outcome::Live {
-                deadlines: live.record.deadlines,
-                id: live.id,
-                known: live.from_cookie,
-                moved: state.refresh_cookie,
-                now,
-            });
+            let (own, deadlines) = (live.record.lifetime, live.record.deadlines);
+            let written = (state.refresh_cookie, state.lifetime_written);
+            return Ok(self.live_outcome(live, own, deadlines, written, now));
         }
         self.touch_if_due(live, now).await
     }
@@ -110,7 +102,7 @@ impl Session {
         &self,
         state: &State,
         mut live: Live,
-        now: session_core::Timestamp,
+        now: Timestamp,
     ) -> Result<Outcome, SessionError> {
         let shared = &self.inner.shared;
         let key = live.key;
@@ -119,7 +111,11 @@ impl Session {
             Beside::Busy => live.exact = false,
             Beside::Free(latest) => live.catch_up(latest),
         }
-        let deadlines = shared.lifetime.extended(live.record.deadlines, now);
+        let own = live.own_lifetime(&state.changes);
+        let lifetimes = (live.record.lifetime, own);
+        let deadlines = shared
+            .policy
+            .extended(lifetimes, live.record.deadlines, now);
         let outcome = shared.update(&live, &state.changes, deadlines, now).await;
         let outcome = outcome.map_err(SessionError::Storage)?;
         writer.pass_on(|| match outcome {
@@ -131,13 +127,8 @@ impl Session {
         Ok(match outcome {
             UpdateOutcome::Updated { .. } => {
                 tracing::debug!(%key, "session updated");
-                Outcome::Live {
-                    deadlines,
-                    id: live.id,
-                    known: live.from_cookie,
-                    moved: true,
-                    now,
-                }
+                let reshaped = state.lifetime_written || state.changes.lifetime().is_some();
+                self.live_outcome(live, own, deadlines, (true, reshaped), now)
             }
             UpdateOutcome::Gone | UpdateOutcome::Conflict { .. } => {
                 tracing::debug!(%key, "session ended during the request; changes dropped");
@@ -147,21 +138,11 @@ impl Session {
     }
 
     /// Moves the idle deadline if the lifetime policy says a touch is due.
-    async fn touch_if_due(
-        &self,
-        live: Live,
-        now: session_core::Timestamp,
-    ) -> Result<Outcome, SessionError> {
+    async fn touch_if_due(&self, live: Live, now: Timestamp) -> Result<Outcome, SessionError> {
         let shared = &self.inner.shared;
-        let current = live.record.deadlines;
-        let Some(extended) = shared.lifetime.touch_due(current, now) else {
-            return Ok(Outcome::Live {
-                deadlines: current,
-                id: live.id,
-                known: true,
-                moved: false,
-                now,
-            });
+        let (own, current) = (live.record.lifetime, live.record.deadlines);
+        let Some(extended) = shared.policy.touch_due(own, current, now) else {
+            return Ok(self.live_outcome(live, own, current, (false, false), now));
         };
         let key = live.key;
         let storage = &shared.storage;
@@ -178,15 +159,31 @@ impl Session {
         Ok(match outcome.map_err(SessionError::Storage)? {
             TouchOutcome::Touched => {
                 tracing::trace!(%key, "session touched");
-                Outcome::Live {
-                    deadlines: extended,
-                    id: live.id,
-                    known: true,
-                    moved: true,
-                    now,
-                }
+                self.live_outcome(live, own, extended, (true, false), now)
             }
             TouchOutcome::Gone => Outcome::NoSession { removal: false },
         })
+    }
+
+    /// What the browser is owed for `live`, living by `own` with
+    /// `deadlines` at `now`: `moved`, this request moved them; `reshaped`,
+    /// it wrote the session a new lifetime.
+    fn live_outcome(
+        &self,
+        live: Live,
+        own: Lifetime,
+        deadlines: Deadlines,
+        (moved, reshaped): (bool, bool),
+        now: Timestamp,
+    ) -> Outcome {
+        Outcome::Live {
+            id: live.id,
+            deadlines,
+            persistent: self.inner.shared.policy.terms(own).persistent,
+            known: live.from_cookie,
+            moved,
+            reshaped,
+            now,
+        }
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Login, LoginOutcome, Record,
-    SessionData, SessionId, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Lifetime, Login, LoginOutcome,
+    Record, SessionData, SessionId, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
 };
 
 use super::state::Live;
@@ -15,7 +15,7 @@ use crate::SessionError;
 use crate::config::SessionConfig;
 use crate::cookie::parse::Candidates;
 use crate::cookie::rules::CookieRules;
-use crate::lifetime::Lifetime;
+use crate::lifetime::Policy;
 use crate::throttle::Throttles;
 
 /// How many fresh ids a create or cycle draws before giving up on
@@ -27,7 +27,7 @@ const ID_ATTEMPTS: u32 = 3;
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn SessionStorage>,
     pub(crate) config: SessionConfig,
-    pub(super) lifetime: Lifetime,
+    pub(super) policy: Policy,
     pub(super) cookies: CookieRules,
     pub(super) throttles: Throttles,
     /// The requests at each session, and their turns at writing it.
@@ -38,7 +38,7 @@ impl Shared {
     pub(crate) fn new(storage: Arc<dyn SessionStorage>, config: SessionConfig) -> Self {
         Self {
             storage,
-            lifetime: Lifetime::new(&config),
+            policy: Policy::new(&config),
             cookies: CookieRules::new(&config),
             config,
             throttles: Throttles::default(),
@@ -106,13 +106,14 @@ impl Shared {
         }
     }
 
-    /// Stores `data` as a new session under a fresh id.
+    /// Stores `data` as a new session living by `own` under a fresh id.
     pub(super) async fn create(
         &self,
         data: SessionData,
+        own: Lifetime,
         now: Timestamp,
     ) -> Result<Live, SessionError> {
-        let record = Record::new(data, now, self.lifetime.fresh(now));
+        let record = Record::new(data, now, self.policy.fresh(own, now)).with_lifetime(own);
         let stored = &record;
         let (id, key) = self
             .under_fresh_id(|key| async move {
@@ -144,7 +145,9 @@ impl Shared {
         view: SessionData,
     ) -> Result<Option<Live>, SessionError> {
         let now = self.now();
-        let deadlines = self.lifetime.at_login(live.record.deadlines, now);
+        let own = live.own_lifetime(changes);
+        let lifetimes = (live.record.lifetime, own);
+        let deadlines = self.policy.at_login(lifetimes, live.record.deadlines, now);
         let old = live.key;
         let ((id, key), cycled) = self
             .under_fresh_id(|new| async move {
@@ -165,7 +168,8 @@ impl Shared {
         }
         tracing::debug!(%old, new = %key, "session id cycled");
         let version = live.record.version.saturating_add(1);
-        let mut record = Record::from_parts(view, live.record.created_at, deadlines, version);
+        let mut record =
+            Record::from_parts(view, live.record.created_at, deadlines, version).with_lifetime(own);
         // The binding moves with the record.
         record.account = live.record.account.clone();
         Ok(Some(Live {
@@ -191,9 +195,16 @@ impl Shared {
         login: &Login,
     ) -> Result<Option<Live>, SessionError> {
         let now = self.now();
+        let own = old.map_or_else(
+            || changes.lifetime().unwrap_or_default(),
+            |live| live.own_lifetime(changes),
+        );
         let deadlines = old.map_or_else(
-            || self.lifetime.fresh(now),
-            |live| self.lifetime.at_login(live.record.deadlines, now),
+            || self.policy.fresh(own, now),
+            |live| {
+                let lifetimes = (live.record.lifetime, own);
+                self.policy.at_login(lifetimes, live.record.deadlines, now)
+            },
         );
         let from = old.map(|live| live.key);
         let ((id, key), revoked) = self
@@ -217,7 +228,8 @@ impl Shared {
         // to an old record could have moved with it.
         let version = old.map_or(1, |live| live.record.version.saturating_add(1));
         let record = Record::from_parts(view, now, deadlines, version)
-            .with_account(Some(login.account(now)));
+            .with_account(Some(login.account(now)))
+            .with_lifetime(own);
         Ok(Some(Live {
             id,
             key,

@@ -3,7 +3,8 @@
 
 use serde::de::DeserializeOwned;
 use session_core::{
-    ChangeSet, Deadlines, Record, SessionData, SessionId, SessionKey, Timestamp, UserKey, Value,
+    ChangeSet, Deadlines, Lifetime, Record, SessionData, SessionId, SessionKey, Timestamp, UserKey,
+    Value,
 };
 
 use super::turns::Ticket;
@@ -28,6 +29,11 @@ pub(super) struct Live {
 }
 
 impl Live {
+    /// The session's own lifetime once `changes` are written.
+    pub(super) fn own_lifetime(&self, changes: &ChangeSet) -> Lifetime {
+        changes.lifetime().unwrap_or(self.record.lifetime)
+    }
+
     /// Takes `latest`, a later version of the record that another request
     /// of the layer wrote since this one loaded, as the one known to be
     /// stored: the copy loaded is then stale.
@@ -86,6 +92,9 @@ pub(super) struct State {
     /// An immediate write moved the deadlines: a persistent cookie's
     /// `Max-Age` must follow.
     pub(super) refresh_cookie: bool,
+    /// An immediate write gave the session a new lifetime: its cookie is
+    /// sent again, of whichever kind it now is.
+    pub(super) lifetime_written: bool,
     /// Any method was called: the response depends on the cookie.
     pub(super) accessed: bool,
 }
@@ -98,6 +107,7 @@ impl State {
             changes: ChangeSet::new(),
             removal: false,
             refresh_cookie: false,
+            lifetime_written: false,
             accessed: false,
         }
     }
@@ -120,6 +130,15 @@ impl State {
     pub(super) fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, SessionError> {
         let value = self.value(name).map(Value::decode);
         value.transpose().map_err(SessionError::Value)
+    }
+
+    /// The session's own lifetime as the handler sees it: set in this
+    /// request, else as stored (the layer's defaults for no session).
+    pub(super) fn own_lifetime(&self) -> Lifetime {
+        match &self.origin {
+            Origin::Live(live) => live.own_lifetime(&self.changes),
+            _ => self.changes.lifetime().unwrap_or_default(),
+        }
     }
 
     /// All the data the handler sees, as one copy (to write it whole).
@@ -148,11 +167,19 @@ impl State {
     /// The session ended elsewhere: drop everything pending.
     pub(super) fn end(&mut self) {
         self.origin = Origin::Ended;
+        self.drop_changes();
+    }
+
+    /// Drops the changes not yet written, and what earlier writes owed
+    /// the cookie.
+    fn drop_changes(&mut self) {
         self.refresh_cookie = false;
+        self.lifetime_written = false;
         self.changes = ChangeSet::new();
     }
 
-    /// Drops every value but those under `keep`, here and in storage.
+    /// Drops every value but those under `keep`, here and in storage;
+    /// a lifetime set in this request stays.
     pub(super) fn keep_only(&mut self, keep: &[&str]) {
         let kept: Vec<(&str, Value)> = keep
             .iter()
@@ -163,14 +190,16 @@ impl State {
         for (key, value) in kept {
             changes.insert(key, value);
         }
+        if let Some(lifetime) = self.changes.lifetime() {
+            changes.set_lifetime(lifetime);
+        }
         self.changes = changes;
     }
 
     /// Start over with no session (after `destroy`).
     pub(super) fn forget(&mut self) {
         self.origin = Origin::Anonymous;
-        self.refresh_cookie = false;
-        self.changes = ChangeSet::new();
+        self.drop_changes();
     }
 
     /// The session was ended here (a logout, a revoke of it): start over,

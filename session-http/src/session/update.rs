@@ -73,7 +73,9 @@ impl Session {
             name.to_owned(),
             Value::encode(&value).map_err(SessionError::Value)?,
         );
-        let live = shared.create(data, shared.now()).await?;
+        let live = shared
+            .create(data, state.own_lifetime(), shared.now())
+            .await?;
         state.changes = ChangeSet::new();
         state.origin = Origin::Live(live);
         Ok(value)
@@ -154,6 +156,7 @@ impl Session {
             origin: Origin::Live(live),
             changes,
             refresh_cookie,
+            lifetime_written,
             ..
         } = state
         else {
@@ -166,7 +169,8 @@ impl Session {
         write.require(name, live.record.data.get_value(name).cloned());
         write.insert(name, encoded);
         let now = shared.now();
-        let deadlines = shared.lifetime.extended(live.record.deadlines, now);
+        let lifetimes = (live.record.lifetime, live.own_lifetime(&write));
+        let deadlines = (shared.policy).extended(lifetimes, live.record.deadlines, now);
         let key = live.key;
         let outcome = shared.update(live, &write, deadlines, now).await;
         match outcome.map_err(SessionError::Storage)? {
@@ -175,11 +179,13 @@ impl Session {
                     Some(stored) => live.record = stored,
                     None => {
                         write.apply(&mut live.record.data);
+                        live.record.lifetime = live.own_lifetime(&write);
                         live.record.version = version;
                         live.exact = false;
                         live.record.deadlines = live.record.deadlines.narrowed_by(deadlines);
                     }
                 }
+                *lifetime_written |= write.lifetime().is_some();
                 *changes = ChangeSet::new();
                 *refresh_cookie = true;
                 Ok(Some(value))

@@ -37,6 +37,7 @@ mod bad_cookies;
 mod expiry;
 mod failures;
 mod io;
+mod lifetimes;
 mod login;
 mod races;
 mod responses;
@@ -48,6 +49,7 @@ pub use bad_cookies::*;
 pub use expiry::*;
 pub use failures::*;
 pub use io::*;
+pub use lifetimes::*;
 pub use login::*;
 pub use races::*;
 pub use responses::*;
@@ -84,6 +86,7 @@ macro_rules! __http_suite_topics {
         $crate::__http_suite_bad_cookies!($mode $factory);
         $crate::__http_suite_races!($mode $factory);
         $crate::__http_suite_accounts!($mode $factory);
+        $crate::__http_suite_lifetimes!($mode $factory);
     };
 }
 
