@@ -15,7 +15,9 @@ use session_tests::COOKIE;
 use session_tests::net::{CookieClient, TestServer};
 
 async fn demo() -> TestServer {
-    TestServer::axum(app::router(SessionLayer::new(MemoryStorage::new()))).await
+    let config = app::config().build().unwrap();
+    let layer = SessionLayer::new(MemoryStorage::new()).with_config(config);
+    TestServer::axum(app::router(layer)).await
 }
 
 #[tokio::test]
@@ -101,6 +103,38 @@ async fn login_takes_the_user_from_the_query_too() {
     );
     assert_eq!(browser.get("/whoami").await.body, "grace\n");
     assert_eq!(browser.post("/login").await.body, "Welcome, guest\n");
+}
+
+/// `remember=1` makes the login's cookie persistent for a month, and the
+/// choice stays with the session; a login without it keeps a
+/// browser-session cookie.
+/// The `Max-Age` of a `Set-Cookie`, if any.
+fn max_age(cookie: &str) -> Option<u64> {
+    let (_, seconds) = cookie.split_once("; Max-Age=")?;
+    seconds.parse().ok()
+}
+
+#[tokio::test]
+async fn remember_me_gives_a_month_long_persistent_cookie() {
+    let server = demo().await;
+    let browser = CookieClient::new(server.addr);
+    let login = browser.post_form("/login", "user=ada&remember=1").await;
+    assert_eq!(login.body, "Welcome, ada\n");
+    let cookie = &login.set_cookies()[0];
+    assert!(cookie.contains("; HttpOnly;"), "{cookie}");
+    let month = 30 * 24 * 3600;
+    assert_eq!(max_age(cookie), Some(month));
+    // A write moves the deadline: the persistent cookie follows (less the
+    // second that may have passed since the write).
+    let counted = browser.get("/counter").await;
+    let max = max_age(&counted.set_cookies()[0]).unwrap();
+    assert!((month - 1..=month).contains(&max), "{max}");
+
+    let plain = CookieClient::new(server.addr);
+    let login = plain.post("/login?user=grace").await;
+    let cookie = &login.set_cookies()[0];
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    assert!(plain.get("/counter").await.set_cookies().is_empty());
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! drive exactly this router.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -9,9 +10,25 @@ use axum::extract::Query;
 use axum::http::{HeaderMap, header};
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use session_http::{Device, Login, Session, SessionError, SessionLayer, UserKey};
+use session_http::{
+    Device, Lifetime, Login, Session, SessionConfig, SessionConfigBuilder, SessionError,
+    SessionLayer, UserKey,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+/// How long a remembered login lives: a persistent cookie, a month idle
+/// and a month at most.
+const REMEMBER: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The demo's session settings: the defaults (a browser-session cookie,
+/// 30 minutes idle, 12 hours at most), and room for a remembered login to
+/// live [`REMEMBER`].
+pub(crate) fn config() -> SessionConfigBuilder {
+    SessionConfig::builder()
+        .max_idle_timeout(REMEMBER)
+        .max_absolute_timeout(REMEMBER)
+}
 
 /// `/` redirects to `/session`; `/session` shows the time of the previous
 /// visit; `/counter` counts; `/login`, `/whoami` and `/logout` manage a
@@ -54,7 +71,9 @@ async fn counter(session: Session) -> Result<String, SessionError> {
 }
 
 /// Logs in the user named by the form field or query parameter `user`,
-/// under a new session id bound to the user, recording the user agent.
+/// under a new session id bound to the user, recording the user agent;
+/// with `remember=1`, the session gets a persistent cookie and lives a
+/// month ([`REMEMBER`]) instead of the browser session.
 async fn login(
     session: Session,
     Query(query): Query<HashMap<String, String>>,
@@ -62,13 +81,18 @@ async fn login(
     body: Bytes,
 ) -> Result<String, SessionError> {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let user = form
-        .get("user")
-        .or_else(|| query.get("user"))
-        .map(|user| user.trim())
+    let field = |name: &str| form.get(name).or_else(|| query.get(name)).map(|v| v.trim());
+    let user = field("user")
         .filter(|user| !user.is_empty())
         .unwrap_or("guest")
         .to_owned();
+    if field("remember") == Some("1") {
+        let remember = Lifetime::new()
+            .persistent(true)
+            .idle_timeout(REMEMBER)
+            .absolute_timeout(REMEMBER);
+        session.set_lifetime(remember).await?;
+    }
     // A clean record: values planted before login (cookie tossing) do not
     // survive it; the visit time and the counter do.
     let agent = headers

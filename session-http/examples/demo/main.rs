@@ -5,7 +5,7 @@
 //! curl -c jar -b jar http://localhost:3000/session     # First time
 //! curl -c jar -b jar http://localhost:3000/session     # The time was ...
 //! curl -c jar -b jar http://localhost:3000/counter
-//! curl -c jar -b jar -d user=ada http://localhost:3000/login
+//! curl -c jar -b jar -d user=ada http://localhost:3000/login   # -d remember=1: a month
 //! curl -c jar -b jar http://localhost:3000/whoami
 //! curl -c jar -b jar http://localhost:3000/sessions
 //! curl -c jar -b jar -X POST http://localhost:3000/logout
@@ -33,7 +33,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use session_http::memory::MemoryStorage;
-use session_http::{SessionConfig, SessionLayer, SessionStorage};
+use session_http::{SessionLayer, SessionStorage};
 use tokio::net::TcpListener;
 
 const USAGE: &str =
@@ -169,7 +169,7 @@ async fn main() -> ExitCode {
              serve HTTPS in front of this address, or pass --insecure for a trial"
         );
     }
-    let config = match SessionConfig::builder().secure(!options.insecure).build() {
+    let config = match app::config().secure(!options.insecure).build() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");
