@@ -8,7 +8,9 @@
 //! 32 bytes), `s` (last seen) and `f` (the device facts, strings), and
 //! last, for a session with its own [`Lifetime`], `l`: a map of those of
 //! `p` (persistent cookie, a boolean), `i` and `a` (idle and absolute
-//! timeouts, milliseconds) it sets, in that order. This
+//! timeouts, milliseconds) it sets, in that order; and after that, for a
+//! session whose key was given to it after its creation (a `cycle` or a
+//! rotation), `r`: when (milliseconds). This
 //! is what `rmp-serde` writes for such structs with field names, so records
 //! stay readable by any MessagePack reader; it is written and read here with
 //! `rmp`'s primitives instead, because it runs on every request and serde's
@@ -54,6 +56,13 @@ const LIFETIME_FIELD: &str = "l";
 /// The names of the lifetime's fields, in encoding order; each only if set.
 const LIFETIME_FIELDS: [&str; 3] = ["p", "i", "a"];
 
+/// The name of the field of when the record's key was issued, last, in
+/// records whose key was issued after their creation only.
+const ISSUED_FIELD: &str = "r";
+
+/// The optional fields after a record's data, in their order.
+const EXTRA_FIELDS: [&str; 3] = [ACCOUNT_FIELD, LIFETIME_FIELD, ISSUED_FIELD];
+
 /// `data` alone, in the versioned encoding.
 pub(crate) fn encode_data(data: &SessionData) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::with_capacity(2 + data.size() + 3 * data.len());
@@ -88,6 +97,8 @@ pub(crate) fn decode_data(bytes: &[u8]) -> Result<SessionData, Error> {
 pub(crate) struct Extras<'a> {
     pub(crate) account: Option<&'a Account>,
     pub(crate) lifetime: Lifetime,
+    /// When the key was issued, if not at creation.
+    pub(crate) issued_at: Option<u64>,
 }
 
 /// A record: `header`, `data` and `extras`, in the versioned encoding.
@@ -98,8 +109,15 @@ pub(crate) fn encode_record(
 ) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::with_capacity(48 + data.size() + 3 * data.len());
     bytes.push(FORMAT_V1);
-    let Extras { account, lifetime } = extras;
-    let fields = 5 + u32::from(account.is_some()) + u32::from(!lifetime.is_default());
+    let Extras {
+        account,
+        lifetime,
+        issued_at,
+    } = extras;
+    let fields = 5
+        + u32::from(account.is_some())
+        + u32::from(!lifetime.is_default())
+        + u32::from(issued_at.is_some());
     encode::write_map_len(&mut bytes, fields).map_err(Error::encode)?;
     let values = [
         header.created_at,
@@ -120,6 +138,10 @@ pub(crate) fn encode_record(
     if !lifetime.is_default() {
         encode::write_str(&mut bytes, LIFETIME_FIELD).map_err(Error::encode)?;
         write_lifetime(&mut bytes, &lifetime)?;
+    }
+    if let Some(issued_at) = issued_at {
+        encode::write_str(&mut bytes, ISSUED_FIELD).map_err(Error::encode)?;
+        encode::write_uint(&mut bytes, issued_at).map_err(Error::encode)?;
     }
     Ok(bytes)
 }
@@ -169,12 +191,7 @@ fn read_lifetime(body: &mut &[u8]) -> Result<Lifetime, Error> {
     let mut lifetime = Lifetime::new();
     let mut next = 0;
     for _ in 0..count {
-        let name = read_str(body)?;
-        let at = LIFETIME_FIELDS[next..]
-            .iter()
-            .position(|field| *field == name)
-            .ok_or_else(|| Error::decode("unknown, repeated or misplaced lifetime field"))?;
-        next += at + 1;
+        next = next_field(body, &LIFETIME_FIELDS, next)?;
         lifetime = match next {
             1 => lifetime.persistent(decode::read_bool(body).map_err(Error::decode)?),
             2 => lifetime.idle_timeout(read_millis(body)?),
@@ -229,7 +246,7 @@ fn read_account(body: &mut &[u8]) -> Result<Account, Error> {
 }
 
 /// What [`decode_record`] reads.
-pub(crate) type Decoded = (Header, SessionData, Option<Account>, Lifetime);
+pub(crate) type Decoded = (Header, SessionData, Option<Account>, Lifetime, Option<u64>);
 
 /// Bytes made by [`encode_record`]; anything else (empty, another format
 /// byte, fields missing, repeated, unknown or out of order, truncated or
@@ -240,28 +257,27 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Decoded, Error> {
     let header = read_header(&mut body)?;
     expect_field(&mut body, DATA_FIELD)?;
     let data = read_data(&mut body)?;
-    let (mut account, mut lifetime) = (None, None);
+    let (mut account, mut lifetime, mut issued_at) = (None, None, None);
+    let mut next = 0;
     for _ in 0..extras {
-        // The account first, the lifetime last, each at most once.
-        match read_str(&mut body)? {
-            ACCOUNT_FIELD if account.is_none() && lifetime.is_none() => {
-                account = Some(read_account(&mut body)?);
-            }
-            LIFETIME_FIELD if lifetime.is_none() => lifetime = Some(read_lifetime(&mut body)?),
-            _ => return Err(Error::decode("unknown, repeated or misplaced record field")),
+        next = next_field(&mut body, &EXTRA_FIELDS, next)?;
+        match next {
+            1 => account = Some(read_account(&mut body)?),
+            2 => lifetime = Some(read_lifetime(&mut body)?),
+            _ => issued_at = Some(decode::read_int(&mut body).map_err(Error::decode)?),
         }
     }
     let lifetime = lifetime.unwrap_or_default();
     finished(body, "session record")?;
-    Ok((header, data, account, lifetime))
+    Ok((header, data, account, lifetime, issued_at))
 }
 
 /// How many fields a record has beyond its header and data: the map's
-/// length, which must be five to seven.
+/// length, which must be five to eight.
 fn record_extras(body: &mut &[u8]) -> Result<u32, Error> {
     match decode::read_map_len(body).map_err(Error::decode)? {
-        fields @ 5..=7 => Ok(fields - 5),
-        _ => Err(Error::decode("a session record has five to seven fields")),
+        fields @ 5..=8 => Ok(fields - 5),
+        _ => Err(Error::decode("a session record has five to eight fields")),
     }
 }
 
@@ -330,6 +346,17 @@ fn read_data(body: &mut &[u8]) -> Result<SessionData, Error> {
         }
     }
     Ok(SessionData::from_map(values))
+}
+
+/// Reads the name of the next of the optional fields `names` (in their
+/// order, each at most once) after the first `read` of them: its position
+/// in `names` plus one, the new count to pass for the one after.
+fn next_field(body: &mut &[u8], names: &[&str], read: usize) -> Result<usize, Error> {
+    let name = read_str(body)?;
+    let at = (names.get(read..).unwrap_or_default().iter())
+        .position(|field| *field == name)
+        .ok_or_else(|| Error::decode(format!("unknown, repeated or misplaced field {name:?}")))?;
+    Ok(read + at + 1)
 }
 
 /// Reads the field name `expected`, refusing any other.
@@ -435,7 +462,7 @@ mod tests {
         assert_eq!(bytes, by_serde(HEADER, &data()));
         assert_eq!(
             decode_record(&bytes).unwrap(),
-            (HEADER, data(), None, Lifetime::new())
+            (HEADER, data(), None, Lifetime::new(), None)
         );
     }
 
@@ -445,18 +472,22 @@ mod tests {
         let account = Account::new(UserKey::of("ada"), device, Timestamp::from_unix_millis(9));
         let extras = Extras {
             account: Some(&account),
-            lifetime: Lifetime::new(),
+            ..Extras::default()
         };
         let bytes = encode_record(HEADER, &data(), extras).unwrap();
         assert_eq!(bytes[1], 0x86, "a map of six fields");
         let decoded = decode_record(&bytes).unwrap();
-        assert_eq!(decoded, (HEADER, data(), Some(account), Lifetime::new()));
+        assert_eq!(
+            decoded,
+            (HEADER, data(), Some(account), Lifetime::new(), None)
+        );
         for cut in 1..bytes.len() {
             assert!(decode_record(&bytes[..cut]).is_err(), "{cut}");
         }
     }
 
-    /// A lifetime comes last, after the account if there is one; records
+    /// A lifetime comes after the account if there is one, when the key was
+    /// issued after both; records
     /// with the fields in another order, or twice, are refused.
     #[test]
     fn records_with_their_own_lifetime_round_trip() {
@@ -465,10 +496,17 @@ mod tests {
             .persistent(true)
             .absolute_timeout(Duration::from_secs(9));
         for account in [None, Some(&account)] {
-            let extras = Extras { account, lifetime };
+            let extras = Extras {
+                account,
+                lifetime,
+                issued_at: Some(7),
+            };
             let bytes = encode_record(HEADER, &data(), extras).unwrap();
             let decoded = decode_record(&bytes).unwrap();
-            assert_eq!(decoded, (HEADER, data(), account.cloned(), lifetime));
+            assert_eq!(
+                decoded,
+                (HEADER, data(), account.cloned(), lifetime, Some(7))
+            );
             assert_eq!(decode_header(&bytes).unwrap(), HEADER);
             for cut in 1..bytes.len() {
                 assert!(decode_record(&bytes[..cut]).is_err(), "{cut}");
@@ -477,6 +515,7 @@ mod tests {
         let both = Extras {
             account: Some(&account),
             lifetime,
+            issued_at: None,
         };
         let good = encode_record(HEADER, &data(), both).unwrap();
         let at = |name: u8| good.windows(2).position(|w| w == [0xa1, name]).unwrap();

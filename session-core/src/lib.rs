@@ -71,6 +71,6 @@ pub use login::Login;
 pub use record::{DEFAULT_MAX_RECORD_BYTES, Record};
 pub use stamp::Stamp;
 pub use storage::{
-    Capabilities, CreateOutcome, CycleOutcome, LoginOutcome, SessionStorage, TouchOutcome,
-    UpdateOutcome,
+    Capabilities, CreateOutcome, CycleOutcome, LoginOutcome, RotateOutcome, SessionStorage,
+    TouchOutcome, UpdateOutcome,
 };

@@ -21,8 +21,12 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 pub struct Record {
     /// The session's values.
     pub data: SessionData,
-    /// When the session was created.
+    /// When the session was created (or logged in).
     pub created_at: Timestamp,
+    /// When the key it lives under was given to it: its creation or login,
+    /// the latest `cycle` or [`rotate`](crate::SessionStorage::rotate).
+    /// What periodic rotation counts from.
+    pub issued_at: Timestamp,
     /// When the session ends.
     pub deadlines: Deadlines,
     /// Bumped by every write that changes the data.
@@ -56,11 +60,19 @@ impl Record {
         Self {
             data,
             created_at,
+            issued_at: created_at,
             deadlines,
             version,
             account: None,
             lifetime: Lifetime::new(),
         }
+    }
+
+    /// This record, its key given to it at `issued_at`.
+    #[must_use]
+    pub fn with_issued_at(mut self, issued_at: Timestamp) -> Self {
+        self.issued_at = issued_at;
+        self
     }
 
     /// This record, bound to `account`.
@@ -114,6 +126,7 @@ impl Record {
         let extras = Extras {
             account: self.account.as_deref(),
             lifetime: self.lifetime,
+            issued_at: (self.issued_at != self.created_at).then(|| self.issued_at.as_unix_millis()),
         };
         codec::encode_record(header, &self.data, extras)
     }
@@ -125,7 +138,7 @@ impl Record {
     /// [`Error::Decode`] for anything else: empty input, an unknown format
     /// byte, truncated or corrupt MessagePack, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let (header, data, account, lifetime) = codec::decode_record(bytes)?;
+        let (header, data, account, lifetime, issued_at) = codec::decode_record(bytes)?;
         let Stamp {
             created_at,
             deadlines,
@@ -134,6 +147,7 @@ impl Record {
         Ok(Self {
             data,
             created_at,
+            issued_at: issued_at.map_or(created_at, Timestamp::from_unix_millis),
             deadlines,
             version,
             account: account.map(Box::new),
@@ -201,13 +215,14 @@ impl Record {
                 Refused::Conflict(current) => LoginOutcome::Conflict { current },
             })?;
         next.created_at = now;
+        next.issued_at = now;
         next.account = Some(Box::new(login.account(now)));
         Ok(next)
     }
 
     /// `cycle` applied to the old record as stored now: the record to write
     /// under the new key, with the changes applied and `deadlines` as given
-    /// (a login may reset the absolute deadline).
+    /// (a login may reset the absolute deadline), its key issued at `now`.
     ///
     /// # Errors
     ///
@@ -219,11 +234,25 @@ impl Record {
         deadlines: Deadlines,
         now: Timestamp,
     ) -> Result<Self, CycleOutcome> {
-        self.changed(changes, deadlines, now)
+        let mut next = self
+            .changed(changes, deadlines, now)
             .map_err(|refused| match refused {
                 Refused::Gone => CycleOutcome::Gone,
                 Refused::Conflict(current) => CycleOutcome::Conflict { current },
-            })
+            })?;
+        next.issued_at = now;
+        Ok(next)
+    }
+
+    /// `rotate` applied to the record as stored now: the same record (data,
+    /// deadlines, version, binding, lifetime) with its key issued at `now`
+    /// and its account seen at `now`; `None` if it is not live at `now`.
+    pub fn rotated(mut self, now: Timestamp) -> Option<Self> {
+        self.is_live(now).then(|| {
+            self.issued_at = now;
+            self.seen(now);
+            self
+        })
     }
 
     /// The rule `update` and `cycle` share: a live record whose conditions

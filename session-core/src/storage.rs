@@ -28,7 +28,19 @@ use crate::{
 /// | [`login`](Self::login) | [`LoginOutcome`] | `cycle` (or `create`), binding the record to a user, atomically with its index |
 /// | [`list`](Self::list) | `Vec<`[`Listed`]`>` | the user's sessions live at `now`, and only those |
 /// | [`revoke`](Self::revoke) | count | once it returns, no revoked session loads or accepts a write |
+/// | [`rotate`](Self::rotate) | [`RotateOutcome`] | the record moves to a new key as it is; the old key forwards to it for a grace window |
+/// | [`load_following`](Self::load_following) | `Option<(SessionKey, Record)>` | `load`, following a forward `rotate` left |
 ///
+/// **Forwards** (a store with [`Capabilities::rotation`]): `rotate` leaves
+/// at the old key a forward to the new one, which ends at the grace
+/// window's end (and with the record it names). A forward is no record:
+/// `load` of it finds nothing, and every write to it (`update`, `touch`,
+/// `cycle`, `login`, `rotate`) is `Gone` and writes nothing, so a caller
+/// that follows it writes to the new key itself. Only
+/// [`load_following`](Self::load_following) follows it, and only one step.
+/// `delete` of a live forward deletes the record it names too: a logout
+/// through the old id ends the session. A forward is never listed; a
+/// revoke of the record ends it, since it names nothing live any more.
 /// **Accounts** (a store with [`Capabilities::accounts`]): a record bound
 /// to a user ([`Record::account`]) is in that user's index from the moment
 /// it loads until it is deleted, revoked, moved by `cycle` (the binding
@@ -151,7 +163,8 @@ pub trait SessionStorage: Send + Sync + 'static {
     ) -> Result<CycleOutcome, Error>;
 
     /// Deletes the record under `key`, if any (and takes it out of its
-    /// user's index, if it is bound).
+    /// user's index, if it is bound); under a live forward, the forward
+    /// and the record it names.
     async fn delete(&self, key: &SessionKey) -> Result<(), Error>;
 
     /// Deletes records expired at `now` and returns how many. Backends whose
@@ -214,6 +227,41 @@ pub trait SessionStorage: Send + Sync + 'static {
         Err(Error::Unsupported("accounts"))
     }
 
+    /// Gives the live record under `old` a new key: it moves to `new` as
+    /// it is (data, deadlines, version, binding, lifetime; its key issued
+    /// and its account seen at `now`, see [`Record::rotated`]), and `old`
+    /// forwards to it until `grace_end` (see the forwards above), so that
+    /// requests sent with the old id before it learned the new one still
+    /// find the session. A bound record's index names `new` instead of
+    /// `old` in the same step. `Gone` (nothing written) if `old` holds no
+    /// live record; `Collision` if `new` does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] from a store without rotation (the default).
+    async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        let _ = (old, new, grace_end, now);
+        Err(Error::Unsupported("rotation"))
+    }
+
+    /// [`load`](Self::load), following a live forward `rotate` left under
+    /// `key`: the live record `key` names and the key it is stored under
+    /// (`key` itself when it is no forward). The default, for a store
+    /// without rotation, is `load`.
+    async fn load_following(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        Ok(self.load(key, now).await?.map(|record| (*key, record)))
+    }
+
     /// What the backend does on its own.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
@@ -233,6 +281,11 @@ pub struct Capabilities {
     /// and [`revoke`](SessionStorage::revoke) work. Without it they fail
     /// with [`Error::Unsupported`].
     pub accounts: bool,
+    /// The store rotates keys with a grace window:
+    /// [`rotate`](SessionStorage::rotate) works and
+    /// [`load_following`](SessionStorage::load_following) follows its
+    /// forwards. Without it `rotate` fails with [`Error::Unsupported`].
+    pub rotation: bool,
 }
 
 impl Capabilities {
@@ -240,6 +293,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_accounts(mut self) -> Self {
         self.accounts = true;
+        self
+    }
+
+    /// These capabilities with rotation.
+    #[must_use]
+    pub const fn with_rotation(mut self) -> Self {
+        self.rotation = true;
         self
     }
 
@@ -305,6 +365,18 @@ pub enum CycleOutcome {
         /// The current values of the conditioned keys.
         current: Conflict,
     },
+}
+
+/// Outcome of [`SessionStorage::rotate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum RotateOutcome {
+    /// The record now lives under the new key; the old one forwards to it.
+    Rotated,
+    /// No live record under the old key; nothing was written.
+    Gone,
+    /// A live record already holds the new key; nothing was written.
+    Collision,
 }
 
 /// Outcome of [`SessionStorage::login`].

@@ -42,6 +42,7 @@ macro_rules! __conformance_cancellation {
             dropped_delete_is_all_or_nothing,
             dropped_login_is_all_or_nothing,
             dropped_revoke_is_all_or_nothing,
+            dropped_rotate_is_all_or_nothing,
         ]);
     };
 }
@@ -128,6 +129,18 @@ pub async fn dropped_revoke_is_all_or_nothing<H: Harness + ?Sized>(
     check_dropped(harness, Operation::Revoke).await
 }
 
+/// `rotate` dropped after any number of polls leaves either the record
+/// under the old key and nothing under the new one, or the record under
+/// the new key and a forward under the old one.
+pub async fn dropped_rotate_is_all_or_nothing<H: Harness + ?Sized>(
+    harness: &H,
+) -> Result<(), Failure> {
+    if !harness.storage().capabilities().rotation {
+        return Ok(());
+    }
+    check_dropped(harness, Operation::Rotate).await
+}
+
 /// The operations the checks drop.
 #[derive(Clone, Copy)]
 enum Operation {
@@ -139,6 +152,7 @@ enum Operation {
     Delete,
     Login,
     Revoke,
+    Rotate,
 }
 
 impl fmt::Display for Operation {
@@ -152,6 +166,7 @@ impl fmt::Display for Operation {
             Self::Delete => "delete",
             Self::Login => "login",
             Self::Revoke => "revoke",
+            Self::Rotate => "rotate",
         })
     }
 }
@@ -207,7 +222,7 @@ impl Operation {
         let record = &inputs.record;
         let key = create_with(storage, record.data.clone(), record.deadlines, inputs.now).await?;
         Ok(match self {
-            Self::Cycle | Self::Login => vec![key, fresh_key()?],
+            Self::Cycle | Self::Login | Self::Rotate => vec![key, fresh_key()?],
             _ => vec![key],
         })
     }
@@ -251,6 +266,10 @@ impl Operation {
                 Self::Revoke => {
                     let which = Revoke::One(SessionHandle::of(key));
                     storage.revoke(&login.user(), &which, now).await.map(drop)
+                }
+                Self::Rotate => {
+                    let end = now.saturating_add(Duration::from_secs(60));
+                    storage.rotate(key, &keys[1], end, now).await.map(drop)
                 }
             }
         })

@@ -227,6 +227,7 @@ mod loaded;
 mod races;
 #[doc(hidden)]
 pub mod registry;
+mod rotation;
 
 pub use account_races::*;
 pub use accounts::*;
@@ -243,6 +244,7 @@ pub use index::*;
 pub use lifetimes::*;
 pub use loaded::*;
 pub use races::*;
+pub use rotation::*;
 
 /// Runs every conformance test, each on a fresh harness from `factory`,
 /// and reports the ones that failed.
@@ -310,6 +312,7 @@ macro_rules! __conformance {
         $crate::__conformance_index!($mode $arguments);
         $crate::__conformance_account_races!($mode $arguments);
         $crate::__conformance_lifetimes!($mode $arguments);
+        $crate::__conformance_rotation!($mode $arguments);
     };
     (@ tests ($factory:expr) [$($name:ident),* $(,)?]) => {
         $(
