@@ -67,6 +67,7 @@ mod builder;
 mod harness;
 mod index;
 mod locks;
+mod rotation;
 mod segments;
 mod storage;
 mod stored;

@@ -5,8 +5,8 @@ use std::fmt;
 use moka::policy::EvictionPolicy;
 use session_core::{
     Capabilities, ChangeSet, CreateOutcome, CycleOutcome, DEFAULT_MAX_RECORD_BYTES, Deadlines,
-    Error, Listed, Login, LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Stamp,
-    Timestamp, TouchOutcome, UpdateOutcome, UserKey, async_trait,
+    Error, Listed, Login, LoginOutcome, Record, Revoke, RotateOutcome, SessionKey, SessionStorage,
+    Stamp, Timestamp, TouchOutcome, UpdateOutcome, UserKey, async_trait,
 };
 
 use crate::bounds::{Bounds, DEFAULT_MAX_BYTES};
@@ -61,7 +61,7 @@ pub struct MemoryStorage {
 
 /// What a key holds, read with the key locked.
 pub(crate) struct Current {
-    segment: Segment,
+    pub(crate) segment: Segment,
     stored: Stored,
     pub(crate) record: Record,
 }
@@ -99,11 +99,15 @@ impl MemoryStorage {
         Ok(is_live(self.current(key)?.as_ref(), now))
     }
 
-    /// The entry under `key`, decoded. Called with `key` locked.
+    /// The record under `key`, decoded; none for a forward, which is no
+    /// record. Called with `key` locked.
     pub(crate) fn current(&self, key: &SessionKey) -> Result<Option<Current>, Error> {
         let Some(Found { segment, stored }) = self.segments.get(key) else {
             return Ok(None);
         };
+        if stored.is_forward() {
+            return Ok(None);
+        }
         let record = stored.record(self.max_record_bytes)?;
         Ok(Some(Current {
             segment,
@@ -193,6 +197,7 @@ impl SessionStorage for MemoryStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
         match self.segments.find(key) {
             None => Ok(None),
+            Some(found) if found.stored.is_forward() => Ok(None),
             Some(Found {
                 segment: Segment::Protected,
                 stored,
@@ -339,14 +344,13 @@ impl SessionStorage for MemoryStorage {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.locks.locked(key, || {
-            // Bytes that do not decode were never indexed.
-            let bound = self.current(key).ok().flatten();
-            self.segments.remove(key);
-            if let Some(account) = bound.and_then(|current| current.record.account) {
-                self.index.remove(&account.user, key);
-            }
-        });
+        // Whether or not its grace window has just ended: a logout is
+        // never wrong.
+        if let Some((to, _)) = self.forward_of(key) {
+            self.delete_forwarded(key, &to);
+        } else {
+            self.locks.locked(key, || self.remove(key));
+        }
         Ok(())
     }
 
@@ -377,7 +381,33 @@ impl SessionStorage for MemoryStorage {
         Ok(0)
     }
 
+    async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        self.rotate_key((old, new), grace_end, now)
+    }
+
+    async fn load_following(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        let at = match self.forward_of(key) {
+            Some((to, end)) if now < end => to,
+            Some(_) => return Ok(None),
+            None => *key,
+        };
+        Ok(self.load(&at, now).await?.map(|record| (at, record)))
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default().with_native_expiry().with_accounts()
+        Capabilities::default()
+            .with_native_expiry()
+            .with_accounts()
+            .with_rotation()
     }
 }

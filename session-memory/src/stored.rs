@@ -4,9 +4,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
-use session_core::{Error, Record, SessionKey};
+use session_core::{EXPIRY_SLACK, Error, Record, SessionKey, Timestamp};
 
-/// An encoded record and the lifetime it was written with.
+/// The first byte of a forward: never a record's format byte.
+const FORWARD: u8 = b'F';
+
+/// An encoded record, or a forward that `rotate` left (`F`, the key it
+/// names, the end of its grace window as 8 bytes big-endian), and the
+/// lifetime it was written with.
 #[derive(Clone)]
 pub(crate) struct Stored {
     bytes: Arc<[u8]>,
@@ -19,6 +24,31 @@ impl Stored {
             bytes: bytes.into(),
             ttl,
         }
+    }
+
+    /// A forward to `to` until `end`, written at `now`.
+    pub(crate) fn forward(to: &SessionKey, end: Timestamp, now: Timestamp) -> Self {
+        let mut bytes = Vec::with_capacity(41);
+        bytes.push(FORWARD);
+        bytes.extend_from_slice(to.as_bytes());
+        bytes.extend_from_slice(&end.as_unix_millis().to_be_bytes());
+        Self::new(bytes, end.saturating_duration_since(now) + EXPIRY_SLACK)
+    }
+
+    /// The key this forward names and the end of its grace window, if it
+    /// is one.
+    pub(crate) fn forwarding(&self) -> Option<(SessionKey, Timestamp)> {
+        let (&FORWARD, rest) = self.bytes.split_first()? else {
+            return None;
+        };
+        let (to, end) = rest.split_first_chunk::<32>()?;
+        let end = Timestamp::from_unix_millis(u64::from_be_bytes(end.try_into().ok()?));
+        Some((SessionKey::from_bytes(*to), end))
+    }
+
+    /// Whether this is a forward, live or not.
+    pub(crate) fn is_forward(&self) -> bool {
+        self.bytes.first() == Some(&FORWARD)
     }
 
     /// The same bytes, kept for `ttl` from now.
