@@ -1,6 +1,7 @@
 //! A session's own lifetime: the kind of cookie it has and its timeouts,
 //! where a handler chose them instead of the layer's defaults.
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use crate::Error;
@@ -17,7 +18,8 @@ use crate::codec;
 /// changes. The layer keeps each timeout within its bounds, and an absolute
 /// deadline is never pushed later by it: only a login restarts it.
 ///
-/// Timeouts are kept to the millisecond, as deadlines are.
+/// Timeouts are kept to the millisecond, as deadlines are, and are at
+/// least one.
 ///
 /// ```
 /// use std::time::Duration;
@@ -36,8 +38,10 @@ use crate::codec;
 #[must_use]
 pub struct Lifetime {
     persistent: Option<bool>,
-    idle: Option<Duration>,
-    absolute: Option<Duration>,
+    // Whole milliseconds, at least one: a record carries this on every
+    // request, so it is kept small.
+    idle: Option<NonZeroU64>,
+    absolute: Option<NonZeroU64>,
 }
 
 impl Lifetime {
@@ -57,13 +61,15 @@ impl Lifetime {
         self
     }
 
-    /// This lifetime, with its own idle timeout (whole milliseconds).
+    /// This lifetime, with its own idle timeout (whole milliseconds, at
+    /// least one).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle = Some(whole_millis(timeout));
         self
     }
 
-    /// This lifetime, with its own absolute timeout (whole milliseconds).
+    /// This lifetime, with its own absolute timeout (whole milliseconds,
+    /// at least one).
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.absolute = Some(whole_millis(timeout));
         self
@@ -75,13 +81,13 @@ impl Lifetime {
     }
 
     /// The idle timeout, if chosen.
-    pub const fn idle(&self) -> Option<Duration> {
-        self.idle
+    pub fn idle(&self) -> Option<Duration> {
+        self.idle.map(duration)
     }
 
     /// The absolute timeout, if chosen.
-    pub const fn absolute(&self) -> Option<Duration> {
-        self.absolute
+    pub fn absolute(&self) -> Option<Duration> {
+        self.absolute.map(duration)
     }
 
     /// Whether nothing is chosen: the layer's defaults. Stores keep nothing
@@ -107,10 +113,15 @@ impl Lifetime {
     }
 }
 
-/// `duration` cut to whole milliseconds, saturating where they no longer fit
-/// in a `u64`.
-fn whole_millis(duration: Duration) -> Duration {
-    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+/// `duration` in whole milliseconds, at least one, saturating where they
+/// no longer fit in a `u64`.
+fn whole_millis(duration: Duration) -> NonZeroU64 {
+    let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    NonZeroU64::new(millis).unwrap_or(NonZeroU64::MIN)
+}
+
+fn duration(millis: NonZeroU64) -> Duration {
+    Duration::from_millis(millis.get())
 }
 
 #[cfg(test)]
@@ -125,7 +136,7 @@ mod tests {
                 for absolute in [None, Some(Duration::MAX)] {
                     let lifetime = Lifetime {
                         persistent,
-                        idle,
+                        idle: idle.map(whole_millis),
                         absolute: absolute.map(whole_millis),
                     };
                     assert_eq!(Lifetime::decode(&lifetime.encode()).unwrap(), lifetime);
@@ -138,6 +149,9 @@ mod tests {
     fn timeouts_are_kept_to_the_millisecond() {
         let lifetime = Lifetime::new().idle_timeout(Duration::from_micros(2_999));
         assert_eq!(lifetime.idle(), Some(Duration::from_millis(2)));
+        let zero = Lifetime::new().absolute_timeout(Duration::ZERO);
+        assert_eq!(zero.absolute(), Some(Duration::from_millis(1)));
+        assert_eq!(size_of::<Lifetime>(), 24);
     }
 
     #[test]

@@ -25,15 +25,23 @@ impl MemoryStorage {
                 return Ok(RotateOutcome::Gone);
             };
             let taken = self.current(new)?;
-            if old == new || taken.as_ref().is_some_and(|taken| taken.record.is_live(now)) {
+            if old == new
+                || taken
+                    .as_ref()
+                    .is_some_and(|taken| taken.record.is_live(now))
+            {
                 return Ok(RotateOutcome::Collision);
             }
             let stored = self.stored(&next, now)?;
             // A session in use, as a login's new key is.
             let from = taken.map(|taken| taken.segment);
             self.segments.put(new, stored, Segment::Protected, from);
-            self.segments
-                .put(old, Stored::forward(new, grace_end, now), segment, Some(segment));
+            self.segments.put(
+                old,
+                Stored::forward(new, grace_end, now),
+                segment,
+                Some(segment),
+            );
             if let Some(account) = &next.account {
                 self.index.add(account.user, *new);
                 self.index.remove(&account.user, old);
@@ -53,7 +61,10 @@ impl MemoryStorage {
     /// both locked; a forward replaced meanwhile is deleted as it is.
     pub(crate) fn delete_forwarded(&self, key: &SessionKey, to: &SessionKey) {
         self.locks.locked_pair((key, to), || {
-            let still = self.segments.get(key).is_some_and(|found| found.stored.is_forward());
+            let still = self
+                .segments
+                .get(key)
+                .is_some_and(|found| found.stored.is_forward());
             self.remove(key);
             if still {
                 self.remove(to);

@@ -9,8 +9,8 @@ use tokio::sync::{Notify, oneshot};
 
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login, LoginOutcome, Record,
-    Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome, UserKey,
-    async_trait,
+    Revoke, RotateOutcome, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
+    UserKey, async_trait,
 };
 
 /// One storage operation, for counting and for faults.
@@ -25,9 +25,10 @@ pub enum Op {
     Login,
     List,
     Revoke,
+    Rotate,
 }
 
-const OPS: [Op; 9] = [
+const OPS: [Op; 10] = [
     Op::Load,
     Op::Create,
     Op::Update,
@@ -37,6 +38,7 @@ const OPS: [Op; 9] = [
     Op::Login,
     Op::List,
     Op::Revoke,
+    Op::Rotate,
 ];
 
 /// What a faulty operation does instead of its work.
@@ -54,10 +56,10 @@ pub enum Fault {
 /// Counts every call and can make chosen operations fail or hang.
 pub struct ProbeStorage {
     inner: Arc<dyn SessionStorage>,
-    calls: [AtomicUsize; 9],
+    calls: [AtomicUsize; 10],
     conflicts: AtomicUsize,
-    faults: [AtomicUsize; 9],
-    collisions: [AtomicUsize; 9],
+    faults: [AtomicUsize; 10],
+    collisions: [AtomicUsize; 10],
     /// `update_from` calls (also counted as `Update`).
     hinted: AtomicUsize,
     /// Whether `update_from` calls are checked against a load first.
@@ -202,6 +204,7 @@ impl ProbeStorage {
             Op::Delete,
             Op::Login,
             Op::Revoke,
+            Op::Rotate,
         ]
         .iter()
         .map(|op| self.calls(*op))
@@ -406,6 +409,31 @@ impl SessionStorage for ProbeStorage {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
         self.run(Op::Delete, self.inner.delete(key)).await
+    }
+
+    async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        let rotate = self.inner.rotate(old, new, grace_end, now);
+        self.run(Op::Rotate, rotate).await
+    }
+
+    /// Counted as a load: it is one, through forwards.
+    async fn load_following(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        let load = async {
+            let loaded = self.inner.load_following(key, now).await;
+            self.load_gate.pass().await;
+            loaded
+        };
+        self.run(Op::Load, load).await
     }
 
     async fn delete_expired(&self, now: Timestamp) -> Result<u64, Error> {

@@ -37,6 +37,7 @@ pub enum SameSite {
 /// | store timeout | 1 s | a request fails fast instead of hanging on a dead store |
 /// | persist on 5xx | off | a failed request does not half-save its changes |
 /// | login resets absolute | on | the absolute lifetime counts from login |
+/// | rotate after | off | a long session's id is renewed, with a grace window (10 s) for requests still using the old one |
 /// | update attempts | 12 | tries of [`Session::update`](crate::Session::update) on conflict, with growing jittered pauses |
 ///
 /// Unless [`cookie_name`](SessionConfigBuilder::cookie_name) sets one, the
@@ -80,6 +81,10 @@ pub struct SessionConfig {
     pub(crate) store_timeout: Duration,
     pub(crate) persist_on_server_error: bool,
     pub(crate) reset_absolute_on_login: bool,
+    /// Periodic rotation: how old an id gets before it is replaced.
+    pub(crate) rotate_after: Option<Duration>,
+    /// How long a rotated id still finds its session.
+    pub(crate) rotation_grace: Duration,
     pub(crate) update_attempts: u32,
     pub(crate) clock: Clock,
 }
@@ -109,6 +114,8 @@ impl SessionConfig {
             store_timeout: Duration::from_secs(1),
             persist_on_server_error: false,
             reset_absolute_on_login: true,
+            rotate_after: None,
+            rotation_grace: Duration::from_secs(10),
             update_attempts: 12,
             clock: Clock::system(),
         }
@@ -240,6 +247,37 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Renews a session's id once it is `after` old (default: never): the
+    /// first request that uses the session after that gets a new id with
+    /// its response, keeping the data and the user it is logged in as,
+    /// and the old id still finds the same session for the
+    /// [grace window](Self::rotation_grace), so that requests already on
+    /// their way, or sent from another tab, with the old cookie are not
+    /// logged out. An id's age counts from when it was given (creation,
+    /// login, [`cycle_id`](crate::Session::cycle_id) or the last
+    /// rotation). Needs a store with
+    /// [`Capabilities::rotation`](session_core::Capabilities::rotation),
+    /// as every store of this workspace has; with any other, ids are not
+    /// rotated (the layer says so once in its log).
+    ///
+    /// A login, a logout and a revoke have no grace window: the old id
+    /// dies at once. SECURITY.md says what the window costs.
+    pub fn rotate_after(mut self, after: Duration) -> Self {
+        self.config.rotate_after = Some(after);
+        self
+    }
+
+    /// How long a rotated id still finds its session (default 10
+    /// seconds): seconds, shorter than
+    /// [`rotate_after`](Self::rotate_after). During it, a request with
+    /// the old id reads and writes the session itself, and is never sent
+    /// a cookie (it could only be the old id, or the new one to a client
+    /// that may not be the one that got it).
+    pub fn rotation_grace(mut self, grace: Duration) -> Self {
+        self.config.rotation_grace = grace;
+        self
+    }
+
     /// How many times [`Session::update`](crate::Session::update) tries
     /// before giving up with [`SessionError::Contended`](crate::SessionError::Contended)
     /// (default 12). The first retry comes at once, the later ones after a
@@ -309,6 +347,10 @@ pub enum ConfigError {
     /// bounds.
     #[error("{0} is shorter than the timeout it bounds")]
     BelowDefault(&'static str),
+    /// The rotation's grace window is not shorter than the age at which
+    /// ids rotate.
+    #[error("the rotation grace must be shorter than rotate_after")]
+    GraceTooLong,
     /// The cookie name, path or domain is longer than browsers accept.
     #[error("cookie {0} is too long")]
     TooLong(&'static str),

@@ -70,6 +70,10 @@ pub(super) fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
         ("idle timeout", config.idle_timeout.is_zero()),
         ("absolute timeout", config.absolute_timeout.is_zero()),
         ("store timeout", config.store_timeout.is_zero()),
+        (
+            "rotate after",
+            config.rotate_after.is_some_and(|after| after.is_zero()),
+        ),
         ("update attempts", config.update_attempts == 0),
     ] {
         if zero {
@@ -91,6 +95,12 @@ pub(super) fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
         if bound < default {
             return Err(ConfigError::BelowDefault(what));
         }
+    }
+    if config
+        .rotate_after
+        .is_some_and(|after| config.rotation_grace >= after)
+    {
+        return Err(ConfigError::GraceTooLong);
     }
     Ok(())
 }
@@ -235,6 +245,14 @@ mod tests {
                 ConfigError::Zero("idle timeout"),
             ),
             (b().update_attempts(0), ConfigError::Zero("update attempts")),
+            (
+                b().rotate_after(Duration::from_secs(10)),
+                ConfigError::GraceTooLong,
+            ),
+            (
+                b().rotate_after(Duration::ZERO),
+                ConfigError::Zero("rotate after"),
+            ),
             (
                 b().max_idle_timeout(Duration::from_secs(60)),
                 ConfigError::BelowDefault("max idle timeout"),

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use session_core::{SessionId, Value};
 
 use super::Session;
-use super::state::{Origin, State, moved, poison};
+use super::state::{Origin, Source, State, moved, poison};
 use crate::SessionError;
 
 impl Session {
@@ -152,7 +152,7 @@ impl Session {
 
     /// Moves a session the browser named to a fresh id, now.
     async fn cycle_now(&self, state: &mut State) -> Result<(), SessionError> {
-        if !matches!(&state.origin, Origin::Live(live) if live.from_cookie) {
+        if !matches!(&state.origin, Origin::Live(live) if live.source != Source::Fresh) {
             return Ok(());
         }
         let view = state.view();

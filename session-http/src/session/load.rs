@@ -5,7 +5,7 @@ use session_core::Error;
 use tokio::sync::MutexGuard;
 
 use super::Session;
-use super::state::{Live, Origin, State};
+use super::state::{Live, Origin, Source, State};
 use crate::SessionError;
 
 impl Session {
@@ -53,7 +53,7 @@ impl Session {
             // ends while it runs leaves this request its record: the copy
             // loaded may predate it.
             let ticket = shared.turns.join(key);
-            match shared.timed(shared.storage.load(&key, now)).await {
+            match shared.lookup(&key, now).await {
                 Ok(Some(_)) if found.is_some() => {
                     tracing::debug!("several session cookies name live sessions");
                     if let Some(count) = shared.throttles.ambiguous.count(1, now) {
@@ -64,15 +64,20 @@ impl Session {
                     }
                     return Ok(None);
                 }
-                Ok(Some(record)) => {
-                    found = Some(Live {
+                Ok(Some((at, record))) => {
+                    let mut live = Live {
                         id: id.clone(),
                         key,
                         ticket,
                         record,
                         exact: true,
-                        from_cookie: true,
-                    });
+                        source: Source::Cookie,
+                    };
+                    if at != key {
+                        tracing::debug!(%key, to = %at, "session cookie names a rotated id");
+                        live.forward_to((at, live.record.clone()), &shared.turns);
+                    }
+                    found = Some(live);
                 }
                 Ok(None) => {
                     tracing::debug!(%key, "session cookie names no live session");

@@ -5,7 +5,8 @@ use http::{HeaderValue, StatusCode};
 use session_core::{Deadlines, Lifetime, Timestamp, TouchOutcome, UpdateOutcome};
 
 use super::Session;
-use super::state::{Live, Origin, State};
+use super::shared::Rotation;
+use super::state::{Live, Origin, Source, State};
 use super::turns::Beside;
 use crate::SessionError;
 use crate::cookie::rules::Outcome;
@@ -68,11 +69,11 @@ impl Session {
         let own = state.changes.lifetime().unwrap_or_default();
         let live = shared.create(data, own, now).await?;
         let deadlines = live.record.deadlines;
-        Ok(self.live_outcome(live, own, deadlines, (true, false), now))
+        Ok(self.outcome(Kept::new(live, own, deadlines), now))
     }
 
     /// A live session: the deferred changes are written, or the session is
-    /// touched if that is due.
+    /// touched if that is due; then its id is rotated if that is due.
     async fn settle_live(
         &self,
         state: &State,
@@ -80,110 +81,217 @@ impl Session {
         persist: bool,
     ) -> Result<Outcome, SessionError> {
         let now = self.inner.shared.now();
-        if persist && !state.changes.is_empty() {
-            return self.write_changes(state, live, now).await;
-        }
-        // Writes made during the request (an `update`, a login) hold even
-        // on a 5xx, and already moved the deadlines: nothing to touch.
-        if !persist || !live.from_cookie || state.refresh_cookie {
+        let kept = if persist && !state.changes.is_empty() {
+            self.write_changes(state, live, now).await?
+        } else if !persist || live.source == Source::Fresh || state.refresh_cookie {
+            // Writes made during the request (an `update`, a login) hold
+            // even on a 5xx, and already moved the deadlines: nothing to
+            // touch.
             let (own, deadlines) = (live.record.lifetime, live.record.deadlines);
-            let written = (state.refresh_cookie, state.lifetime_written);
-            return Ok(self.live_outcome(live, own, deadlines, written, now));
-        }
-        self.touch_if_due(live, now).await
+            let mut kept = Kept::new(live, own, deadlines);
+            (kept.moved, kept.reshaped) = (state.refresh_cookie, state.lifetime_written);
+            Some(kept)
+        } else {
+            self.touch_if_due(live, now).await?
+        };
+        let Some(kept) = kept else {
+            return Ok(Outcome::NoSession { removal: false });
+        };
+        let kept = if persist {
+            self.rotate_if_due(kept, now).await
+        } else {
+            Some(kept)
+        };
+        Ok(kept.map_or(Outcome::NoSession { removal: false }, |kept| {
+            self.outcome(kept, now)
+        }))
     }
 
-    /// Writes the deferred changes, moving the idle deadline. They carry
-    /// no conditions, so the write takes no turn; it starts from the
-    /// record the last write of the layer left, unless another is under
-    /// way, which makes any copy likely stale: then the store is not given
-    /// one.
+    /// Writes the deferred changes, moving the idle deadline; `None` if
+    /// the session ended meanwhile. They carry no conditions, so the write
+    /// takes no turn; it starts from the record the last write of the
+    /// layer left, unless another is under way, which makes any copy
+    /// likely stale: then the store is not given one. A session whose id
+    /// was rotated meanwhile is written through its forward.
     async fn write_changes(
         &self,
         state: &State,
         mut live: Live,
         now: Timestamp,
-    ) -> Result<Outcome, SessionError> {
+    ) -> Result<Option<Kept>, SessionError> {
         let shared = &self.inner.shared;
-        let key = live.key;
         let (writer, start) = live.ticket.write_beside(&live.record);
         match start {
             Beside::Busy => live.exact = false,
             Beside::Free(latest) => live.catch_up(latest),
         }
-        let own = live.own_lifetime(&state.changes);
-        let lifetimes = (live.record.lifetime, own);
-        let deadlines = shared
-            .policy
-            .extended(lifetimes, live.record.deadlines, now);
-        let outcome = shared.update(&live, &state.changes, deadlines, now).await;
-        let outcome = outcome.map_err(SessionError::Storage)?;
+        let (mut outcome, mut deadlines) = self.write_deferred(state, &live, now).await?;
         writer.pass_on(|| match outcome {
             UpdateOutcome::Updated { version } => {
                 live.stored_after(&state.changes, (deadlines, now), version)
             }
             _ => None,
         });
+        if outcome == UpdateOutcome::Gone
+            && let Some(target) = shared
+                .follow(&live.key, now)
+                .await
+                .map_err(SessionError::Storage)?
+        {
+            live.forward_to(target, &shared.turns);
+            (outcome, deadlines) = self.write_deferred(state, &live, now).await?;
+        }
+        let key = live.key;
         Ok(match outcome {
             UpdateOutcome::Updated { .. } => {
                 tracing::debug!(%key, "session updated");
-                let reshaped = state.lifetime_written || state.changes.lifetime().is_some();
-                self.live_outcome(live, own, deadlines, (true, reshaped), now)
+                let own = live.own_lifetime(&state.changes);
+                let mut kept = Kept::new(live, own, deadlines);
+                kept.moved = true;
+                kept.reshaped = state.lifetime_written || state.changes.lifetime().is_some();
+                Some(kept)
             }
             UpdateOutcome::Gone | UpdateOutcome::Conflict { .. } => {
                 tracing::debug!(%key, "session ended during the request; changes dropped");
-                Outcome::NoSession { removal: false }
+                None
             }
         })
     }
 
-    /// Moves the idle deadline if the lifetime policy says a touch is due.
-    async fn touch_if_due(&self, live: Live, now: Timestamp) -> Result<Outcome, SessionError> {
+    /// One write of the deferred changes to `live`, and the deadlines it
+    /// wrote.
+    async fn write_deferred(
+        &self,
+        state: &State,
+        live: &Live,
+        now: Timestamp,
+    ) -> Result<(UpdateOutcome, Deadlines), SessionError> {
+        let shared = &self.inner.shared;
+        let own = live.own_lifetime(&state.changes);
+        let lifetimes = (live.record.lifetime, own);
+        let deadlines = shared
+            .policy
+            .extended(lifetimes, live.record.deadlines, now);
+        let outcome = shared.update(live, &state.changes, deadlines, now).await;
+        Ok((outcome.map_err(SessionError::Storage)?, deadlines))
+    }
+
+    /// Moves the idle deadline if the lifetime policy says a touch is due
+    /// (through the forward, if the id was rotated meanwhile); `None` if
+    /// the session ended.
+    async fn touch_if_due(
+        &self,
+        mut live: Live,
+        now: Timestamp,
+    ) -> Result<Option<Kept>, SessionError> {
         let shared = &self.inner.shared;
         let (own, current) = (live.record.lifetime, live.record.deadlines);
         let Some(extended) = shared.policy.touch_due(own, current, now) else {
-            return Ok(self.live_outcome(live, own, current, (false, false), now));
+            return Ok(Some(Kept::new(live, own, current)));
         };
-        let key = live.key;
-        let storage = &shared.storage;
-        // The record as loaded is a hint a store may use (Redis extends
-        // the user's index in the same round trip); only an exact one.
-        let outcome = if live.exact {
-            let touch = storage.touch_from(&key, &live.record, extended.idle(), now);
-            shared.timed(touch).await
-        } else {
-            shared
-                .timed(storage.touch(&key, extended.idle(), now))
+        let mut touched = self.touch(&live, extended, now).await?;
+        if touched == TouchOutcome::Gone
+            && let Some(target) = shared
+                .follow(&live.key, now)
                 .await
-        };
-        Ok(match outcome.map_err(SessionError::Storage)? {
+                .map_err(SessionError::Storage)?
+        {
+            live.forward_to(target, &shared.turns);
+            touched = self.touch(&live, extended, now).await?;
+        }
+        Ok(match touched {
             TouchOutcome::Touched => {
-                tracing::trace!(%key, "session touched");
-                self.live_outcome(live, own, extended, (true, false), now)
+                tracing::trace!(key = %live.key, "session touched");
+                let mut kept = Kept::new(live, own, extended);
+                kept.moved = true;
+                Some(kept)
             }
-            TouchOutcome::Gone => Outcome::NoSession { removal: false },
+            TouchOutcome::Gone => None,
         })
     }
 
-    /// What the browser is owed for `live`, living by `own` with
-    /// `deadlines` at `now`: `moved`, this request moved them; `reshaped`,
-    /// it wrote the session a new lifetime.
-    fn live_outcome(
+    /// One touch of `live` to `extended`.
+    async fn touch(
         &self,
-        live: Live,
-        own: Lifetime,
-        deadlines: Deadlines,
-        (moved, reshaped): (bool, bool),
+        live: &Live,
+        extended: Deadlines,
         now: Timestamp,
-    ) -> Outcome {
+    ) -> Result<TouchOutcome, SessionError> {
+        let shared = &self.inner.shared;
+        let (storage, key) = (&shared.storage, &live.key);
+        // The record as loaded is a hint a store may use (Redis extends
+        // the user's index in the same round trip); only an exact one.
+        let outcome = if live.exact {
+            let touch = storage.touch_from(key, &live.record, extended.idle(), now);
+            shared.timed(touch).await
+        } else {
+            shared.timed(storage.touch(key, extended.idle(), now)).await
+        };
+        outcome.map_err(SessionError::Storage)
+    }
+
+    /// Gives the session a new id if ids rotate and its own is old enough;
+    /// `None` if the session ended meanwhile. A rotation that fails keeps
+    /// the old id: it is tried again by a later request.
+    async fn rotate_if_due(&self, kept: Kept, now: Timestamp) -> Option<Kept> {
+        let shared = &self.inner.shared;
+        let due = shared
+            .config
+            .rotate_after
+            .is_some_and(|after| now >= kept.live.record.issued_at.saturating_add(after));
+        if !(shared.rotates && due && kept.live.source == Source::Cookie) {
+            return Some(kept);
+        }
+        match shared.rotate(&kept.live, now).await {
+            Rotation::Rotated(live) => Some(Kept { live, ..kept }),
+            Rotation::Kept => Some(kept),
+            Rotation::Gone => None,
+        }
+    }
+
+    /// What the browser is owed for `kept` at `now`.
+    fn outcome(&self, kept: Kept, now: Timestamp) -> Outcome {
+        let Kept {
+            live,
+            own,
+            deadlines,
+            moved,
+            reshaped,
+        } = kept;
+        if live.source == Source::Forward {
+            return Outcome::NoSession { removal: false };
+        }
         Outcome::Live {
             id: live.id,
             deadlines,
             persistent: self.inner.shared.policy.terms(own).persistent,
-            known: live.from_cookie,
+            known: live.source == Source::Cookie,
             moved,
             reshaped,
             now,
+        }
+    }
+}
+
+/// A live session once its request's writes are done: living by `own`
+/// with `deadlines`; `moved`, the request moved them; `reshaped`, it wrote
+/// the session a new lifetime.
+struct Kept {
+    live: Live,
+    own: Lifetime,
+    deadlines: Deadlines,
+    moved: bool,
+    reshaped: bool,
+}
+
+impl Kept {
+    fn new(live: Live, own: Lifetime, deadlines: Deadlines) -> Self {
+        Self {
+            live,
+            own,
+            deadlines,
+            moved: false,
+            reshaped: false,
         }
     }
 }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Lifetime, Login, LoginOutcome,
-    Record, SessionData, SessionId, SessionKey, SessionStorage, Timestamp, UpdateOutcome,
+    Record, RotateOutcome, SessionData, SessionId, SessionKey, SessionStorage, Timestamp,
+    UpdateOutcome,
 };
 
-use super::state::Live;
+use super::state::{Live, Source};
 use super::turns::Turns;
 use crate::SessionError;
 use crate::config::SessionConfig;
@@ -32,11 +33,20 @@ pub(crate) struct Shared {
     pub(super) throttles: Throttles,
     /// The requests at each session, and their turns at writing it.
     pub(crate) turns: Arc<Turns>,
+    /// Ids are rotated: configured, and the store can.
+    pub(super) rotates: bool,
 }
 
 impl Shared {
     pub(crate) fn new(storage: Arc<dyn SessionStorage>, config: SessionConfig) -> Self {
+        let rotates = config.rotate_after.is_some() && storage.capabilities().rotation;
+        if config.rotate_after.is_some() && !rotates {
+            tracing::warn!(
+                "rotate_after is set, but the session store cannot rotate ids: they are not rotated"
+            );
+        }
         Self {
+            rotates,
             storage,
             policy: Policy::new(&config),
             cookies: CookieRules::new(&config),
@@ -79,6 +89,37 @@ impl Shared {
             self.timed(storage.update(key, changes, deadlines, now))
                 .await
         }
+    }
+
+    /// The live record `key` names and the key it lives under, under the
+    /// timeout: through a forward if ids rotate.
+    pub(super) async fn lookup(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        if self.rotates {
+            self.timed(self.storage.load_following(key, now)).await
+        } else {
+            let record = self.timed(self.storage.load(key, now)).await?;
+            Ok(record.map(|record| (*key, record)))
+        }
+    }
+
+    /// Where a write to `key` that found it gone goes instead, if ids
+    /// rotate: the key its forward names, with the record there. A request
+    /// that loaded the session before its id was rotated writes there, as
+    /// the rotation's grace window promises.
+    pub(super) async fn follow(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        if !self.rotates {
+            return Ok(None);
+        }
+        let found = self.lookup(key, now).await?;
+        Ok(found.filter(|(at, _)| at != key))
     }
 
     /// Logs, at a rate nobody can flood, the session cookies a request
@@ -132,7 +173,7 @@ impl Shared {
             ticket: self.turns.join(key),
             record,
             exact: true,
-            from_cookie: false,
+            source: Source::Fresh,
         })
     }
 
@@ -149,23 +190,26 @@ impl Shared {
         let lifetimes = (live.record.lifetime, own);
         let deadlines = self.policy.at_login(lifetimes, live.record.deadlines, now);
         let old = live.key;
-        let ((id, key), cycled) = self
-            .under_fresh_id(|new| async move {
-                let cycle = self.storage.cycle(&old, &new, changes, deadlines, now);
-                Ok(match self.timed(cycle).await? {
-                    CycleOutcome::Cycled => Fresh::Written(true),
-                    CycleOutcome::Collision => Fresh::Collision,
-                    // Deferred changes carry no conditions; a conflict can
-                    // only mean the record changed into something this
-                    // request cannot log in: end it like a logout.
-                    CycleOutcome::Gone | CycleOutcome::Conflict { .. } => Fresh::Written(false),
+        let cycle_from = |from: SessionKey| async move {
+            let ((id, key), cycled) = self
+                .under_fresh_id(|new| async move {
+                    let cycle = self.storage.cycle(&from, &new, changes, deadlines, now);
+                    Ok(match self.timed(cycle).await? {
+                        CycleOutcome::Cycled => Fresh::Written(true),
+                        CycleOutcome::Collision => Fresh::Collision,
+                        // Deferred changes carry no conditions; a conflict
+                        // can only mean the record changed into something
+                        // this request cannot log in: end it like a logout.
+                        CycleOutcome::Gone | CycleOutcome::Conflict { .. } => Fresh::Written(false),
+                    })
                 })
-            })
-            .await?;
-        if !cycled {
+                .await?;
+            Ok(cycled.then_some((id, key)))
+        };
+        let Some((id, key)) = self.here_or_forward(old, now, cycle_from).await? else {
             tracing::debug!(key = %old, "session ended during the request; not cycled");
             return Ok(None);
-        }
+        };
         tracing::debug!(%old, new = %key, "session id cycled");
         let version = live.record.version.saturating_add(1);
         let mut record =
@@ -179,7 +223,7 @@ impl Shared {
             record,
             // Concurrent writes to the old record moved with it, unseen.
             exact: false,
-            from_cookie: false,
+            source: Source::Fresh,
         }))
     }
 
@@ -206,20 +250,29 @@ impl Shared {
                 self.policy.at_login(lifetimes, live.record.deadlines, now)
             },
         );
-        let from = old.map(|live| live.key);
-        let ((id, key), revoked) = self
-            .under_fresh_id(|new| async move {
-                let call =
-                    (self.storage).login(from.as_ref(), &new, changes, deadlines, login, now);
-                Ok(match self.timed(call).await? {
-                    LoginOutcome::LoggedIn { revoked } => Fresh::Written(Some(revoked)),
-                    LoginOutcome::Collision => Fresh::Collision,
-                    // As for a cycle: a record this request cannot log in.
-                    LoginOutcome::Gone | LoginOutcome::Conflict { .. } => Fresh::Written(None),
+        let log_in_from = |from: Option<SessionKey>| async move {
+            let ((id, key), revoked) = self
+                .under_fresh_id(|new| async move {
+                    let call =
+                        (self.storage).login(from.as_ref(), &new, changes, deadlines, login, now);
+                    Ok(match self.timed(call).await? {
+                        LoginOutcome::LoggedIn { revoked } => Fresh::Written(Some(revoked)),
+                        LoginOutcome::Collision => Fresh::Collision,
+                        // As for a cycle: a record this request cannot log in.
+                        LoginOutcome::Gone | LoginOutcome::Conflict { .. } => Fresh::Written(None),
+                    })
                 })
-            })
-            .await?;
-        let Some(revoked) = revoked else {
+                .await?;
+            Ok(revoked.map(|revoked| (id, key, revoked)))
+        };
+        let logged_in = match old {
+            Some(live) => {
+                let from = |key| log_in_from(Some(key));
+                self.here_or_forward(live.key, now, from).await?
+            }
+            None => log_in_from(None).await?,
+        };
+        let Some((id, key, revoked)) = logged_in else {
             tracing::debug!("session ended during the request; not logged in");
             return Ok(None);
         };
@@ -236,8 +289,87 @@ impl Shared {
             ticket: self.turns.join(key),
             record,
             exact: old.is_none(),
-            from_cookie: false,
+            source: Source::Fresh,
         }))
+    }
+
+    /// Runs `write` from `key`; if it found the session gone and ids
+    /// rotate, once more from where the forward under `key` leads (a
+    /// request that loaded the session before its id was rotated).
+    async fn here_or_forward<T, W, Fut>(
+        &self,
+        key: SessionKey,
+        now: Timestamp,
+        write: W,
+    ) -> Result<Option<T>, SessionError>
+    where
+        W: Fn(SessionKey) -> Fut,
+        Fut: Future<Output = Result<Option<T>, SessionError>>,
+    {
+        if let Some(done) = write(key).await? {
+            return Ok(Some(done));
+        }
+        match self
+            .follow(&key, now)
+            .await
+            .map_err(SessionError::Storage)?
+        {
+            Some((to, _)) => write(to).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Gives `live` a fresh id now, its old one forwarding to it for the
+    /// grace window (see [`SessionConfigBuilder::rotate_after`](crate::SessionConfigBuilder::rotate_after)).
+    pub(super) async fn rotate(&self, live: &Live, now: Timestamp) -> Rotation {
+        let grace_end = now.saturating_add(self.config.rotation_grace);
+        let old = live.key;
+        let rotated = self
+            .under_fresh_id(|new| async move {
+                let rotate = self.storage.rotate(&old, &new, grace_end, now);
+                Ok(match self.timed(rotate).await {
+                    Ok(RotateOutcome::Collision) => Fresh::Collision,
+                    Ok(RotateOutcome::Rotated) => Fresh::Written(Ok(true)),
+                    Ok(RotateOutcome::Gone) => Fresh::Written(Ok(false)),
+                    Err(error) => Fresh::Written(Err(error)),
+                })
+            })
+            .await;
+        let ((id, key), done) = match rotated {
+            Ok(rotated) => rotated,
+            Err(error) => {
+                tracing::warn!(%error, key = %old, "session id not rotated; kept");
+                return Rotation::Kept;
+            }
+        };
+        let happened = match done {
+            Ok(happened) => happened,
+            // A rotate that failed, or timed out, may have happened all
+            // the same: its forward tells, and then the browser must have
+            // the new id before the grace window ends.
+            Err(error) => {
+                let forward = self.lookup(&old, now).await;
+                if !matches!(forward, Ok(Some((at, _))) if at == key) {
+                    tracing::warn!(%error, key = %old, "session id not rotated; kept");
+                    return Rotation::Kept;
+                }
+                true
+            }
+        };
+        if !happened {
+            tracing::debug!(key = %old, "session ended during the request; not rotated");
+            return Rotation::Gone;
+        }
+        tracing::debug!(%old, new = %key, "session id rotated");
+        Rotation::Rotated(Live {
+            id,
+            key,
+            ticket: self.turns.join(key),
+            record: live.record.clone().with_issued_at(now),
+            // Moved as stored, which may be later than this copy.
+            exact: false,
+            source: Source::Fresh,
+        })
     }
 
     /// Runs `write` under fresh ids until one does not collide (with
@@ -263,6 +395,16 @@ impl Shared {
             "every fresh session id collided",
         )))
     }
+}
+
+/// What a rotation did.
+pub(super) enum Rotation {
+    /// The session lives under the new id, the old one forwarding to it.
+    Rotated(Live),
+    /// The rotation failed: the session keeps its id.
+    Kept,
+    /// The session ended meanwhile.
+    Gone,
 }
 
 /// What a write under a fresh id did.

@@ -7,7 +7,9 @@ use session_core::{
     Value,
 };
 
-use super::turns::Ticket;
+use std::sync::Arc;
+
+use super::turns::{Ticket, Turns};
 use crate::SessionError;
 
 /// A session found in storage or created during this request.
@@ -24,14 +26,43 @@ pub(super) struct Live {
     /// `update_from` may use it; a conditioned update merges into it what
     /// it learns of one key, which leaves the other keys possibly stale.
     pub(super) exact: bool,
-    /// Whether the request's cookie named it (else no cookie was sent yet).
-    pub(super) from_cookie: bool,
+    /// Where the request found its id.
+    pub(super) source: Source,
+}
+
+/// Where a request found the id of its live session, which decides what
+/// its response tells the browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    /// Its cookie named it: the browser has it.
+    Cookie,
+    /// Its cookie named an id rotated away, whose forward led here: the
+    /// browser holds the old id, and is told nothing (the only cookie it
+    /// could be sent is the new id, which it may not be the one to know).
+    Forward,
+    /// Created, cycled or rotated in this request: the browser lacks it.
+    Fresh,
 }
 
 impl Live {
     /// The session's own lifetime once `changes` are written.
     pub(super) fn own_lifetime(&self, changes: &ChangeSet) -> Lifetime {
         changes.lifetime().unwrap_or(self.record.lifetime)
+    }
+
+    /// Follows the forward its key led to: the session lives under `key`
+    /// now, as `record`. Writes go there; the browser, which holds the old
+    /// id, is told nothing more.
+    pub(super) fn forward_to(&mut self, (key, record): (SessionKey, Record), turns: &Arc<Turns>) {
+        self.key = key;
+        self.ticket = turns.join(key);
+        self.record = record;
+        // Joined after the load: a write of the layer may have ended
+        // between the two.
+        self.exact = false;
+        if self.source == Source::Cookie {
+            self.source = Source::Forward;
+        }
     }
 
     /// Takes `latest`, a later version of the record that another request

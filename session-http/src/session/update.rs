@@ -128,8 +128,8 @@ impl Session {
             }
             // The first attempt wrote against the value as last known,
             // which the requests ahead in the queue may have changed
-            // since; its conflict told the value as it is now: retry that
-            // at once.
+            // since; its conflict told the value as it is now (or it found
+            // the session rotated to a new key): retry that at once.
             if attempt > 1 && attempt < attempts {
                 backoff(attempt - 1).await;
             }
@@ -203,6 +203,13 @@ impl Session {
                 Ok(None)
             }
             UpdateOutcome::Gone => {
+                // An id rotated since the load: the same session, through
+                // its forward; tried again at once, as after a conflict.
+                let forward = shared.follow(&key, now).await;
+                if let Some(target) = forward.map_err(SessionError::Storage)? {
+                    live.forward_to(target, &shared.turns);
+                    return Ok(None);
+                }
                 tracing::debug!(%key, "session ended during the request");
                 state.end();
                 Err(SessionError::Gone)

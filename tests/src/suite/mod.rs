@@ -41,6 +41,7 @@ mod lifetimes;
 mod login;
 mod races;
 mod responses;
+mod rotation;
 mod traces;
 mod visits;
 
@@ -53,6 +54,7 @@ pub use lifetimes::*;
 pub use login::*;
 pub use races::*;
 pub use responses::*;
+pub use rotation::*;
 pub use traces::*;
 pub use visits::*;
 
@@ -87,6 +89,7 @@ macro_rules! __http_suite_topics {
         $crate::__http_suite_races!($mode $factory);
         $crate::__http_suite_accounts!($mode $factory);
         $crate::__http_suite_lifetimes!($mode $factory);
+        $crate::__http_suite_rotation!($mode $factory);
     };
 }
 
