@@ -244,6 +244,7 @@ fn bind<'q>(query: ScalarQuery<'q>, write: &'q Write) -> ScalarQuery<'q> {
                 .bind(binding.map(|bound| bound.last_seen))
                 .bind(binding.map(|bound| bound.device.as_slice()))
                 .bind(columns.lifetime.as_deref())
+                .bind(columns.issued_at)
         }
         Write::IfUnchanged(IfUnchanged {
             key,
@@ -336,6 +337,7 @@ mod tests {
                 version: 1,
                 binding: None,
                 lifetime: None,
+                issued_at: None,
             },
         }
     }

@@ -89,6 +89,7 @@ impl Harness for SqliteHarness {
             version: 1,
             binding: None,
             lifetime: None,
+            issued_at: None,
         };
         self.replace(key, columns).await
     }

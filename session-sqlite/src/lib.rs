@@ -86,6 +86,7 @@ mod cleanup;
 mod harness;
 mod loads;
 mod queue;
+mod rotation;
 mod row;
 mod schema;
 mod storage;

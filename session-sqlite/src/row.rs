@@ -25,6 +25,8 @@ pub(crate) struct StoredRow {
     binding: Option<Vec<u8>>,
     /// The session's own lifetime, encoded; `NULL` for the defaults.
     lifetime: Option<Vec<u8>>,
+    /// When its key was given to it; `NULL` for at its creation.
+    issued_at: Option<i64>,
 }
 
 /// The `data` column as `schema` reads it.
@@ -69,6 +71,7 @@ impl StoredRow {
             version: row.try_get(first + 4)?,
             binding: row.try_get(first + 5)?,
             lifetime: row.try_get(first + 6)?,
+            issued_at: row.try_get(first + 7)?,
         })
     }
 }
@@ -109,9 +112,11 @@ impl StoredRow {
                 return Err(Error::TooLarge { size, limit });
             }
         };
+        let created_at = timestamp(self.created_at)?;
+        let issued_at = self.issued_at.map_or(Ok(created_at), timestamp)?;
         let record = Record::from_parts(
             SessionData::decode(&data)?,
-            timestamp(self.created_at)?,
+            created_at,
             Deadlines::new(
                 timestamp(self.idle_deadline)?,
                 timestamp(self.absolute_deadline)?,
@@ -119,7 +124,8 @@ impl StoredRow {
             u64::try_from(self.version).map_err(Error::decode)?,
         )
         .with_account(binding::read(self.binding.as_deref())?)
-        .with_lifetime(lifetime(self.lifetime.as_deref())?);
+        .with_lifetime(lifetime(self.lifetime.as_deref())?)
+        .with_issued_at(issued_at);
         record.check_size(limit)?;
         Ok(record)
     }
@@ -167,6 +173,8 @@ pub(crate) struct Columns {
     pub(crate) binding: Option<BoundColumns>,
     /// The session's own lifetime, encoded; `None` for the defaults.
     pub(crate) lifetime: Option<Vec<u8>>,
+    /// When its key was given to it; `None` for at its creation.
+    pub(crate) issued_at: Option<i64>,
 }
 
 /// A statement with its arguments, as sqlx builds it.
@@ -189,6 +197,7 @@ impl Columns {
                 .map(BoundColumns::of)
                 .transpose()?,
             lifetime: (!record.lifetime.is_default()).then(|| record.lifetime.encode()),
+            issued_at: (record.issued_at != record.created_at).then(|| millis(record.issued_at)),
         })
     }
 
@@ -221,7 +230,7 @@ impl Columns {
                 .bind(binding.last_seen)
                 .bind(binding.device),
         };
-        query.bind(self.lifetime)
+        query.bind(self.lifetime).bind(self.issued_at)
     }
 }
 

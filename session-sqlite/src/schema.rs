@@ -46,7 +46,8 @@ pub(crate) fn statement_for(length: usize) -> Result<usize, Error> {
 
 /// Version of the schema written to `PRAGMA user_version`: 1, the session
 /// columns; 2, the binding columns (`user_key`, `last_seen`, `device`) and
-/// the index of each user's sessions; 3, the `lifetime` column.
+/// the index of each user's sessions; 3, the `lifetime` and `issued_at`
+/// columns, and forwards (rows of version 0, see [`Statements`]).
 const SCHEMA_VERSION: i64 = 3;
 
 /// The table name is not `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
@@ -71,9 +72,10 @@ pub(crate) fn validate(name: &str) -> Result<(), InvalidTableName> {
 
 /// The columns a record is read from, in the order
 /// [`StoredRow`](crate::row::StoredRow) reads them: `data`, or its length
-/// (an integer) when longer than `?2`; then [`BINDING`], then `lifetime`.
+/// (an integer) when longer than `?2`; then [`BINDING`], `lifetime` and
+/// `issued_at`.
 const ROW: &str = "CASE WHEN length(data) <= ?2 THEN data ELSE length(data) END AS data,
-    created_at, idle_deadline, absolute_deadline, version, {binding}, lifetime";
+    created_at, idle_deadline, absolute_deadline, version, {binding}, lifetime, issued_at";
 
 /// The binding columns, read as one: `NULL` for a row bound to no one, the
 /// 32-byte `user_key`, `last_seen` as 8 bytes big-endian and the `device`
@@ -96,24 +98,22 @@ const BINDING: &str = "CASE
 /// [`Columns::into_row_query`](crate::row::Columns::into_row_query) binds
 /// them: all a row bound to no one has, and its lifetime.
 const ROW_VALUES: &str = "(key, data, created_at, idle_deadline, absolute_deadline, expires_at,
-    version, lifetime) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    version, lifetime, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 /// [`ROW_VALUES`] and the binding columns: a bound row.
 const BOUND_ROW_VALUES: &str = "(key, data, created_at, idle_deadline, absolute_deadline,
-    expires_at, version, user_key, last_seen, device, lifetime)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    expires_at, version, user_key, last_seen, device, lifetime, issued_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 /// The columns tables of earlier schema versions lack, as `ALTER TABLE ADD
 /// COLUMN` takes them (in the order `CREATE TABLE` has them), each group
 /// with the column that tells whether it is there: `NULL` in every
 /// existing row, which is bound to no one and lives by its layer's
 /// defaults.
-const ADDED_COLUMNS: [(&str, &[&str]); 2] = [
-    (
-        "user_key",
-        &["user_key BLOB", "last_seen INTEGER", "device BLOB"],
-    ),
+const ADDED_COLUMNS: [(&str, &[&str]); 3] = [
+    ("user_key", &["user_key BLOB", "last_seen INTEGER", "device BLOB"]),
     ("lifetime", &["lifetime BLOB"]),
+    ("issued_at", &["issued_at INTEGER"]),
 ];
 
 /// A statement ready to hand to sqlx.
@@ -137,8 +137,9 @@ impl Sql {
 /// encoding), `created_at`, `idle_deadline`, `absolute_deadline`,
 /// `expires_at` (the earlier deadline, indexed for cleanup), `version`,
 /// `lifetime` (the session's own [`Lifetime`](session_core::Lifetime),
-/// encoded; `NULL` for its layer's defaults), and for a session bound to
-/// a user, `NULL` otherwise: `user_key` (the
+/// encoded; `NULL` for its layer's defaults), `issued_at` (when its key
+/// was given to it; `NULL` for at its creation), and for a session bound
+/// to a user, `NULL` otherwise: `user_key` (the
 /// [`UserKey`](session_core::UserKey), indexed for the
 /// bound rows only), `last_seen` and `device` (the facts, in the data's
 /// encoding); times in Unix milliseconds. The statements that read a
@@ -148,6 +149,13 @@ impl Sql {
 /// Liveness in SQL is `expires_at > now`: every write keeps `expires_at`
 /// at the earlier deadline. Reads of whole records also check both
 /// deadlines, as [`Record::is_live`](session_core::Record::is_live) does.
+///
+/// A forward that `rotate` leaves is a row of version 0 (records start at
+/// 1) whose `data` is the key it names and whose `expires_at` is the end
+/// of its grace window, bound to no one: every statement that reads or
+/// writes records passes it by (`version > 0`, or a version a record
+/// read had), `load_following` follows it, and `delete_through` deletes
+/// the record it names with it.
 #[derive(Clone)]
 pub(crate) struct Statements {
     pub(crate) create_table: Sql,
@@ -159,6 +167,11 @@ pub(crate) struct Statements {
     pub(crate) added_columns: Vec<(Sql, Vec<Sql>)>,
     pub(crate) load: Sql,
     pub(crate) load_for_write: Sql,
+    /// A record and its key, through a live forward under `?1`.
+    pub(crate) load_following: Sql,
+    /// Turns the row under `?1` into a forward to `?2`, made at `?3`,
+    /// until `?4`.
+    pub(crate) forward: Sql,
     pub(crate) insert: Sql,
     pub(crate) insert_bound: Sql,
     pub(crate) delete_if_expired: Sql,
@@ -177,6 +190,8 @@ pub(crate) struct Statements {
     pub(crate) load_many: Vec<Sql>,
     pub(crate) touch: Sql,
     pub(crate) delete: Sql,
+    /// Deletes the row under `?1` and, for a forward, the record it names.
+    pub(crate) delete_through: Sql,
     pub(crate) delete_expired: Sql,
     pub(crate) list: Sql,
     pub(crate) user_sessions: Sql,
@@ -218,7 +233,8 @@ impl Statements {
                     user_key BLOB,
                     last_seen INTEGER,
                     device BLOB,
-                    lifetime BLOB
+                    lifetime BLOB,
+                    issued_at INTEGER
                 ) WITHOUT ROWID",
             ),
             create_index: sql(
@@ -249,8 +265,23 @@ impl Statements {
                     (has, add)
                 })
                 .collect(),
-            load: sql("SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3"),
-            load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1"),
+            load: sql(
+                "SELECT {row} FROM {table} WHERE key = ?1 AND expires_at > ?3 AND version > 0",
+            ),
+            load_for_write: sql("SELECT {row} FROM {table} WHERE key = ?1 AND version > 0"),
+            load_following: sql(
+                "SELECT key, {row} FROM {table}
+                 WHERE key IN (?1, (SELECT data FROM {table}
+                     WHERE key = ?1 AND version = 0 AND expires_at > ?3))
+                 AND expires_at > ?3 AND version > 0",
+            ),
+            forward: sql(
+                "UPDATE {table} SET data = ?2, version = 0, created_at = ?3,
+                 idle_deadline = ?4, absolute_deadline = ?4, expires_at = ?4,
+                 user_key = NULL, last_seen = NULL, device = NULL, lifetime = NULL,
+                 issued_at = NULL
+                 WHERE key = ?1",
+            ),
             insert: sql("INSERT INTO {table} {row_values}"),
             insert_bound: sql("INSERT INTO {table} {bound_row_values}"),
             delete_if_expired: sql("DELETE FROM {table} WHERE key = ?1 AND expires_at <= ?2"),
@@ -276,9 +307,9 @@ impl Statements {
                     sql(&format!(
                         "INSERT INTO {{table}} (key, data, created_at, idle_deadline,
                          absolute_deadline, expires_at, version, user_key, last_seen, device,
-                         lifetime)
+                         lifetime, issued_at)
                          VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-                        placeholders(*size, 11)
+                        placeholders(*size, 12)
                     ))
                 })
                 .collect(),
@@ -308,7 +339,8 @@ impl Statements {
                 .map(|size| {
                     let keys: Vec<String> = (3..size + 3).map(|n| format!("?{n}")).collect();
                     sql(&format!(
-                        "SELECT key, {{row}} FROM {{table}} WHERE key IN ({}) AND expires_at > ?1",
+                        "SELECT key, {{row}} FROM {{table}} WHERE key IN ({})
+                         AND expires_at > ?1 AND version > 0",
                         keys.join(", ")
                     ))
                 })
@@ -318,9 +350,13 @@ impl Statements {
                 "UPDATE {table}
                  SET idle_deadline = MIN(?2, absolute_deadline), expires_at = MIN(?2, absolute_deadline),
                  last_seen = MAX(last_seen, ?3)
-                 WHERE key = ?1 AND expires_at > ?3",
+                 WHERE key = ?1 AND expires_at > ?3 AND version > 0",
             ),
             delete: sql("DELETE FROM {table} WHERE key = ?1"),
+            delete_through: sql(
+                "DELETE FROM {table} WHERE key = ?1
+                 OR key = (SELECT data FROM {table} WHERE key = ?1 AND version = 0)",
+            ),
             delete_expired: sql(
                 "DELETE FROM {table} WHERE key IN
                  (SELECT key FROM {table} WHERE expires_at <= ?1 LIMIT ?2)",

@@ -4,8 +4,8 @@ use std::fmt;
 
 use session_core::{
     Capabilities, ChangeSet, Clock, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login,
-    LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome,
-    UpdateOutcome, UserKey, async_trait,
+    LoginOutcome, Record, Revoke, RotateOutcome, SessionKey, SessionStorage, Timestamp,
+    TouchOutcome, UpdateOutcome, UserKey, async_trait,
 };
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
@@ -209,9 +209,16 @@ impl SessionStorage for SqliteStorage {
         })
     }
 
+    /// With the record a forward under `key` names: a logout through a
+    /// rotated id ends the session.
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
         let _turn = self.writers.turn().await;
-        self.delete_row(&self.pool, key, None).await
+        sqlx::query(self.sql.delete_through.get())
+            .bind(key.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(Error::backend)
     }
 
     /// Deletes in batches, so other writers never wait behind one huge
@@ -259,7 +266,26 @@ impl SessionStorage for SqliteStorage {
         self.revoke_in_turn(user, which, now).await
     }
 
+    async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        let _turn = self.writers.turn().await;
+        self.rotate_in_turn((old, new), grace_end, now).await
+    }
+
+    async fn load_following(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        self.load_through(key, now).await
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default().with_accounts()
+        Capabilities::default().with_accounts().with_rotation()
     }
 }
