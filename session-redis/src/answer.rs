@@ -5,8 +5,8 @@
 use std::str::FromStr;
 
 use session_core::{
-    Conflict, CreateOutcome, CycleOutcome, Error, LoginOutcome, Timestamp, TouchOutcome,
-    UpdateOutcome, UserKey, Value,
+    Conflict, CreateOutcome, CycleOutcome, Error, LoginOutcome, RotateOutcome, SessionKey,
+    Timestamp, TouchOutcome, UpdateOutcome, UserKey, Value,
 };
 
 use crate::layout::{self, Fields};
@@ -52,6 +52,9 @@ pub(crate) enum Answer {
     /// A short script's check failed (see [`fast`](crate::fast)): nothing
     /// written, the full script decides.
     Stale,
+    Rotated,
+    /// A `delete` met a forward and deleted it: the key it names.
+    Forward(SessionKey),
 }
 
 /// Reads a script's reply.
@@ -88,6 +91,8 @@ pub(crate) fn parse(reply: Vec<Vec<u8>>) -> Result<Answer, Error> {
         b"absent" => Answer::Absent,
         b"other" => Answer::Other,
         b"stale" => Answer::Stale,
+        b"rotated" => Answer::Rotated,
+        b"forward" => Answer::Forward(key(rest.next())?),
         _ => return Err(Error::backend("unexpected answer from a session script")),
     })
 }
@@ -115,6 +120,14 @@ fn user(part: Option<Vec<u8>>) -> Result<UserKey, Error> {
     layout::hex_bytes(&hex)
         .map(UserKey::from_bytes)
         .ok_or_else(|| Error::backend("a user key that is not 64 hex digits"))
+}
+
+/// The session key whose hex an answer carries.
+fn key(part: Option<Vec<u8>>) -> Result<SessionKey, Error> {
+    let hex: String = number(part)?;
+    layout::hex_bytes(&hex)
+        .map(SessionKey::from_bytes)
+        .ok_or_else(|| Error::backend("a session key that is not 64 hex digits"))
 }
 
 /// `<field> <present> <value>` triples into the current values.
@@ -192,6 +205,17 @@ impl Outcome for CycleOutcome {
             Answer::Gone => Ok(Self::Gone),
             Answer::Collision => Ok(Self::Collision),
             Answer::Conflict(current) => Ok(Self::Conflict { current }),
+            other => Err(other),
+        }
+    }
+}
+
+impl Outcome for RotateOutcome {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::Rotated => Ok(Self::Rotated),
+            Answer::Gone => Ok(Self::Gone),
+            Answer::Collision => Ok(Self::Collision),
             other => Err(other),
         }
     }

@@ -7,7 +7,9 @@ use redis::ScriptInvocation;
 use session_core::{ChangeSet, Deadlines, EXPIRY_SLACK, Error, Record, Timestamp, UserKey};
 
 use crate::layout::{data_field, each_field, encode_meta, lifetime_change};
-use crate::scripts::{CREATE_SCRIPT, CYCLE_SCRIPT, DELETE_SCRIPT, TOUCH_SCRIPT, UPDATE_SCRIPT};
+use crate::scripts::{
+    CREATE_SCRIPT, CYCLE_SCRIPT, DELETE_SCRIPT, ROTATE_SCRIPT, TOUCH_SCRIPT, UPDATE_SCRIPT,
+};
 use crate::write_token;
 
 /// How a write of a possibly bound record keeps its user's index (the
@@ -107,6 +109,26 @@ pub(crate) fn delete(key: String, index: &Index, steps: bool) -> ScriptInvocatio
         index.push(&mut invocation);
     }
     invocation.arg(Timestamp::now().as_unix_millis());
+    invocation
+}
+
+/// `rotate` on one node, from the Redis key `old` to `new`, leaving at
+/// `old` the forward `forward` (its metadata) until `grace_end`.
+pub(crate) fn rotate(
+    (old, new): (String, String),
+    (forward, grace_end): (String, Timestamp),
+    index: &Index,
+    now: Timestamp,
+) -> ScriptInvocation<'static> {
+    let ttl = millis(Deadlines::new(grace_end, grace_end).native_ttl(now)).min(MAX_TTL_MS);
+    let mut invocation = ROTATE_SCRIPT.prepare_invoke();
+    invocation
+        .key(old)
+        .key(new)
+        .arg(now.as_unix_millis())
+        .arg(forward)
+        .arg(ttl);
+    index.push(&mut invocation);
     invocation
 }
 

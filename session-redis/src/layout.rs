@@ -1,8 +1,8 @@
 //! How a record is laid out in its Redis hash (see [`scripts`](crate::scripts)).
 
 use session_core::{
-    Account, ChangeSet, Deadlines, Device, Error, Lifetime, Record, SessionData, Timestamp,
-    UserKey, Value,
+    Account, ChangeSet, Deadlines, Device, Error, Lifetime, Record, SessionData, SessionKey,
+    Timestamp, UserKey, Value,
 };
 
 /// The metadata field.
@@ -12,6 +12,11 @@ const DATA: &str = "d:";
 /// The field of a session's own lifetime ([`Lifetime::encode`]); absent
 /// for the layer's defaults.
 pub(crate) const LIFETIME: &str = "l";
+/// The field of when a record's key was given to it (Unix milliseconds);
+/// absent for at its creation.
+const ISSUED: &str = "r";
+/// The start of a forward's metadata: `F;<new key hex>;<end>`.
+const FORWARD: &str = "F;";
 /// The metadata of a record a cluster `cycle` has sealed.
 const SEALED: &[u8] = b"S;";
 /// The metadata of a tombstone: a key a cluster `revoke` ended while a
@@ -35,6 +40,32 @@ pub(crate) fn each_field(record: &Record, mut field: impl FnMut(String, &[u8])) 
     if !record.lifetime.is_default() {
         field(LIFETIME.to_owned(), &record.lifetime.encode());
     }
+    if record.issued_at != record.created_at {
+        let issued_at = record.issued_at.as_unix_millis().to_string();
+        field(ISSUED.to_owned(), issued_at.as_bytes());
+    }
+}
+
+/// The metadata of a forward to `to` until `end`.
+pub(crate) fn forward_meta(to: &SessionKey, end: Timestamp) -> String {
+    format!("{FORWARD}{to};{}", end.as_unix_millis())
+}
+
+/// Whether `fields` are a record a cluster move has sealed.
+pub(crate) fn is_sealed(fields: &Fields) -> bool {
+    fields
+        .iter()
+        .any(|(field, meta)| field == META.as_bytes() && meta.starts_with(SEALED))
+}
+
+/// The key a forward names and the end of its grace window, if `fields`
+/// are a forward's.
+pub(crate) fn forward_of(fields: &Fields) -> Option<(SessionKey, Timestamp)> {
+    let (_, meta) = fields.iter().find(|(field, _)| field == META.as_bytes())?;
+    let rest = std::str::from_utf8(meta.strip_prefix(FORWARD.as_bytes())?).ok()?;
+    let (to, end) = rest.split_once(';')?;
+    let end = number(end).ok().map(Timestamp::from_unix_millis)?;
+    Some((SessionKey::from_bytes(hex_bytes(to)?), end))
 }
 
 /// What a change set does to the lifetime field, as the scripts'
@@ -124,11 +155,15 @@ pub(crate) fn decode_record(fields: Fields, limit: usize) -> Result<Option<Recor
     let mut meta = None;
     let mut data = SessionData::new();
     let mut lifetime = Lifetime::new();
+    let mut issued_at = None;
     for (field, value) in fields {
         if field == META.as_bytes() {
             meta = Some(value);
         } else if field == LIFETIME.as_bytes() {
             lifetime = Lifetime::decode(&value)?;
+        } else if field == ISSUED.as_bytes() {
+            let text = std::str::from_utf8(&value).map_err(Error::decode)?;
+            issued_at = Some(Timestamp::from_unix_millis(number(text)?));
         } else if let Some(name) = value_name(&field) {
             let name = String::from_utf8(name.to_vec()).map_err(Error::decode)?;
             data.insert_value(name, Value::from_bytes(value));
@@ -138,10 +173,13 @@ pub(crate) fn decode_record(fields: Fields, limit: usize) -> Result<Option<Recor
         // are one).
     }
     let meta = meta.ok_or_else(|| Error::decode("session hash without metadata"))?;
-    if meta.starts_with(SEALED) || meta == TOMBSTONE.as_bytes() {
+    let unrecorded = [SEALED, FORWARD.as_bytes()];
+    if unrecorded.iter().any(|start| meta.starts_with(start)) || meta == TOMBSTONE.as_bytes() {
         return Ok(None);
     }
-    Ok(Some(decode_meta(&meta, data)?.with_lifetime(lifetime)))
+    let record = decode_meta(&meta, data)?.with_lifetime(lifetime);
+    let issued_at = issued_at.unwrap_or(record.created_at);
+    Ok(Some(record.with_issued_at(issued_at)))
 }
 
 /// What [`SessionData::size`] will say of the data in `fields`: each

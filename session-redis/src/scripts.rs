@@ -40,7 +40,11 @@
 //!
 //! A bound record's metadata goes on with `;<user>;<last seen>;<device>`
 //! (see `layout::account_tail`); the scripts move the last seen and copy
-//! the rest. A tombstone's metadata is `R`.
+//! the rest. A tombstone's metadata is `R`. A record whose key was given
+//! to it after its creation (a `cycle`, a rotation) says when in field
+//! `r`. A forward, the old key a rotation leaves, is a hash whose only
+//! field is `m`: `F;<new key hex>;<end of its grace window>`; it is no
+//! record, and the scripts treat it as absent, but for `delete`.
 
 use std::sync::LazyLock;
 
@@ -66,11 +70,12 @@ end
 
 -- The metadata as a table: `c`, `i`, `a`, `v`, and for a bound record
 -- `u` (user), `s` (last seen), `dv` (device, copied as it is); 'sealed',
--- 'revoked' (a tombstone), false if corrupt.
+-- 'revoked' (a tombstone), 'forward' (a rotated key), false if corrupt.
 local function parse_meta(raw)
   if not raw then return nil end
   if string.sub(raw, 1, 2) == 'S;' then return 'sealed' end
   if raw == 'R' then return 'revoked' end
+  if string.sub(raw, 1, 2) == 'F;' then return 'forward' end
   local f, c, i, a, v, tail = string.match(raw, '^(%d+);(%d+);(%d+);(%d+);(%d+)(.*)$')
   if f ~= '1' then return false end
   local u, s, dv
@@ -98,6 +103,7 @@ local function stored(key)
   if meta == nil then return false, true end
   if meta == 'sealed' then return nil, true, fields end
   if meta == 'revoked' then return nil, true, nil, true end
+  if meta == 'forward' then return nil, true end
   if meta then meta.fields = fields end
   return meta, true
 end
@@ -136,7 +142,7 @@ local function stored_meta(key)
     return nil
   end
   local meta = parse_meta(raw)
-  if meta == 'sealed' or meta == 'revoked' then return nil end
+  if meta == 'sealed' or meta == 'revoked' or meta == 'forward' then return nil end
   return meta
 end
 
@@ -387,6 +393,7 @@ redis.call('RENAME', old, new)
 local version = next_version(meta)
 local moved = encode_meta(meta.c, ARGV[3], ARGV[4], version, seen_tail(meta, ARGV[2]))
 apply_changes(new, meta.fields, changes, moved, remembered(meta.fields, token, version))
+redis.call('HSET', new, 'r', ARGV[2])
 expire(new, ARGV[3], ARGV[4], now, ARGV[6])
 if idx then
   redis.call('ZREM', idx, member(old))
@@ -398,10 +405,15 @@ return {'cycled'}
 /// `delete`. KEYS: key, and the index if ARGV[1] is `=`. ARGV: index
 /// mode: `-` answers `bound <user>` for a bound record without deleting
 /// it; `steps` deletes it and answers the same, for the caller to take it
-/// out of its index (Redis Cluster).
+/// out of its index (Redis Cluster). A forward is deleted, answering
+/// `forward <key hex>` for the caller to delete the record it names.
 const DELETE: &str = r#"
 local key, mode = KEYS[1], ARGV[1]
 local raw = redis.pcall('HGET', key, 'm')
+if type(raw) == 'string' and string.sub(raw, 1, 2) == 'F;' then
+  redis.call('DEL', key)
+  return {'forward', string.sub(raw, 3, 66)}
+end
 local meta = type(raw) == 'string' and parse_meta(raw)
 if type(meta) == 'table' and meta.u then
   if mode == '=' and member(KEYS[2]) == meta.u then
@@ -416,6 +428,34 @@ redis.call('DEL', key)
 return {'deleted'}
 "#;
 
+/// `rotate` on one node. KEYS: old, new, and the index if ARGV[4] is `=`.
+/// ARGV: now, the forward's metadata (it names the new key, so the old
+/// key holding it means this rotate ran: a resend answers `rotated`), its
+/// TTL, index mode. The record moves as it is, its key issued now; the
+/// old key becomes the forward.
+const ROTATE: &str = r#"
+local old, new, now = KEYS[1], KEYS[2], tonumber(ARGV[1])
+if redis.pcall('HGET', old, 'm') == ARGV[2] then return {'rotated'} end
+local meta = stored_meta(old)
+if meta == false then return {'decode'} end
+if not meta or not live(meta, now) then return {'gone'} end
+local taken = stored_meta(new)
+if taken == false then return {'decode'} end
+if taken and live(taken, now) then return {'collision'} end
+local indexed, idx = index_of(meta, ARGV[4], KEYS[3])
+if not indexed then return {'bound', meta.u, meta.a} end
+redis.call('RENAME', old, new)
+local moved = encode_meta(meta.c, meta.i, meta.a, meta.v, seen_tail(meta, ARGV[1]))
+redis.call('HSET', new, 'm', moved, 'r', ARGV[1])
+redis.call('HSET', old, 'm', ARGV[2])
+redis.call('PEXPIRE', old, ARGV[3])
+if idx then
+  redis.call('ZREM', idx, member(old))
+  index_add(idx, member(new), earlier(meta.i, meta.a), now)
+end
+return {'rotated'}
+"#;
+
 /// Each script: the shared helpers, the index's, then its body.
 pub(crate) fn script(body: &str) -> Script {
     Script::new(&format!(
@@ -428,3 +468,4 @@ pub(crate) static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UPDA
 pub(crate) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub(crate) static CYCLE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CYCLE));
 pub(crate) static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
+pub(crate) static ROTATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ROTATE));

@@ -12,14 +12,14 @@ use redis::Client;
 use redis::aio::ConnectionManager;
 use session_core::{
     Capabilities, ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login,
-    LoginOutcome, Record, Revoke, SessionKey, SessionStorage, Timestamp, TouchOutcome,
-    UpdateOutcome, UserKey, async_trait,
+    LoginOutcome, Record, Revoke, RotateOutcome, SessionKey, SessionStorage, Timestamp,
+    TouchOutcome, UpdateOutcome, UserKey, async_trait,
 };
 
 use crate::answer::outcome;
 use crate::builder::{DEFAULT_TIMEOUT, RedisStorageBuilder};
 use crate::connection::Target;
-use crate::layout::{Fields, decode_record};
+use crate::layout::{Fields, decode_record, forward_of, is_sealed};
 use crate::write_token;
 
 /// Sessions in Redis. Cloning is cheap and shares the connection.
@@ -131,6 +131,11 @@ impl RedisStorage {
     }
 }
 
+/// How often, and how far apart, `load_following` reads a sealed record
+/// again: 200 ms at most, far more than a move's few round trips.
+const SEAL_READS: usize = 100;
+const SEAL_PAUSE: Duration = Duration::from_millis(2);
+
 #[async_trait]
 impl SessionStorage for RedisStorage {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Record>, Error> {
@@ -218,7 +223,7 @@ impl SessionStorage for RedisStorage {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        self.delete_bound(key).await
+        self.delete_through(key).await
     }
 
     /// Keys expire by their TTL: always `0`.
@@ -258,7 +263,52 @@ impl SessionStorage for RedisStorage {
         self.revoke_on_node(user, which, now).await
     }
 
+    async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        #[cfg(feature = "cluster")]
+        if self.is_cluster() {
+            return self.rotate_in_steps((*old, *new), grace_end, now).await;
+        }
+        self.rotate_on_node((old, new), grace_end, now).await
+    }
+
+    /// One `HGETALL`, and a second for a forward. On Redis Cluster, a
+    /// record sealed by a move is read again until the move is done
+    /// (briefly: a few round trips), so that a rotation in steps leaves no
+    /// gap in which its old id finds nothing.
+    async fn load_following(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        let mut fields: Fields = self.key_command("HGETALL", key).await?;
+        for _ in 0..SEAL_READS {
+            if !is_sealed(&fields) {
+                break;
+            }
+            tokio::time::sleep(SEAL_PAUSE).await;
+            fields = self.key_command("HGETALL", key).await?;
+        }
+        let (at, fields) = match forward_of(&fields) {
+            Some((to, end)) if now < end => (to, self.key_command("HGETALL", &to).await?),
+            Some(_) => return Ok(None),
+            None => (*key, fields),
+        };
+        let record = decode_record(fields, self.max_record_bytes())?;
+        Ok(record
+            .filter(|record| record.is_live(now))
+            .map(|record| (at, record)))
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default().with_native_expiry().with_accounts()
+        Capabilities::default()
+            .with_native_expiry()
+            .with_accounts()
+            .with_rotation()
     }
 }

@@ -111,7 +111,10 @@ const BOUND_ROW_VALUES: &str = "(key, data, created_at, idle_deadline, absolute_
 /// existing row, which is bound to no one and lives by its layer's
 /// defaults.
 const ADDED_COLUMNS: [(&str, &[&str]); 3] = [
-    ("user_key", &["user_key BLOB", "last_seen INTEGER", "device BLOB"]),
+    (
+        "user_key",
+        &["user_key BLOB", "last_seen INTEGER", "device BLOB"],
+    ),
     ("lifetime", &["lifetime BLOB"]),
     ("issued_at", &["issued_at INTEGER"]),
 ];
@@ -150,8 +153,8 @@ impl Sql {
 /// at the earlier deadline. Reads of whole records also check both
 /// deadlines, as [`Record::is_live`](session_core::Record::is_live) does.
 ///
-/// A forward that `rotate` leaves is a row of version 0 (records start at
-/// 1) whose `data` is the key it names and whose `expires_at` is the end
+/// A forward that `rotate` leaves is a row of version 0 (a record's is
+/// at least 1) whose `data` is the key it names and whose `expires_at` is the end
 /// of its grace window, bound to no one: every statement that reads or
 /// writes records passes it by (`version > 0`, or a version a record
 /// read had), `load_following` follows it, and `delete_through` deletes

@@ -42,6 +42,12 @@ async fn conformance_on_a_cluster_spanning_masters() {
     suite::remember_me_keeps_a_persistent_cookie_on_its_deadline(&harness().await).await;
     suite::the_cookie_kind_follows_the_lifetime(&harness().await).await;
     suite::a_login_restarts_the_absolute_deadline_from_the_own_timeout(&harness().await).await;
+    // Rotation across nodes: the forward, writes in flight, logout.
+    suite::ids_rotate_with_age_and_the_old_one_lasts_the_grace(&harness().await).await;
+    suite::a_write_in_flight_across_a_rotation_is_kept(&harness().await).await;
+    suite::writes_through_both_ids_are_all_kept(&harness().await).await;
+    suite::logout_or_revoke_in_the_grace_ends_both_ids(&harness().await).await;
+    suite::a_login_in_the_grace_ends_both_ids_at_once(&harness().await).await;
 
     // The suite's sessions were spread over the masters, so cross-node
     // cycles really happened.
@@ -495,4 +501,40 @@ async fn a_revoke_of_a_sealed_session_ends_its_new_key() {
         );
     }
     assert!(storage.list(&user, now).await.unwrap().is_empty());
+}
+
+/// A load of the old id while a rotation in steps has sealed it (paused
+/// before the new record is created) waits for the move, and finds the
+/// session under the new key: a rotation leaves its old id no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_load_during_a_rotation_in_steps_finds_the_session() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (storage, hook) = hooked(&cluster);
+    let now = Timestamp::now();
+    let old = created_with(&storage, &[("cart", 1)], now).await;
+    let new = fresh_key();
+    hook.pause_at(steps::CREATE);
+    let rotating = {
+        let storage = storage.clone();
+        let end = now.saturating_add(std::time::Duration::from_secs(10));
+        tokio::spawn(async move { storage.rotate(&old, &new, end, now).await })
+    };
+    hook.paused().await;
+    let harness = RedisHarness::new(storage.clone());
+    let raw = harness.read_raw(&old).await.unwrap().unwrap();
+    let sealed = raw.windows(4).any(|field| field == b"m\0S;");
+    assert!(sealed, "the old record is sealed: {raw:?}");
+    let loading = {
+        let storage = storage.clone();
+        tokio::spawn(async move { storage.load_following(&old, now).await })
+    };
+    hook.resume();
+    let found = loading.await.unwrap().unwrap();
+    assert_eq!(found.map(|(at, _)| at), Some(new));
+    assert_eq!(
+        rotating.await.unwrap().unwrap(),
+        session_core::RotateOutcome::Rotated
+    );
 }

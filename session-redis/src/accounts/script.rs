@@ -73,6 +73,8 @@ local version = '1'
 if meta then version = next_version(meta) end
 local moved = encode_meta(ARGV[2], ARGV[3], ARGV[4], version, ARGV[7])
 apply_changes(new, fields, changes, moved, remembered(fields, token, version))
+-- Created now: its key too.
+redis.call('HDEL', new, 'r')
 expire(new, ARGV[3], ARGV[4], now, ARGV[6])
 if from_idx then index_remove(from_idx, member(old), now) end
 local revoked = 0

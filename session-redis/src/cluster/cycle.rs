@@ -1,6 +1,6 @@
-//! `cycle` and `login` on Redis Cluster, where the old key, the new key
-//! and the user's index may live on three nodes, so no one script can
-//! move the session.
+//! `cycle`, `login` and `rotate` on Redis Cluster, where the old key, the
+//! new key and the user's index may live on three nodes, so no one script
+//! can move the session.
 //!
 //! The steps run in a spawned task, in this order:
 //!
@@ -12,9 +12,16 @@
 //!    found the member before its record, refuses it: the move is `Gone`);
 //! 4. for a login with a limit, revoke the excess (as `revoke` does);
 //! 5. offer the outcome to the caller;
-//! 6. once accepted, delete the sealed record and take it out of its
-//!    user's index (cleanup: a member left behind is harmless, `list`
-//!    checks every member and pruning drops it by its score).
+//! 6. once accepted, delete the sealed record (for a rotation, replace it
+//!    with the forward) and take it out of its user's index (cleanup: a
+//!    member left behind is harmless, `list` checks every member and
+//!    pruning drops it by its score).
+//!
+//! Between the seal and the forward of a rotation, the old id finds
+//! nothing: a request sent with it in those few round trips is not
+//! logged in (a cookie it was sent before the rotation stays usable once
+//! the forward is there). One node rotates in one script, with no such
+//! gap.
 //!
 //! A caller that is gone by the offer (its future dropped, by a request
 //! timeout for example) never hears of the new id, so the task rolls
@@ -25,7 +32,7 @@
 
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Login, LoginOutcome, Record,
-    SessionKey, Timestamp,
+    RotateOutcome, SessionKey, Timestamp,
 };
 use tokio::sync::oneshot;
 
@@ -41,6 +48,9 @@ use crate::{invocation, write_token};
 struct Offer {
     outcome: Result<LoginOutcome, Error>,
     accept: Option<oneshot::Sender<()>>,
+    /// For a rotation: told once the forward is written, which the caller
+    /// waits for (its outcome promises the old key forwards).
+    forwarded: Option<oneshot::Receiver<()>>,
 }
 
 impl Offer {
@@ -49,18 +59,21 @@ impl Offer {
         Self {
             outcome,
             accept: None,
+            forwarded: None,
         }
     }
 }
 
 /// One move: a `cycle` (`login` is `None`: the binding, if any, moves with
-/// the record) or a `login` (from no old record if `old` is `None`).
+/// the record), a `login` (from no old record if `old` is `None`) or a
+/// rotation (`rotation` is the end of its grace window).
 pub(crate) struct Move {
     pub(crate) old: Option<SessionKey>,
     pub(crate) new: SessionKey,
     pub(crate) changes: ChangeSet,
     pub(crate) deadlines: Deadlines,
     pub(crate) login: Option<Login>,
+    pub(crate) rotation: Option<Timestamp>,
     pub(crate) now: Timestamp,
 }
 
@@ -101,6 +114,7 @@ impl RedisStorage {
             changes,
             deadlines,
             login: None,
+            rotation: None,
             now,
         };
         Ok(match self.move_in_steps(step).await? {
@@ -108,6 +122,30 @@ impl RedisStorage {
             LoginOutcome::Gone => CycleOutcome::Gone,
             LoginOutcome::Collision => CycleOutcome::Collision,
             LoginOutcome::Conflict { current } => CycleOutcome::Conflict { current },
+        })
+    }
+
+    /// `rotate` in steps: a [`Move`] of the record as it is, which leaves
+    /// a forward.
+    pub(crate) async fn rotate_in_steps(
+        &self,
+        (old, new): (SessionKey, SessionKey),
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        let step = Move {
+            old: Some(old),
+            new,
+            changes: ChangeSet::new(),
+            deadlines: Deadlines::new(now, now),
+            login: None,
+            rotation: Some(grace_end),
+            now,
+        };
+        Ok(match self.move_in_steps(step).await? {
+            LoginOutcome::LoggedIn { .. } => RotateOutcome::Rotated,
+            LoginOutcome::Collision => RotateOutcome::Collision,
+            LoginOutcome::Gone | LoginOutcome::Conflict { .. } => RotateOutcome::Gone,
         })
     }
 
@@ -126,6 +164,7 @@ impl RedisStorage {
             changes,
             deadlines,
             login: Some(login),
+            rotation: None,
             now,
         };
         self.move_in_steps(step).await
@@ -142,6 +181,10 @@ impl RedisStorage {
             // that accepts also hears it. The task is waiting for this
             // answer, so it cannot be gone.
             let _ = accept.send(());
+        }
+        if let Some(forwarded) = offer.forwarded {
+            // The task writes the forward whatever happens to this wait.
+            let _ = forwarded.await;
         }
         offer.outcome
     }
@@ -170,17 +213,29 @@ impl RedisStorage {
             return;
         }
         let (accept, accepted) = oneshot::channel();
+        let (forwarded, cleared) = match step.rotation {
+            Some(_) => {
+                let (forwarded, cleared) = oneshot::channel();
+                (Some(forwarded), Some(cleared))
+            }
+            None => (None, None),
+        };
         // A caller that is gone drops the offer, and `accept` with it.
         let _ = offers.send(Offer {
             outcome: Ok(LoginOutcome::LoggedIn { revoked }),
             accept: Some(accept),
+            forwarded: cleared,
         });
         if accepted.await.is_err() {
             self.roll_back(&step.new, sealed.as_ref()).await;
             return;
         }
         if let Some(sealed) = sealed {
-            self.clean_up(sealed).await;
+            let forward = step.rotation.map(|end| (step.new, end, step.now));
+            self.clean_up(sealed, forward).await;
+        }
+        if let Some(forwarded) = forwarded {
+            let _ = forwarded.send(());
         }
     }
 
@@ -238,6 +293,9 @@ impl RedisStorage {
     ) -> Result<Record, Result<LoginOutcome, Error>> {
         let old = sealed.map(|sealed| sealed.record.clone());
         let next = match (&step.login, old) {
+            (None, Some(old)) if step.rotation.is_some() => {
+                old.rotated(step.now).ok_or(Ok(LoginOutcome::Gone))?
+            }
             (Some(login), old) => {
                 Record::logged_in(old, &step.changes, step.deadlines, login, step.now)
                     .map_err(Ok)?
@@ -340,16 +398,21 @@ impl RedisStorage {
         }
     }
 
-    /// Step 6: the sealed record goes, and its member with it. Best
+    /// Step 6: the sealed record goes (replaced by the forward to the new
+    /// key until its end, for a rotation), and its member with it. Best
     /// effort: the sealed record no longer counts, and its TTL removes it
     /// anyway.
-    async fn clean_up(&self, sealed: Sealed) {
+    async fn clean_up(&self, sealed: Sealed, forward: Option<(SessionKey, Timestamp, Timestamp)>) {
         let old = sealed.seal.key;
         if self.step(steps::CLEANUP).await.is_err() {
             return;
         }
-        if let Err(error) = self.delete_key(&old).await {
-            tracing::warn!(%error, key = %old, "could not delete a cycled session's old record");
+        let cleared = match forward {
+            Some(forward) => self.forward(&sealed.seal, forward).await,
+            None => self.delete_key(&old).await,
+        };
+        if let Err(error) = cleared {
+            tracing::warn!(%error, key = %old, "could not clear a moved session's old record");
             return;
         }
         let Some(account) = &sealed.record.account else {
@@ -362,6 +425,23 @@ impl RedisStorage {
         {
             tracing::warn!(%error, key = %old, "could not take a cycled session's old key out of its index");
         }
+    }
+
+    /// Replaces the record `seal` sealed with a forward to `to` until
+    /// `end`, written at `now`, if it is still sealed so.
+    async fn forward(
+        &self,
+        seal: &Seal,
+        (to, end, now): (SessionKey, Timestamp, Timestamp),
+    ) -> Result<(), Error> {
+        let ttl = Deadlines::new(end, end).native_ttl(now);
+        let forward = (layout::forward_meta(&to, end), ttl);
+        let command = seal::forward(self.redis_key(&seal.key), (&seal.seal, &seal.meta), forward);
+        let forwarded: Vec<Vec<u8>> = self
+            .call(|mut connection| async move { command.query_async(&mut connection).await })
+            .await?;
+        drop(forwarded);
+        Ok(())
     }
 
     /// Restores a record sealed by a move that did not happen.

@@ -5,9 +5,11 @@
 use std::sync::LazyLock;
 
 use redis::{Cmd, Script, ScriptInvocation};
+use std::time::Duration;
+
 use session_core::{ChangeSet, Timestamp};
 
-use crate::invocation::push_changes;
+use crate::invocation::{MAX_TTL_MS, millis, push_changes};
 use crate::scripts::script;
 
 /// First step of `cycle` on a cluster, where old and new may live on
@@ -57,6 +59,18 @@ end
 return {'unsealed'}
 "#;
 
+/// Replaces a record sealed by a rotation with its forward. KEYS: old.
+/// ARGV: the seal, the metadata it sealed, the forward's metadata, its
+/// TTL. Sent as a plain `EVAL`, as [`UNSEAL`] is.
+const FORWARD: &str = r#"
+if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] .. ';' .. ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'm', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return {'forwarded'}
+"#;
+
 static SEAL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SEAL));
 
 /// The seal of the Redis key `key` by the write `token`; `limit` is the
@@ -76,6 +90,26 @@ pub(super) fn seal(
         .arg(limit);
     push_changes(&mut invocation, changes);
     invocation
+}
+
+/// The forward `(meta, ttl)` replacing the Redis key `key`, sealed by
+/// `token` over `sealed`.
+pub(super) fn forward(
+    key: String,
+    (token, sealed): (&str, &[u8]),
+    (meta, ttl): (String, Duration),
+) -> Cmd {
+    let ttl = millis(ttl).min(MAX_TTL_MS);
+    let mut command = redis::cmd("EVAL");
+    command
+        .arg(FORWARD)
+        .arg(1)
+        .arg(key)
+        .arg(token)
+        .arg(sealed)
+        .arg(meta)
+        .arg(ttl);
+    command
 }
 
 /// The unseal of the Redis key `key`, sealed by `token` over `meta`.

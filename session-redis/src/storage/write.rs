@@ -17,14 +17,15 @@
 //! recognised by the full one.
 
 use session_core::{
-    ChangeSet, CycleOutcome, Deadlines, Error, Record, SessionKey, Timestamp, TouchOutcome,
-    UpdateOutcome, UserKey,
+    ChangeSet, CycleOutcome, Deadlines, Error, Record, RotateOutcome, SessionKey, Timestamp,
+    TouchOutcome, UpdateOutcome, UserKey,
 };
 
 use super::RedisStorage;
 use crate::answer::{Answer, Outcome, outcome};
 use crate::index::INDEX_STEP_SCRIPT;
 use crate::invocation::{self, Index};
+use crate::layout::forward_meta;
 use crate::{fast, write_token};
 
 /// How often a write follows `bound` answers before giving up (a record
@@ -177,10 +178,40 @@ impl RedisStorage {
         Err(rebound())
     }
 
+    /// `rotate` on one node: one script, which moves the index's member
+    /// with the record.
+    pub(super) async fn rotate_on_node(
+        &self,
+        (old, new): (&SessionKey, &SessionKey),
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        let forward = (forward_meta(new, grace_end), grace_end);
+        let mut index = Index::Unknown;
+        for _ in 0..BINDINGS_FOLLOWED {
+            let keys = (self.redis_key(old), self.redis_key(new));
+            let invocation = invocation::rotate(keys, forward.clone(), &index, now);
+            match self.script(invocation).await? {
+                Answer::Bound(user, _) => index = Index::Declared(self.index_key(&user)),
+                answer => return outcome(answer, self.max_record_bytes()),
+            }
+        }
+        Err(rebound())
+    }
+
+    /// `delete`, and for a forward the record it names too.
+    pub(super) async fn delete_through(&self, key: &SessionKey) -> Result<(), Error> {
+        match self.delete_bound(key).await? {
+            Some(to) => self.delete_bound(&to).await.map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// `delete`, taking a bound record out of its index: in the same
     /// script on one node; on Redis Cluster after it (a member left behind
-    /// by a failure is harmless: `list` checks every member).
-    pub(super) async fn delete_bound(&self, key: &SessionKey) -> Result<(), Error> {
+    /// by a failure is harmless: `list` checks every member). A forward
+    /// is deleted alone: the key it names is returned.
+    async fn delete_bound(&self, key: &SessionKey) -> Result<Option<SessionKey>, Error> {
         let steps = self.is_cluster();
         let mut index = Index::Unknown;
         for _ in 0..BINDINGS_FOLLOWED {
@@ -188,10 +219,14 @@ impl RedisStorage {
             match self.script(invocation).await? {
                 Answer::Bound(user, _) if steps => {
                     let now = Timestamp::now();
-                    return self.index_step(&user, "remove", key, now, now).await;
+                    return self
+                        .index_step(&user, "remove", key, now, now)
+                        .await
+                        .map(|()| None);
                 }
                 Answer::Bound(user, _) => index = Index::Declared(self.index_key(&user)),
-                answer => return outcome::<Deleted>(answer, 0).map(|Deleted| ()),
+                Answer::Forward(to) => return Ok(Some(to)),
+                answer => return outcome::<Deleted>(answer, 0).map(|Deleted| None),
             }
         }
         Err(rebound())
