@@ -18,13 +18,15 @@
 //! (`memory`, `redis://127.0.0.1:6379` with `--features redis`, or
 //! `sqlite://sessions.db` with `--features sqlite`),
 //! `--insecure` (cookies without `Secure`, for serving plain HTTP beyond
-//! localhost).
+//! localhost), `--rotate-after SECS` (give a session a new id once its id
+//! is that old, with a grace window for the old one) and `--grace SECS`
+//! (that window, default 10).
 
 mod accounts;
 mod app;
+mod options;
 
 use std::any::Any;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,44 +34,10 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use options::{Options, USAGE};
 use session_http::memory::MemoryStorage;
 use session_http::{SessionLayer, SessionStorage};
 use tokio::net::TcpListener;
-
-const USAGE: &str =
-    "usage: demo [--listen ADDR] [--store memory|redis://HOST:PORT|sqlite://FILE] [--insecure]";
-
-/// The command line.
-struct Options {
-    listen: SocketAddr,
-    store: String,
-    insecure: bool,
-}
-
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            store: "memory".to_owned(),
-            insecure: false,
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--listen" => {
-                    let value = args.next().ok_or("--listen needs an address")?;
-                    options.listen = value.parse().map_err(|_| {
-                        format!("--listen: {value:?} is not an address like 127.0.0.1:3000")
-                    })?;
-                }
-                "--store" => options.store = args.next().ok_or("--store needs a URL")?,
-                "--insecure" => options.insecure = true,
-                "--help" | "-h" => return Err(String::new()),
-                other => return Err(format!("unknown argument {other:?}")),
-            }
-        }
-        Ok(options)
-    }
-}
 
 /// The storage a `--store` URL names.
 /// Storage, and whatever must live as long as it (a cleanup task).
@@ -169,7 +137,7 @@ async fn main() -> ExitCode {
              serve HTTPS in front of this address, or pass --insecure for a trial"
         );
     }
-    let config = match app::config().secure(!options.insecure).build() {
+    let config = match options.config() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

@@ -46,7 +46,9 @@ impl CookieTemplate {
         text.push_str(&id.to_cookie_value());
         text.push_str(attributes);
         if let Some(max_age) = max_age {
-            let seconds = max_age.min(MAX_AGE_LIMIT).as_secs();
+            // To the nearest second: the deadline was set a moment before
+            // this response, which should not cost the cookie a second.
+            let seconds = (max_age.min(MAX_AGE_LIMIT).as_millis() + 500) / 1000;
             text.push_str("; Max-Age=");
             text.push_str(&seconds.to_string());
         }
