@@ -34,10 +34,13 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use options::{Options, USAGE};
+use options::Options;
 use session_http::memory::MemoryStorage;
 use session_http::{SessionLayer, SessionStorage};
 use tokio::net::TcpListener;
+
+const USAGE: &str = "usage: demo [--listen ADDR] [--store memory|redis://HOST:PORT|sqlite://FILE] \
+     [--insecure] [--rotate-after SECS] [--grace SECS]";
 
 /// The storage a `--store` URL names.
 /// Storage, and whatever must live as long as it (a cleanup task).

@@ -5,9 +5,6 @@ use std::time::Duration;
 
 use session_http::{ConfigError, SessionConfig};
 
-pub(crate) const USAGE: &str = "usage: demo [--listen ADDR] [--store memory|redis://HOST:PORT|sqlite://FILE] \
-     [--insecure] [--rotate-after SECS] [--grace SECS]";
-
 /// The command line.
 pub(crate) struct Options {
     pub(crate) listen: SocketAddr,
