@@ -16,8 +16,8 @@ use session_core::conformance::{
 };
 use session_core::{
     ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login, LoginOutcome, Record,
-    Revoke, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome, UpdateOutcome,
-    UserKey, async_trait,
+    Revoke, RotateOutcome, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome,
+    UpdateOutcome, UserKey, async_trait,
 };
 use session_memory::{MemoryHarness, MemoryStorage};
 use tokio::sync::Barrier;
@@ -105,6 +105,11 @@ enum Flaw {
     StepwiseRelogin(Race),
     /// `login` ignores the limit on the user's sessions.
     UnlimitedLogin,
+    /// `load_following` is `load`: a forward leads nowhere.
+    UnfollowedForward,
+    /// `load_following` follows a forward whatever the end of its grace
+    /// window.
+    EndlessForward,
 }
 
 struct Broken {
@@ -330,7 +335,9 @@ impl SessionStorage for Broken {
             Flaw::CheckThenInsert(_)
             | Flaw::TrustingUpdateFrom
             | Flaw::StepwiseRelogin(_)
-            | Flaw::UnlimitedLogin => self.inner.update(key, changes, deadlines, now).await,
+            | Flaw::UnlimitedLogin
+            | Flaw::UnfollowedForward
+            | Flaw::EndlessForward => self.inner.update(key, changes, deadlines, now).await,
         }
     }
 
@@ -433,6 +440,35 @@ impl SessionStorage for Broken {
             Some(race) => race.write(self.inner.revoke(user, which, now)).await,
             None => self.inner.revoke(user, which, now).await,
         }
+    }
+
+    async fn load_following(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionKey, Record)>, Error> {
+        match self.flaw {
+            Flaw::UnfollowedForward => {
+                let record = self.inner.load(key, now).await?;
+                Ok(record.map(|record| (*key, record)))
+            }
+            Flaw::EndlessForward => {
+                // Followed as if at the epoch, before any grace window ended.
+                let found = self.inner.load_following(key, Timestamp::default()).await?;
+                Ok(found.filter(|(_, record)| record.is_live(now)))
+            }
+            _ => self.inner.load_following(key, now).await,
+        }
+    }
+
+    async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        grace_end: Timestamp,
+        now: Timestamp,
+    ) -> Result<RotateOutcome, Error> {
+        self.inner.rotate(old, new, grace_end, now).await
     }
 
     fn capabilities(&self) -> session_core::Capabilities {
@@ -596,6 +632,20 @@ async fn a_login_ignoring_its_limit_is_caught() {
     let harness = BrokenHarness::new(Flaw::UnlimitedLogin);
     let test = conformance::login_limit_revokes_the_least_recently_seen(&harness);
     assert_caught(test, "login at the limit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forward_never_followed_is_caught() {
+    let harness = BrokenHarness::new(Flaw::UnfollowedForward);
+    let test = conformance::rotate_moves_the_record_and_forwards_the_old_key(&harness);
+    assert_caught(test, "load_following of the old key").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forward_that_never_ends_is_caught() {
+    let harness = BrokenHarness::new(Flaw::EndlessForward);
+    let test = conformance::rotate_moves_the_record_and_forwards_the_old_key(&harness);
+    assert_caught(test, "the forward outlived its grace window").await;
 }
 
 /// The concurrency tests fail for want of a multi-thread runtime rather than
