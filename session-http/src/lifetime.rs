@@ -65,6 +65,10 @@ impl Policy {
     /// within the bounds (which may have shrunk since it chose), over the
     /// layer's defaults.
     pub(crate) fn terms(self, own: Lifetime) -> Terms {
+        // Most sessions never chose: no bounds to apply.
+        if own.is_default() {
+            return self.default;
+        }
         let own = self.bounded(own);
         Terms {
             idle: own.idle().unwrap_or(self.default.idle),
