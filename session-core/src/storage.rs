@@ -38,8 +38,9 @@ use crate::{
 /// `cycle`, `login`, `rotate`) is `Gone` and writes nothing, so a caller
 /// that follows it writes to the new key itself. Only
 /// [`load_following`](Self::load_following) follows it, and only one step.
-/// `delete` of a live forward deletes the record it names too: a logout
-/// through the old id ends the session. A forward is never listed; a
+/// `delete` of a forward deletes the record it names too (a store may do
+/// so until it drops the forward, a little after its window's end): a
+/// logout through the old id ends the session. A forward is never listed; a
 /// revoke of the record ends it, since it names nothing live any more.
 /// **Accounts** (a store with [`Capabilities::accounts`]): a record bound
 /// to a user ([`Record::account`]) is in that user's index from the moment
@@ -163,8 +164,8 @@ pub trait SessionStorage: Send + Sync + 'static {
     ) -> Result<CycleOutcome, Error>;
 
     /// Deletes the record under `key`, if any (and takes it out of its
-    /// user's index, if it is bound); under a live forward, the forward
-    /// and the record it names.
+    /// user's index, if it is bound); under a forward, the forward and the
+    /// record it names.
     async fn delete(&self, key: &SessionKey) -> Result<(), Error>;
 
     /// Deletes records expired at `now` and returns how many. Backends whose

@@ -112,7 +112,12 @@ impl MemoryStorage {
         user: &UserKey,
         now: Timestamp,
     ) -> Result<Option<(Record, Timestamp)>, Error> {
-        let Some(found) = self.segments.find(key) else {
+        // A key rotated since the index was read holds a forward: no record.
+        let Some(found) = self
+            .segments
+            .find(key)
+            .filter(|found| !found.stored.is_forward())
+        else {
             return Ok(None);
         };
         let record = found.stored.record(self.max_record_bytes)?;

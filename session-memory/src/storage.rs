@@ -344,12 +344,19 @@ impl SessionStorage for MemoryStorage {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
-        // Whether or not its grace window has just ended: a logout is
-        // never wrong.
-        if let Some((to, _)) = self.forward_of(key) {
+        // Looked at under the key's lock, so that a rotation cannot turn
+        // the record into a forward between the look and the removal. A
+        // forward (whether or not its grace window has just ended: a logout
+        // is never wrong) goes with the record it names, under both locks.
+        let forward = self.locks.locked(key, || match self.forward_of(key) {
+            Some((to, _)) => Some(to),
+            None => {
+                self.remove(key);
+                None
+            }
+        });
+        if let Some(to) = forward {
             self.delete_forwarded(key, &to);
-        } else {
-            self.locks.locked(key, || self.remove(key));
         }
         Ok(())
     }

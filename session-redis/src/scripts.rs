@@ -405,13 +405,12 @@ return {'cycled'}
 /// `delete`. KEYS: key, and the index if ARGV[1] is `=`. ARGV: index
 /// mode: `-` answers `bound <user>` for a bound record without deleting
 /// it; `steps` deletes it and answers the same, for the caller to take it
-/// out of its index (Redis Cluster). A forward is deleted, answering
-/// `forward <key hex>` for the caller to delete the record it names.
+/// out of its index (Redis Cluster). A forward is left as it is, answering
+/// `forward <key hex>`: the caller deletes the record it names, then it.
 const DELETE: &str = r#"
 local key, mode = KEYS[1], ARGV[1]
 local raw = redis.pcall('HGET', key, 'm')
 if type(raw) == 'string' and string.sub(raw, 1, 2) == 'F;' then
-  redis.call('DEL', key)
   return {'forward', string.sub(raw, 3, 66)}
 end
 local meta = type(raw) == 'string' and parse_meta(raw)

@@ -157,8 +157,10 @@ impl Sql {
 /// at least 1) whose `data` is the key it names and whose `expires_at` is the end
 /// of its grace window, bound to no one: every statement that reads or
 /// writes records passes it by (`version > 0`, or a version a record
-/// read had), `load_following` follows it, and `delete_through` deletes
-/// the record it names with it.
+/// read had), but `is_live`, for which a live forward holds its key as a
+/// record does; `load_following` follows it, and `delete_through` deletes
+/// the record it names with it (also once its window has ended, until
+/// cleanup deletes it: a logout through an old id is never wrong).
 #[derive(Clone)]
 pub(crate) struct Statements {
     pub(crate) create_table: Sql,

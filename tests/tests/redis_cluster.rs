@@ -538,3 +538,36 @@ async fn a_load_during_a_rotation_in_steps_finds_the_session() {
         session_core::RotateOutcome::Rotated
     );
 }
+
+/// A logout of the old id while a rotation in steps has sealed it (paused
+/// before the forward is written) wins: the rotation answers `Gone`, and
+/// neither id finds the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_during_a_rotation_in_steps_ends_both_ids() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (storage, hook) = hooked(&cluster);
+    let now = Timestamp::now();
+    let old = created_with(&storage, &[("cart", 1)], now).await;
+    let new = fresh_key();
+    hook.pause_at(steps::CLEANUP);
+    let rotating = {
+        let storage = storage.clone();
+        let end = now.saturating_add(std::time::Duration::from_secs(10));
+        tokio::spawn(async move { storage.rotate(&old, &new, end, now).await })
+    };
+    hook.paused().await;
+    assert!(
+        storage.load(&new, now).await.unwrap().is_some(),
+        "created before the pause"
+    );
+    storage.delete(&old).await.unwrap();
+    hook.resume();
+    assert_eq!(
+        rotating.await.unwrap().unwrap(),
+        session_core::RotateOutcome::Gone
+    );
+    assert!(storage.load(&new, now).await.unwrap().is_none());
+    assert!(storage.load_following(&old, now).await.unwrap().is_none());
+}

@@ -268,7 +268,7 @@ impl SessionConfigBuilder {
     }
 
     /// How long a rotated id still finds its session (default 10
-    /// seconds): seconds, shorter than
+    /// seconds): seconds, more than zero and shorter than
     /// [`rotate_after`](Self::rotate_after). During it, a request with
     /// the old id reads and writes the session itself, and is never sent
     /// a cookie (it could only be the old id, or the new one to a client

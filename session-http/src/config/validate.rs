@@ -74,6 +74,7 @@ pub(super) fn validate(config: &SessionConfig) -> Result<(), ConfigError> {
             "rotate after",
             config.rotate_after.is_some_and(|after| after.is_zero()),
         ),
+        ("rotation grace", config.rotation_grace.is_zero()),
         ("update attempts", config.update_attempts == 0),
     ] {
         if zero {
@@ -252,6 +253,10 @@ mod tests {
             (
                 b().rotate_after(Duration::ZERO),
                 ConfigError::Zero("rotate after"),
+            ),
+            (
+                b().rotation_grace(Duration::ZERO),
+                ConfigError::Zero("rotation grace"),
             ),
             (
                 b().max_idle_timeout(Duration::from_secs(60)),

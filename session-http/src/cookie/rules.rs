@@ -68,7 +68,7 @@ impl CookieRules {
                 reshaped,
                 now,
             } => {
-                let owed = !known || (*persistent && *moved) || *reshaped;
+                let owed = !known || resent(*persistent, *moved, *reshaped);
                 owed.then(|| self.render(id, *deadlines, *persistent, *now))
                     .flatten()
             }
@@ -86,6 +86,13 @@ impl CookieRules {
         let max_age = persistent.then(|| deadlines.expires_at().saturating_duration_since(now));
         self.template.render(id, max_age)
     }
+}
+
+/// Whether the browser is sent again the cookie it has: a persistent one
+/// whose deadline moved (its `Max-Age` follows), or one whose session got
+/// a new lifetime (its kind may have changed).
+pub(crate) fn resent(persistent: bool, moved: bool, reshaped: bool) -> bool {
+    (persistent && moved) || reshaped
 }
 
 /// Puts `set_cookie` and the caching headers into a response's `headers`.

@@ -17,7 +17,10 @@ use crate::SessionError;
 #[non_exhaustive]
 pub struct SessionInfo {
     /// The session's name in the list, for [`Session::revoke`]; never
-    /// usable as a session id.
+    /// usable as a session id. It names the session's current key, so with
+    /// [`rotate_after`](crate::SessionConfigBuilder::rotate_after) a handle
+    /// listed before the session's id rotated revokes nothing (`false`):
+    /// list again.
     pub handle: SessionHandle,
     /// Whether it is the session of this request.
     pub current: bool,
@@ -249,8 +252,17 @@ impl Session {
         let Some((user, key)) = state.bound() else {
             return Ok(0);
         };
-        let which = which(key);
         let shared = &self.inner.shared;
+        let mut which = which(key);
+        if let Revoke::AllBut(spared) = &mut which {
+            // Another request of this session may have rotated its id since
+            // this one loaded it: spare it under its new key.
+            let moved = shared.follow(spared, shared.now()).await;
+            let moved = moved.map_err(|error| poison(&mut state, SessionError::Storage(error)))?;
+            if let Some((to, _)) = moved {
+                *spared = to;
+            }
+        }
         let revoked = shared.storage.revoke(&user, &which, shared.now());
         let revoked = shared.timed(revoked).await;
         let revoked = revoked.map_err(|error| poison(&mut state, SessionError::Storage(error)))?;

@@ -9,7 +9,7 @@ use super::shared::Rotation;
 use super::state::{Live, Origin, Source, State};
 use super::turns::Beside;
 use crate::SessionError;
-use crate::cookie::rules::Outcome;
+use crate::cookie::rules::{Outcome, resent};
 
 /// What the end of the request decided.
 pub(crate) enum Finish {
@@ -102,9 +102,28 @@ impl Session {
         } else {
             Some(kept)
         };
-        Ok(kept.map_or(Outcome::NoSession { removal: false }, |kept| {
-            self.outcome(kept, now)
-        }))
+        let Some(kept) = kept else {
+            return Ok(Outcome::NoSession { removal: false });
+        };
+        Ok(self.outcome(self.unless_rotated(kept, now).await, now))
+    }
+
+    /// `kept`, told nothing if the cookie it would be sent again names an
+    /// id another request rotated meanwhile: that response carries the new
+    /// id, which this one must not overwrite with the old.
+    async fn unless_rotated(&self, mut kept: Kept, now: Timestamp) -> Kept {
+        let shared = &self.inner.shared;
+        let persistent = shared.policy.terms(kept.own).persistent;
+        let resends = resent(persistent, kept.moved, kept.reshaped);
+        if !(shared.rotates && resends && kept.live.source == Source::Cookie) {
+            return kept;
+        }
+        if let Ok(Some((at, _))) = shared.lookup(&kept.live.key, now).await
+            && at != kept.live.key
+        {
+            kept.live.source = Source::Forward;
+        }
+        kept
     }
 
     /// Writes the deferred changes, moving the idle deadline; `None` if
@@ -233,7 +252,7 @@ impl Session {
     /// Gives the session a new id if ids rotate and its own is old enough;
     /// `None` if the session ended meanwhile. A rotation that fails keeps
     /// the old id: it is tried again by a later request.
-    async fn rotate_if_due(&self, kept: Kept, now: Timestamp) -> Option<Kept> {
+    async fn rotate_if_due(&self, mut kept: Kept, now: Timestamp) -> Option<Kept> {
         let shared = &self.inner.shared;
         let due = shared
             .config
@@ -245,6 +264,10 @@ impl Session {
         match shared.rotate(&kept.live, now).await {
             Rotation::Rotated(live) => Some(Kept { live, ..kept }),
             Rotation::Kept => Some(kept),
+            Rotation::Elsewhere => {
+                kept.live.source = Source::Forward;
+                Some(kept)
+            }
             Rotation::Gone => None,
         }
     }

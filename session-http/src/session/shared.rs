@@ -357,6 +357,10 @@ impl Shared {
             }
         };
         if !happened {
+            // Another request rotated it first: the same session, on.
+            if let Ok(Some(_)) = self.follow(&old, now).await {
+                return Rotation::Elsewhere;
+            }
             tracing::debug!(key = %old, "session ended during the request; not rotated");
             return Rotation::Gone;
         }
@@ -403,6 +407,8 @@ pub(super) enum Rotation {
     Rotated(Live),
     /// The rotation failed: the session keeps its id.
     Kept,
+    /// Another request rotated the id first: this one's is a forward now.
+    Elsewhere,
     /// The session ended meanwhile.
     Gone,
 }

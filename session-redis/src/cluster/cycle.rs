@@ -17,11 +17,12 @@
 //!    member left behind is harmless, `list` checks every member and
 //!    pruning drops it by its score).
 //!
-//! Between the seal and the forward of a rotation, the old id finds
-//! nothing: a request sent with it in those few round trips is not
-//! logged in (a cookie it was sent before the rotation stays usable once
-//! the forward is there). One node rotates in one script, with no such
-//! gap.
+//! Between the seal and the forward of a rotation, a plain `load` of the
+//! old id finds nothing; `load_following`, which the HTTP layer uses when
+//! ids rotate, reads the sealed record again until the move is done. A
+//! logout or revoke that meets the sealed record ends the move: its
+//! forward step finds the seal gone, deletes the new record and answers
+//! `Gone`. One node rotates in one script.
 //!
 //! A caller that is gone by the offer (its future dropped, by a request
 //! timeout for example) never hears of the new id, so the task rolls
@@ -48,9 +49,11 @@ use crate::{invocation, write_token};
 struct Offer {
     outcome: Result<LoginOutcome, Error>,
     accept: Option<oneshot::Sender<()>>,
-    /// For a rotation: told once the forward is written, which the caller
-    /// waits for (its outcome promises the old key forwards).
-    forwarded: Option<oneshot::Receiver<()>>,
+    /// For a rotation: told once the forward is written (`true`), which the
+    /// caller waits for, since its outcome promises that the old key
+    /// forwards; `false` if a logout or revoke ended the session while it
+    /// moved (the move is then undone, and the outcome is `Gone`).
+    forwarded: Option<oneshot::Receiver<bool>>,
 }
 
 impl Offer {
@@ -184,7 +187,9 @@ impl RedisStorage {
         }
         if let Some(forwarded) = offer.forwarded {
             // The task writes the forward whatever happens to this wait.
-            let _ = forwarded.await;
+            if forwarded.await == Ok(false) {
+                return Ok(LoginOutcome::Gone);
+            }
         }
         offer.outcome
     }
@@ -215,7 +220,7 @@ impl RedisStorage {
         let (accept, accepted) = oneshot::channel();
         let (forwarded, cleared) = match step.rotation {
             Some(_) => {
-                let (forwarded, cleared) = oneshot::channel();
+                let (forwarded, cleared) = oneshot::channel::<bool>();
                 (Some(forwarded), Some(cleared))
             }
             None => (None, None),
@@ -230,12 +235,19 @@ impl RedisStorage {
             self.roll_back(&step.new, sealed.as_ref()).await;
             return;
         }
-        if let Some(sealed) = sealed {
-            let forward = step.rotation.map(|end| (step.new, end, step.now));
-            self.clean_up(sealed, forward).await;
+        let forward = step.rotation.map(|end| (step.new, end, step.now));
+        let lives = match sealed {
+            Some(sealed) => self.clean_up(sealed, forward).await,
+            None => true,
+        };
+        if !lives {
+            // Ended while it moved: the new key must not outlive it.
+            if let Err(error) = self.delete_key(&step.new).await {
+                tracing::error!(%error, key = %step.new, "could not delete the new record of a rotation whose session ended meanwhile");
+            }
         }
         if let Some(forwarded) = forwarded {
-            let _ = forwarded.send(());
+            let _ = forwarded.send(lives);
         }
     }
 
@@ -401,22 +413,31 @@ impl RedisStorage {
     /// Step 6: the sealed record goes (replaced by the forward to the new
     /// key until its end, for a rotation), and its member with it. Best
     /// effort: the sealed record no longer counts, and its TTL removes it
-    /// anyway.
-    async fn clean_up(&self, sealed: Sealed, forward: Option<(SessionKey, Timestamp, Timestamp)>) {
+    /// anyway. `false` if a rotation found the seal gone: a logout or a
+    /// revoke ended the session while it moved.
+    async fn clean_up(
+        &self,
+        sealed: Sealed,
+        forward: Option<(SessionKey, Timestamp, Timestamp)>,
+    ) -> bool {
         let old = sealed.seal.key;
         if self.step(steps::CLEANUP).await.is_err() {
-            return;
+            return true;
         }
         let cleared = match forward {
             Some(forward) => self.forward(&sealed.seal, forward).await,
-            None => self.delete_key(&old).await,
+            None => self.delete_key(&old).await.map(|()| true),
         };
-        if let Err(error) = cleared {
-            tracing::warn!(%error, key = %old, "could not clear a moved session's old record");
-            return;
+        match cleared {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(error) => {
+                tracing::warn!(%error, key = %old, "could not clear a moved session's old record");
+                return true;
+            }
         }
         let Some(account) = &sealed.record.account else {
-            return;
+            return true;
         };
         let now = Timestamp::now();
         if let Err(error) = self
@@ -425,23 +446,25 @@ impl RedisStorage {
         {
             tracing::warn!(%error, key = %old, "could not take a cycled session's old key out of its index");
         }
+        true
     }
 
     /// Replaces the record `seal` sealed with a forward to `to` until
-    /// `end`, written at `now`, if it is still sealed so.
+    /// `end`, written at `now`, if it is still sealed so: whether it was.
     async fn forward(
         &self,
         seal: &Seal,
         (to, end, now): (SessionKey, Timestamp, Timestamp),
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let ttl = Deadlines::new(end, end).native_ttl(now);
         let forward = (layout::forward_meta(&to, end), ttl);
         let command = seal::forward(self.redis_key(&seal.key), (&seal.seal, &seal.meta), forward);
-        let forwarded: Vec<Vec<u8>> = self
+        let answer: Vec<Vec<u8>> = self
             .call(|mut connection| async move { command.query_async(&mut connection).await })
             .await?;
-        drop(forwarded);
-        Ok(())
+        Ok(answer
+            .first()
+            .is_some_and(|outcome| outcome == b"forwarded"))
     }
 
     /// Restores a record sealed by a move that did not happen.

@@ -60,7 +60,7 @@ if not raw or raw == 'R' then
   return {'absent'}
 end
 local meta = parse_meta(raw)
-if not meta or meta == 'revoked' or (meta.u and meta.u ~= user) then return {'other'} end
+if type(meta) ~= 'table' or (meta.u and meta.u ~= user) then return {'other'} end
 redis.call('DEL', key)
 if live(meta, now) then return {'ended', '1'} end
 return {'absent'}

@@ -59,15 +59,18 @@ end
 return {'unsealed'}
 "#;
 
-/// Replaces a record sealed by a rotation with its forward. KEYS: old.
-/// ARGV: the seal, the metadata it sealed, the forward's metadata, its
-/// TTL. Sent as a plain `EVAL`, as [`UNSEAL`] is.
+/// Replaces a record sealed by a rotation with its forward, or answers
+/// `gone` if it is no longer sealed so (a logout or revoke ended it).
+/// KEYS: old. ARGV: the seal, the metadata it sealed, the forward's
+/// metadata, its TTL. Sent as a plain `EVAL`, as [`UNSEAL`] is; a resend
+/// after it ran finds its forward and answers `forwarded` again.
 const FORWARD: &str = r#"
-if redis.call('HGET', KEYS[1], 'm') == 'S;' .. ARGV[1] .. ';' .. ARGV[2] then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'm', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
+local meta = redis.call('HGET', KEYS[1], 'm')
+if meta == ARGV[3] then return {'forwarded'} end
+if meta ~= 'S;' .. ARGV[1] .. ';' .. ARGV[2] then return {'gone'} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'm', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {'forwarded'}
 "#;
 

@@ -199,18 +199,21 @@ impl RedisStorage {
         Err(rebound())
     }
 
-    /// `delete`, and for a forward the record it names too.
+    /// `delete`, and for a forward the record it names too: that record
+    /// first, so that a call dropped in between leaves a forward to
+    /// nothing, which is what the whole call leaves.
     pub(super) async fn delete_through(&self, key: &SessionKey) -> Result<(), Error> {
-        match self.delete_bound(key).await? {
-            Some(to) => self.delete_bound(&to).await.map(drop),
-            None => Ok(()),
-        }
+        let Some(to) = self.delete_bound(key).await? else {
+            return Ok(());
+        };
+        self.delete_bound(&to).await?;
+        self.delete_key(key).await
     }
 
     /// `delete`, taking a bound record out of its index: in the same
     /// script on one node; on Redis Cluster after it (a member left behind
     /// by a failure is harmless: `list` checks every member). A forward
-    /// is deleted alone: the key it names is returned.
+    /// is left alone: the key it names is returned.
     async fn delete_bound(&self, key: &SessionKey) -> Result<Option<SessionKey>, Error> {
         let steps = self.is_cluster();
         let mut index = Index::Unknown;

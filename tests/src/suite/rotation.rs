@@ -7,11 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::routing::post;
 use session_core::conformance::Harness;
-use session_http::SessionConfig;
+use session_http::{Session, SessionConfig};
+use tokio::sync::Notify;
 
+use super::custom;
 use crate::COOKIE;
-use crate::app::{Reply, TestApp, get_request, post_request};
+use crate::app::{Reply, TestApp, call, get_request, post_request};
+use crate::clock::FakeClock;
 use crate::probe::Op;
 
 /// This file's tests, for [`http_suite!`](crate::http_suite).
@@ -25,6 +29,7 @@ macro_rules! __http_suite_rotation {
             writes_through_both_ids_are_all_kept,
             logout_or_revoke_in_the_grace_ends_both_ids,
             a_login_in_the_grace_ends_both_ids_at_once,
+            a_persistent_cookie_is_not_sent_again_for_an_id_rotated_meanwhile,
         );
     };
 }
@@ -225,4 +230,66 @@ pub async fn a_login_in_the_grace_ends_both_ids_at_once(harness: &dyn Harness) {
         assert_eq!(read(&app, pair).await.body, "n=none");
     }
     assert_eq!(read(&app, &logged_in).await.body, "n=1");
+}
+
+/// A persistent session's request that wrote under its id (so its cookie,
+/// whose `Max-Age` moved, would be sent again) while another request
+/// rotated that id is sent no cookie: the other response carries the new
+/// id, which the old one must not overwrite in the browser. The write is
+/// held between the handler's `update` and the end of its request; then
+/// the held request finds its id due for rotation too (its rotate finds
+/// a forward) or, on a server whose clock is a moment behind, not yet due
+/// (it looks before resending). Either way the session goes on under the
+/// new id.
+pub async fn a_persistent_cookie_is_not_sent_again_for_an_id_rotated_meanwhile(
+    harness: &dyn Harness,
+) {
+    for behind in [Duration::ZERO, MS] {
+        let (written, go_on) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let route = {
+            let (written, go_on) = (Arc::clone(&written), Arc::clone(&go_on));
+            post(move |session: Session| async move {
+                let n = session
+                    .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+                    .await;
+                written.notify_one();
+                go_on.notified().await;
+                n.map(|n| n.to_string())
+            })
+        };
+        let clock = FakeClock::default();
+        let config = SessionConfig::builder()
+            .persistent(true)
+            .rotate_after(ROTATE_AFTER)
+            .rotation_grace(GRACE)
+            .clock(clock.clock())
+            .build()
+            .unwrap();
+        let (router, probe) = custom(harness.storage(), config, "/held-incr", route);
+        let created = call(&router, post_request("/set/n", None)).await;
+        let old = new_pair(&created).unwrap();
+        let due = clock.now().saturating_add(ROTATE_AFTER);
+        clock.set(due);
+        let held = {
+            let (router, old) = (router.clone(), old.clone());
+            tokio::spawn(async move { call(&router, post_request("/held-incr", Some(&old))).await })
+        };
+        written.notified().await;
+        // The update went to the old key; now another request rotates it.
+        let rotating = call(&router, get_request("/read", Some(&old))).await;
+        let new = new_pair(&rotating).expect("the rotation's new id");
+        assert_eq!(probe.calls(Op::Rotate), 1);
+        clock.set(due.saturating_sub(behind));
+        go_on.notify_one();
+        let reply = held.await.unwrap();
+        assert_eq!(reply.body, "2");
+        assert!(
+            reply.set_cookies().is_empty(),
+            "behind {behind:?}: {reply:?}"
+        );
+        let tried = if behind.is_zero() { 2 } else { 1 };
+        assert_eq!(probe.calls(Op::Rotate), tried, "behind {behind:?}");
+        let read = call(&router, get_request("/read", Some(&new))).await;
+        assert_eq!(read.body, "n=2");
+    }
 }
