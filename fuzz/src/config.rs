@@ -114,10 +114,11 @@ impl FuzzConfig {
                 SameSiteChoice::Lax => cookie::SameSite::Lax,
                 SameSiteChoice::None => cookie::SameSite::None,
             },
-            max_age: self
-                .persistent
-                .unwrap_or(false)
-                .then(|| i64::try_from(lifetime.as_secs()).expect("400 days fit an i64")),
+            // Rounded to the nearest second, as documented.
+            max_age: self.persistent.unwrap_or(false).then(|| {
+                let seconds = (lifetime.as_millis() + 500) / 1000;
+                i64::try_from(seconds).expect("400 days fit an i64")
+            }),
         }
     }
 }

@@ -42,12 +42,16 @@ async fn conformance_on_a_cluster_spanning_masters() {
     suite::remember_me_keeps_a_persistent_cookie_on_its_deadline(&harness().await).await;
     suite::the_cookie_kind_follows_the_lifetime(&harness().await).await;
     suite::a_login_restarts_the_absolute_deadline_from_the_own_timeout(&harness().await).await;
+    suite::own_timeouts_stay_within_the_layers_bounds(&harness().await).await;
+    suite::a_shorter_own_timeout_ends_the_session_sooner(&harness().await).await;
     // Rotation across nodes: the forward, writes in flight, logout.
     suite::ids_rotate_with_age_and_the_old_one_lasts_the_grace(&harness().await).await;
     suite::a_write_in_flight_across_a_rotation_is_kept(&harness().await).await;
     suite::writes_through_both_ids_are_all_kept(&harness().await).await;
     suite::logout_or_revoke_in_the_grace_ends_both_ids(&harness().await).await;
     suite::a_login_in_the_grace_ends_both_ids_at_once(&harness().await).await;
+    suite::a_persistent_cookie_is_not_sent_again_for_an_id_rotated_meanwhile(&harness().await)
+        .await;
 
     // The suite's sessions were spread over the masters, so cross-node
     // cycles really happened.
