@@ -15,9 +15,9 @@ use session_core::conformance::{
     RACING_TOUCHES, RACING_WRITERS,
 };
 use session_core::{
-    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Listed, Login, LoginOutcome, Record,
-    Revoke, RotateOutcome, SessionData, SessionKey, SessionStorage, Timestamp, TouchOutcome,
-    UpdateOutcome, UserKey, async_trait,
+    ChangeSet, CreateOutcome, CycleOutcome, Deadlines, Error, Lifetime, Listed, Login,
+    LoginOutcome, Record, Revoke, RotateOutcome, SessionData, SessionKey, SessionStorage,
+    Timestamp, TouchOutcome, UpdateOutcome, UserKey, async_trait,
 };
 use session_memory::{MemoryHarness, MemoryStorage};
 use tokio::sync::Barrier;
@@ -107,6 +107,9 @@ enum Flaw {
     UnlimitedLogin,
     /// `load_following` is `load`: a forward leads nowhere.
     UnfollowedForward,
+    /// `update` writes the record back on its layer's defaults, unless
+    /// the change set gives it a lifetime: the session forgets its own.
+    LifetimeForgettingUpdate,
     /// `load_following` follows a forward whatever the end of its grace
     /// window.
     EndlessForward,
@@ -338,6 +341,13 @@ impl SessionStorage for Broken {
             | Flaw::UnlimitedLogin
             | Flaw::UnfollowedForward
             | Flaw::EndlessForward => self.inner.update(key, changes, deadlines, now).await,
+            Flaw::LifetimeForgettingUpdate => {
+                let mut forgetting = changes.clone();
+                if forgetting.lifetime().is_none() {
+                    forgetting.set_lifetime(Lifetime::new());
+                }
+                self.inner.update(key, &forgetting, deadlines, now).await
+            }
         }
     }
 
@@ -632,6 +642,13 @@ async fn a_login_ignoring_its_limit_is_caught() {
     let harness = BrokenHarness::new(Flaw::UnlimitedLogin);
     let test = conformance::login_limit_revokes_the_least_recently_seen(&harness);
     assert_caught(test, "login at the limit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_update_forgetting_the_lifetime_is_caught() {
+    let harness = BrokenHarness::new(Flaw::LifetimeForgettingUpdate);
+    let test = conformance::a_lifetime_is_stored_and_kept_by_other_writes(&harness);
+    assert_caught(test, "the lifetime after").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
