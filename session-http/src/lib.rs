@@ -15,7 +15,13 @@
 //!   [`Session::update`] is a conditioned read-modify-write with retries.
 //! - **Logout wins**: once a session is destroyed, a request still in
 //!   flight cannot bring it back.
-//! - **Expiry**: idle and absolute timeouts, both checked on every load.
+//! - **Expiry**: idle and absolute timeouts, both checked on every load;
+//!   a session may choose its own within the layer's bounds, and a
+//!   persistent cookie (remember me), with [`Session::set_lifetime`].
+//! - **Ids renewed**: at login ([`Session::login`], [`Session::cycle_id`]),
+//!   and, with [`rotate_after`](SessionConfigBuilder::rotate_after), once
+//!   an id is old, with a grace window for requests still using the old
+//!   one.
 //! - **Store failures** answer `503` with an empty body and `Retry-After`
 //!   (configurable), never a panic and never a cookie for unsaved data.
 //!
