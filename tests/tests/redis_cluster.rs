@@ -507,6 +507,30 @@ async fn a_revoke_of_a_sealed_session_ends_its_new_key() {
     assert!(storage.list(&user, now).await.unwrap().is_empty());
 }
 
+/// A rotation in steps of a fresh session on `storage`, paused before
+/// `step`: the old key, the new one, the time, and the rotation's task.
+async fn rotation_paused_at(
+    storage: &RedisStorage,
+    hook: &StepHook,
+    step: &'static str,
+) -> (SessionKey, SessionKey, Timestamp, RotationTask) {
+    let now = Timestamp::now();
+    let old = created_with(storage, &[("cart", 1)], now).await;
+    let new = fresh_key();
+    hook.pause_at(step);
+    let rotating = {
+        let storage = storage.clone();
+        let end = now.saturating_add(std::time::Duration::from_secs(10));
+        tokio::spawn(async move { storage.rotate(&old, &new, end, now).await })
+    };
+    hook.paused().await;
+    (old, new, now, rotating)
+}
+
+/// The task of a rotation in steps.
+type RotationTask =
+    tokio::task::JoinHandle<Result<session_core::RotateOutcome, session_core::Error>>;
+
 /// A load of the old id while a rotation in steps has sealed it (paused
 /// before the new record is created) waits for the move, and finds the
 /// session under the new key: a rotation leaves its old id no gap.
@@ -516,16 +540,7 @@ async fn a_load_during_a_rotation_in_steps_finds_the_session() {
         return;
     };
     let (storage, hook) = hooked(&cluster);
-    let now = Timestamp::now();
-    let old = created_with(&storage, &[("cart", 1)], now).await;
-    let new = fresh_key();
-    hook.pause_at(steps::CREATE);
-    let rotating = {
-        let storage = storage.clone();
-        let end = now.saturating_add(std::time::Duration::from_secs(10));
-        tokio::spawn(async move { storage.rotate(&old, &new, end, now).await })
-    };
-    hook.paused().await;
+    let (old, new, now, rotating) = rotation_paused_at(&storage, &hook, steps::CREATE).await;
     let harness = RedisHarness::new(storage.clone());
     let raw = harness.read_raw(&old).await.unwrap().unwrap();
     let sealed = raw.windows(4).any(|field| field == b"m\0S;");
@@ -552,16 +567,7 @@ async fn a_logout_during_a_rotation_in_steps_ends_both_ids() {
         return;
     };
     let (storage, hook) = hooked(&cluster);
-    let now = Timestamp::now();
-    let old = created_with(&storage, &[("cart", 1)], now).await;
-    let new = fresh_key();
-    hook.pause_at(steps::CLEANUP);
-    let rotating = {
-        let storage = storage.clone();
-        let end = now.saturating_add(std::time::Duration::from_secs(10));
-        tokio::spawn(async move { storage.rotate(&old, &new, end, now).await })
-    };
-    hook.paused().await;
+    let (old, new, now, rotating) = rotation_paused_at(&storage, &hook, steps::CLEANUP).await;
     assert!(
         storage.load(&new, now).await.unwrap().is_some(),
         "created before the pause"

@@ -66,7 +66,7 @@ impl Session {
         }
         let shared = &self.inner.shared;
         let now = shared.now();
-        let own = state.changes.lifetime().unwrap_or_default();
+        let own = state.own_lifetime();
         let live = shared.create(data, own, now).await?;
         let deadlines = live.record.deadlines;
         Ok(self.outcome(Kept::new(live, own, deadlines), now))
@@ -186,11 +186,7 @@ impl Session {
         now: Timestamp,
     ) -> Result<(UpdateOutcome, Deadlines), SessionError> {
         let shared = &self.inner.shared;
-        let own = live.own_lifetime(&state.changes);
-        let lifetimes = (live.record.lifetime, own);
-        let deadlines = shared
-            .policy
-            .extended(lifetimes, live.record.deadlines, now);
+        let deadlines = live.extended(shared.policy, &state.changes, now);
         let outcome = shared.update(live, &state.changes, deadlines, now).await;
         Ok((outcome.map_err(SessionError::Storage)?, deadlines))
     }

@@ -187,8 +187,7 @@ impl Shared {
     ) -> Result<Option<Live>, SessionError> {
         let now = self.now();
         let own = live.own_lifetime(changes);
-        let lifetimes = (live.record.lifetime, own);
-        let deadlines = self.policy.at_login(lifetimes, live.record.deadlines, now);
+        let deadlines = live.at_login(self.policy, changes, now);
         let old = live.key;
         let cycle_from = |from: SessionKey| async move {
             let ((id, key), cycled) = self
@@ -245,10 +244,7 @@ impl Shared {
         );
         let deadlines = old.map_or_else(
             || self.policy.fresh(own, now),
-            |live| {
-                let lifetimes = (live.record.lifetime, own);
-                self.policy.at_login(lifetimes, live.record.deadlines, now)
-            },
+            |live| live.at_login(self.policy, changes, now),
         );
         let log_in_from = |from: Option<SessionKey>| async move {
             let ((id, key), revoked) = self

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::turns::{Ticket, Turns};
 use crate::SessionError;
+use crate::lifetime::Policy;
 
 /// A session found in storage or created during this request.
 pub(super) struct Live {
@@ -48,6 +49,30 @@ impl Live {
     /// The session's own lifetime once `changes` are written.
     pub(super) fn own_lifetime(&self, changes: &ChangeSet) -> Lifetime {
         changes.lifetime().unwrap_or(self.record.lifetime)
+    }
+
+    /// The deadlines a write of `changes` at `now` gives the session, by
+    /// `policy` ([`Policy::extended`]).
+    pub(super) fn extended(
+        &self,
+        policy: Policy,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Deadlines {
+        let lifetimes = (self.record.lifetime, self.own_lifetime(changes));
+        policy.extended(lifetimes, self.record.deadlines, now)
+    }
+
+    /// The deadlines a login (or cycle) carrying `changes` at `now` gives
+    /// the session, by `policy` ([`Policy::at_login`]).
+    pub(super) fn at_login(
+        &self,
+        policy: Policy,
+        changes: &ChangeSet,
+        now: Timestamp,
+    ) -> Deadlines {
+        let lifetimes = (self.record.lifetime, self.own_lifetime(changes));
+        policy.at_login(lifetimes, self.record.deadlines, now)
     }
 
     /// Follows the forward its key led to: the session lives under `key`

@@ -169,8 +169,7 @@ impl Session {
         write.require(name, live.record.data.get_value(name).cloned());
         write.insert(name, encoded);
         let now = shared.now();
-        let lifetimes = (live.record.lifetime, live.own_lifetime(&write));
-        let deadlines = (shared.policy).extended(lifetimes, live.record.deadlines, now);
+        let deadlines = live.extended(shared.policy, &write, now);
         let key = live.key;
         let outcome = shared.update(live, &write, deadlines, now).await;
         match outcome.map_err(SessionError::Storage)? {
